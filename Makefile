@@ -1,0 +1,39 @@
+# A1111 Hub. `make run` starts the hub, `make test` runs the tests; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+A1111_URL ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench venv clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) manage.py runhub --host $(HOST) --port $(PORT) $(if $(A1111_URL),--a1111-url $(A1111_URL),)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: venv
+	$(PY) manage.py bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,26 @@
+from django.contrib import admin, messages
+
+from a1111hub.models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "kind", "user_id", "is_active", "created_at", "last_used_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "user_id", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    fields = ["name", "user_id", "is_active", "prefix", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.kind = ApiKey.Kind.USER if obj.user_id else ApiKey.Kind.SERVICE
+        else:
+            raw = obj.set_new_secret()
+            messages.warning(request, f"New API key (shown once, copy it now): {raw}")
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        updated = queryset.update(is_active=False)
+        self.message_user(request, f"Revoked {updated} key(s).")

@@ -1,0 +1,116 @@
+"""One JSON error shape for the whole API.
+
+Every error body is ``{"error": <stable code>, "detail": <what is wrong and how to fix it>}``;
+validation errors add ``"fields": {field: [messages]}``. Clients switch on ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable code, raised from services and views alike."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_request"
+
+    def __init__(self, detail: str, code: str | None = None, status_code: int | None = None, **extra):
+        super().__init__(detail, code)
+        self.error_code = code or self.default_code
+        if status_code:
+            self.status_code = status_code
+        self.extra = extra
+
+
+class Conflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+
+
+class TooManyRequests(ApiError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_requests"
+
+
+class BackendUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "backend_unavailable"
+
+
+_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "invalid_api_key",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.ParseError: "malformed_request",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "too_many_requests",
+}
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, list):
+        return " ".join(_flatten(d) for d in detail)
+    if isinstance(detail, dict):
+        return " ".join(f"{k}: {_flatten(v)}" for k, v in detail.items())
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django's handler500 answer (JSON, logged)
+    if isinstance(exc, ApiError):
+        body = {"error": exc.error_code, "detail": str(exc.detail), **exc.extra}
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = {
+            "error": "invalid_request",
+            "detail": "The request has invalid fields: " + _flatten(fields),
+            "fields": fields,
+        }
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        body = {
+            "error": "not_authenticated",
+            "detail": "An API key is required: send `Authorization: Bearer <key>` or "
+            "`X-API-Key: <key>`. `python manage.py create_api_key NAME` makes one.",
+        }
+    else:
+        code = next((c for t, c in _CODES.items() if isinstance(exc, t)), "error")
+        body = {"error": code, "detail": _flatten(exc.detail)}
+    return Response(body, status=response.status_code, headers=_keep_headers(response))
+
+
+def _keep_headers(response: Response) -> dict[str, str]:
+    return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+
+
+def json_404(request, exception=None):
+    return JsonResponse(
+        {"error": "not_found", "detail": f"No endpoint at {request.path}. See /docs."}, status=404
+    )
+
+
+def json_500(request):
+    return JsonResponse(
+        {"error": "server_error", "detail": "Internal error; it has been logged."}, status=500
+    )

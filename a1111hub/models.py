@@ -1,0 +1,62 @@
+"""API keys: the only way in for clients (Discord bots, phone apps, scripts)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+KEY_PREFIX = "hub_"
+
+
+def hash_key(raw_key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash is safe here (no dictionary to guess
+    # from) and keeps authentication to one indexed lookup per request.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A hashed API key. A service key acts for any user id; a user key for one."""
+
+    class Kind(models.TextChoices):
+        SERVICE = "service", "Service (may act for any user)"
+        USER = "user", "User (only its own user id)"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SERVICE)
+    user_id = models.CharField(
+        max_length=200, blank=True, help_text="For user keys: the user id this key acts for."
+    )
+    prefix = models.CharField(max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        who = self.user_id if self.kind == self.Kind.USER else "any user"
+        return f"{self.name} ({self.prefix}…, {who})"
+
+    @classmethod
+    def generate(cls, name: str, user_id: str = "") -> tuple[ApiKey, str]:
+        """Create a key and return it with its raw value, which is shown once and never stored."""
+        key = cls(name=name, user_id=user_id)
+        raw = key.set_new_secret()
+        key.save()
+        return key, raw
+
+    def set_new_secret(self) -> str:
+        raw = KEY_PREFIX + secrets.token_urlsafe(32)
+        self.prefix = raw[:12]
+        self.key_hash = hash_key(raw)
+        self.kind = self.Kind.USER if self.user_id else self.Kind.SERVICE
+        return raw
+
+    def may_act_for(self, user_id: str) -> bool:
+        return self.kind == self.Kind.SERVICE or self.user_id == user_id

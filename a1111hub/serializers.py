@@ -1,0 +1,59 @@
+"""Response shapes of the hub's own endpoints, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="Stable machine-readable code.")
+    detail = serializers.CharField(help_text="What is wrong and how to fix it.")
+    fields = serializers.DictField(required=False, help_text="Per-field messages (400 only).")
+
+
+class BackendHealthSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    name = serializers.CharField()
+    reachable = serializers.BooleanField()
+    response_ms = serializers.FloatField(allow_null=True)
+    loaded_checkpoint = serializers.CharField(allow_null=True)
+    busy = serializers.BooleanField(allow_null=True)
+    is_simulator = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    version = serializers.CharField()
+    time = serializers.DateTimeField()
+    database = serializers.DictField()
+    queue = serializers.DictField()
+    backends = BackendHealthSerializer(many=True)
+    simulator = serializers.BooleanField()
+    warning = serializers.CharField(required=False)
+
+
+class CheckpointSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    name = serializers.CharField()
+    hash = serializers.CharField(allow_null=True)
+    filename = serializers.CharField(allow_null=True)
+
+
+class NamedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+class ModelsSerializer(serializers.Serializer):
+    checkpoints = CheckpointSerializer(many=True)
+    loaded_checkpoint = serializers.CharField(allow_null=True)
+    vaes = serializers.ListField(child=serializers.DictField())
+    samplers = serializers.ListField(child=serializers.DictField())
+    schedulers = serializers.ListField(child=serializers.DictField())
+    upscalers = serializers.ListField(child=serializers.DictField())
+    embeddings = serializers.ListField(child=serializers.CharField())
+    lora_count = serializers.IntegerField()
+    controlnet = serializers.DictField(allow_null=True)
+    regional_prompter = serializers.BooleanField()
+    backends = serializers.ListField(child=serializers.DictField())
+    unreachable_backends = serializers.ListField(child=serializers.DictField())

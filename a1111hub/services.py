@@ -1,0 +1,229 @@
+"""Health and the model catalog: what the hub and its backends can do right now."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+import a1111hub
+from a1111hub.a1111.client import A1111Error
+from generation_app.backends import _actionable, client_for, enabled_backends, probe, record_probe
+from generation_app.models import Backend
+
+logger = logging.getLogger(__name__)
+
+REGIONAL_PROMPTER_SCRIPT = "regional prompter"
+CONTROLNET_SCRIPT = "controlnet"
+
+
+# --- health ---------------------------------------------------------------------------
+def database_status() -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {
+            "reachable": True,
+            "vendor": connection.vendor,
+            "response_ms": round((time.perf_counter() - start) * 1000, 1),
+        }
+    except Exception as exc:  # any driver error means "not reachable"
+        return {"reachable": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def broker_status() -> dict[str, Any]:
+    from django_q.brokers import get_broker
+
+    kind = "redis" if settings.REDIS_URL else "orm"
+    try:
+        broker = get_broker()
+        reachable = bool(broker.ping())
+        depth = broker.queue_size()
+    except Exception as exc:  # a broker down raises its own driver's errors
+        return {"kind": kind, "reachable": False, "error": str(exc)}
+    return {"kind": kind, "reachable": reachable, "queue_depth": depth}
+
+
+def health() -> tuple[dict[str, Any], bool]:
+    """The health report and whether the hub can serve (database, broker, one backend)."""
+    database = database_status()
+    broker = broker_status()
+    backends = enabled_backends() if database["reachable"] else []
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(backends)))) as pool:
+        reports = list(pool.map(probe, backends))
+    for backend, report in zip(backends, reports, strict=True):
+        record_probe(backend, report)
+    simulated = [r["url"] for r in reports if r["is_simulator"]]
+    ok = database["reachable"] and broker["reachable"] and any(r["reachable"] for r in reports)
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "version": a1111hub.__version__,
+        "time": timezone.now().isoformat(),
+        "database": database,
+        "queue": broker,
+        "backends": reports,
+        "simulator": bool(simulated),
+    }
+    if simulated:
+        body["warning"] = (
+            "Backend(s) "
+            + ", ".join(simulated)
+            + " are a1111sim, the built-in simulator: images are test patterns, not Stable "
+            "Diffusion. Point A1111_URL at a real A1111 started with --api."
+        )
+    return body, ok
+
+
+# --- model catalog --------------------------------------------------------------------
+def _backend_models(backend: Backend) -> dict[str, Any]:
+    """Everything one backend offers, fetched with listing calls (no generation lock)."""
+    client = client_for(backend)
+    try:
+        options = client.options()
+        scripts = client.scripts()
+        txt2img_scripts = [s.lower() for s in scripts.get("txt2img", [])]
+        models: dict[str, Any] = {
+            "checkpoints": [
+                {
+                    "title": m["title"],
+                    "name": m["model_name"],
+                    "hash": m.get("hash"),
+                    "filename": m.get("filename"),
+                }
+                for m in client.sd_models()
+            ],
+            "loaded_checkpoint": options.get("sd_model_checkpoint"),
+            "vaes": [{"name": v["model_name"], "filename": v.get("filename")} for v in client.sd_vae()],
+            "samplers": [
+                {"name": s["name"], "aliases": s.get("aliases") or []} for s in client.samplers()
+            ],
+            "schedulers": [
+                {"name": s["name"], "label": s.get("label"), "aliases": s.get("aliases") or []}
+                for s in client.schedulers()
+            ],
+            "upscalers": [
+                {"name": u["name"], "scale": u.get("scale")} for u in client.upscalers()
+            ]
+            + [{"name": m["name"], "scale": None} for m in client.latent_upscale_modes()],
+            "embeddings": sorted((client.embeddings() or {}).get("loaded", {}).keys()),
+            "backend_lora_count": len(client.loras()),
+            "scripts": scripts,
+            "regional_prompter": REGIONAL_PROMPTER_SCRIPT in txt2img_scripts,
+            "controlnet": None,
+        }
+        if CONTROLNET_SCRIPT in txt2img_scripts:
+            models["controlnet"] = _controlnet(client, options)
+    finally:
+        client.close()
+    return models
+
+
+def _controlnet(client, options: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        modules = client.controlnet_module_list()
+        unit_count = options.get("control_net_unit_count")
+        try:
+            unit_count = client.controlnet_settings().get("control_net_unit_count", unit_count)
+        except A1111Error:
+            pass  # Forge has no /controlnet/settings
+        return {
+            "version": client.controlnet_version(),
+            "models": client.controlnet_model_list(),
+            "modules": modules.get("module_list", []),
+            "module_detail": modules.get("module_detail", {}),
+            "unit_count": int(unit_count or 3),
+        }
+    except A1111Error as exc:
+        logger.warning("ControlNet listed as a script but its API failed: %s", exc)
+        return None
+
+
+def backend_models(backend: Backend, refresh: bool = False) -> dict[str, Any]:
+    """One backend's models, cached for MODELS_CACHE_SECONDS."""
+    key = f"a1111hub:models:{backend.url}"
+    cached = None if refresh else cache.get(key)
+    if cached is None:
+        cached = _backend_models(backend)
+        cached["fetched_at"] = timezone.now().isoformat()
+        cache.set(key, cached, settings.MODELS_CACHE_SECONDS)
+    return cached
+
+
+def _union(lists: list[list[dict]], key: str) -> list[dict]:
+    seen: dict[str, dict] = {}
+    for items in lists:
+        for item in items:
+            seen.setdefault(item[key], item)
+    return list(seen.values())
+
+
+def models_catalog(refresh: bool = False) -> dict[str, Any]:
+    """What every enabled backend offers, merged; raises BackendUnavailable if none answers."""
+    from a1111hub.errors import BackendUnavailable
+
+    per_backend: list[tuple[Backend, dict[str, Any]]] = []
+    errors = []
+    for backend in enabled_backends():
+        try:
+            per_backend.append((backend, backend_models(backend, refresh=refresh)))
+        except A1111Error as exc:
+            errors.append({"url": backend.url, "error": _actionable(exc)})
+    if not per_backend:
+        raise BackendUnavailable(
+            "No A1111 backend answered, so the model list is unknown. "
+            + " ".join(e["error"] for e in errors),
+            code="backend_unavailable",
+            backends=errors,
+        )
+    parts = [m for _, m in per_backend]
+    controlnets = [m["controlnet"] for m in parts if m["controlnet"]]
+    return {
+        "checkpoints": _union([m["checkpoints"] for m in parts], "title"),
+        "loaded_checkpoint": parts[0]["loaded_checkpoint"],
+        "vaes": _union([m["vaes"] for m in parts], "name"),
+        "samplers": _union([m["samplers"] for m in parts], "name"),
+        "schedulers": _union([m["schedulers"] for m in parts], "name"),
+        "upscalers": _union([m["upscalers"] for m in parts], "name"),
+        "embeddings": sorted({e for m in parts for e in m["embeddings"]}),
+        "lora_count": _lora_count(parts),
+        "controlnet": _merge_controlnet(controlnets),
+        "regional_prompter": any(m["regional_prompter"] for m in parts),
+        "backends": [
+            {
+                "url": b.url,
+                "loaded_checkpoint": m["loaded_checkpoint"],
+                "controlnet": m["controlnet"] is not None,
+                "regional_prompter": m["regional_prompter"],
+                "fetched_at": m["fetched_at"],
+            }
+            for b, m in per_backend
+        ],
+        "unreachable_backends": errors,
+    }
+
+
+def _lora_count(parts: list[dict[str, Any]]) -> int:
+    """Usable LoRAs in the catalog (enabled, file present); the backends' count before the
+    first scan."""
+    from loras_app.models import Lora
+
+    if Lora.objects.exists():
+        return Lora.objects.filter(enabled=True, missing=False).count()
+    return max(m["backend_lora_count"] for m in parts)
+
+
+def _merge_controlnet(units: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not units:
+        return None
+    merged = dict(units[0])
+    merged["models"] = list(dict.fromkeys(m for u in units for m in u["models"]))
+    merged["modules"] = list(dict.fromkeys(m for u in units for m in u["modules"]))
+    merged["unit_count"] = min(u["unit_count"] for u in units)
+    return merged

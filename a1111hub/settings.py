@@ -1,0 +1,277 @@
+"""Settings for A1111 Hub, read from the environment with working defaults.
+
+Every knob is an environment variable; the README lists them. Nothing here talks to
+the network or the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from a1111hub.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+HUB_DATA_DIR = Path(env_str("HUB_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+HUB_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY if given, else one generated once and kept in the data dir."""
+    given = env_str("SECRET_KEY", "")
+    if given:
+        return given
+    path = HUB_DATA_DIR / "secret_key"
+    if not path.exists():
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "a1111hub",
+    "loras_app",
+    "sessions_app",
+    "presets_app",
+    "generation_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "a1111hub.urls"
+WSGI_APPLICATION = "a1111hub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# SQLite by default, tuned so that the web process and several django-q workers can write
+# at once: WAL lets readers and one writer overlap, IMMEDIATE transactions take the write
+# lock up front (no deadlock on lock upgrade), and a 20 s busy timeout waits instead of
+# raising "database is locked".
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(HUB_DATA_DIR / "hub.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                ),
+            },
+            "TEST": {"NAME": str(HUB_DATA_DIR / "test-hub.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "a1111hub",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = HUB_DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# WhiteNoise serves the admin's and /docs' assets from the production server too; with
+# WHITENOISE_USE_FINDERS no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("HUB_MEDIA_DIR", str(HUB_DATA_DIR / "media")))
+
+# Uploads: generous enough for a few 2048² PNGs in one multipart request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HUB_MAX_REQUEST_BYTES", 64 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+
+# --- REST framework and OpenAPI -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["a1111hub.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["a1111hub.auth.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "a1111hub.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    # `?format=` is ours (GET /jobs/{id}/result?format=url), not a renderer override.
+    "URL_FORMAT_OVERRIDE": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "A1111 Hub API",
+    "DESCRIPTION": (
+        "One HTTP API in front of AUTOMATIC1111 stable-diffusion-webui for Discord bots "
+        "and mobile apps: sessions, LoRA catalog, presets and queued generation jobs. "
+        "Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI assets ship with the hub (drf-spectacular-sidecar): /docs works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"ApiKeyAuth": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyAuth": {"type": "http", "scheme": "bearer"},
+        }
+    },
+}
+
+# --- A1111 backends -------------------------------------------------------------------
+# A1111_URL may name several backends, comma-separated. Empty means "the default local
+# A1111, or the built-in simulator when none answers" (decided by runhub).
+A1111_URLS = env_list("A1111_URL", [])
+A1111_AUTH = env_str("A1111_AUTH", "")  # "user:pass" for A1111's --api-auth
+A1111_CONNECT_TIMEOUT = env_float("A1111_CONNECT_TIMEOUT", 3.0)
+A1111_READ_TIMEOUT = env_float("A1111_READ_TIMEOUT", 15.0)  # listings, options, progress
+A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
+# Set by runhub when it started a1111sim itself, so /health can say so loudly.
+HUB_SIMULATOR_STARTED = env_bool("HUB_SIMULATOR_STARTED", False)
+MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)
+
+# --- Auth -----------------------------------------------------------------------------
+HUB_ALLOW_ANONYMOUS = env_bool("HUB_ALLOW_ANONYMOUS", False)
+
+# --- Queue (django-q2) ----------------------------------------------------------------
+# A generation may take many minutes; it must never be handed to a second worker while
+# the first is still on it, so `retry` is well above `timeout` (django-q2 re-delivers an
+# unacknowledged task after `retry` seconds).
+JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", 1800)
+REDIS_URL = env_str("REDIS_URL", "")
+Q_CLUSTER = {
+    "name": env_str("HUB_QUEUE_NAME", "a1111hub"),
+    "workers": env_int("HUB_WORKERS", 2),
+    "timeout": JOB_TIMEOUT,
+    "retry": JOB_TIMEOUT + 600,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Task queue",
+    "poll": env_float("HUB_QUEUE_POLL", 0.1),
+    "recycle": 500,
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Generation -----------------------------------------------------------------------
+# Applied first, under the user's custom settings, the preset and the request. A1111's own
+# defaults (50 steps of Euler) are slow and dated, so the hub asks for something better.
+HUB_GENERATION_DEFAULTS = {
+    "steps": env_int("HUB_DEFAULT_STEPS", 20),
+    "cfg_scale": env_float("HUB_DEFAULT_CFG", 7.0),
+    "width": env_int("HUB_DEFAULT_WIDTH", 512),
+    "height": env_int("HUB_DEFAULT_HEIGHT", 512),
+    "sampler_name": env_str("HUB_DEFAULT_SAMPLER", "DPM++ 2M"),
+    "scheduler": env_str("HUB_DEFAULT_SCHEDULER", "Karras"),
+}
+HUB_MAX_UPLOAD_BYTES = env_int("HUB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+HUB_MAX_UPLOAD_PIXELS = env_int("HUB_MAX_UPLOAD_PIXELS", 4096 * 4096)
+HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
+# A running job's worker writes a heartbeat about twice a second; one silent this long is
+# taken for dead by the sweep.
+HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
+# How long a job waits for a free, healthy backend before it fails.
+HUB_BACKEND_WAIT_SECONDS = env_int("HUB_BACKEND_WAIT_SECONDS", 600)
+HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Sessions and presets -------------------------------------------------------------
+# Limits on what a session, a preset or a generation request may ask for. They are
+# checked when a value is saved (a bad default is refused then, not when a job runs).
+HUB_MAX_ACTIVE_LORAS = env_int("HUB_MAX_ACTIVE_LORAS", 8)
+LORA_WEIGHT_MIN = env_float("LORA_WEIGHT_MIN", -5.0)
+LORA_WEIGHT_MAX = env_float("LORA_WEIGHT_MAX", 5.0)
+HUB_MIN_SIZE = env_int("HUB_MIN_SIZE", 64)
+HUB_MAX_WIDTH = env_int("HUB_MAX_WIDTH", 2048)
+HUB_MAX_HEIGHT = env_int("HUB_MAX_HEIGHT", 2048)
+HUB_MAX_STEPS = env_int("HUB_MAX_STEPS", 150)
+HUB_MAX_IMAGES = env_int("HUB_MAX_IMAGES", 16)  # batch_size x batch_count
+HUB_MAX_PROMPT_CHARS = env_int("HUB_MAX_PROMPT_CHARS", 4000)
+HUB_MAX_HR_SCALE = env_float("HUB_MAX_HR_SCALE", 4.0)
+HUB_MAX_PRESETS_PER_USER = env_int("HUB_MAX_PRESETS_PER_USER", 200)
+
+# --- LoRA catalog ---------------------------------------------------------------------
+# LORA_DIR: A1111's models/Lora folder when the hub can see it; empty means "ask the
+# backends' /sdapi/v1/loras". The catalog is scanned at start-up and every
+# LORA_SCAN_INTERVAL_MINUTES (0 turns the schedule off).
+LORA_DIR = env_str("LORA_DIR", "")
+LORA_SCAN_INTERVAL_MINUTES = env_int("LORA_SCAN_INTERVAL_MINUTES", 60)
+LORA_SCAN_ON_START = env_bool("LORA_SCAN_ON_START", True)
+LORA_HASH_IN_BACKGROUND = env_bool("LORA_HASH_IN_BACKGROUND", True)
+# A scan holds its lock this long past its last heartbeat; a crashed scan frees it then.
+LORA_SCAN_LOCK_SECONDS = env_int("LORA_SCAN_LOCK_SECONDS", 300)

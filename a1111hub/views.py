@@ -1,0 +1,39 @@
+"""The hub's own endpoints: health and the model catalog."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from a1111hub import services
+from a1111hub.serializers import ErrorSerializer, HealthSerializer, ModelsSerializer
+
+
+class HealthView(APIView):
+    """Is the hub able to serve? No key needed, so load balancers can ask."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["system"])
+    def get(self, request: Request) -> Response:
+        body, ok = services.health()
+        return Response(body, status=200 if ok else 503)
+
+
+class ModelsView(APIView):
+    """Everything a client needs to build a generation form."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("refresh", bool, description="Bypass the short cache and ask A1111 now.")
+        ],
+        responses={200: ModelsSerializer, 503: ErrorSerializer},
+        tags=["system"],
+    )
+    def get(self, request: Request) -> Response:
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        return Response(services.models_catalog(refresh=refresh))

@@ -1,0 +1,64 @@
+import base64
+
+from django.conf import settings
+from django.contrib import admin
+from django.utils.html import format_html
+
+from generation_app.models import Backend, Job, JobImage
+from generation_app.services import cancel_job
+
+
+@admin.register(Backend)
+class BackendAdmin(admin.ModelAdmin):
+    list_display = ["url", "name", "enabled", "healthy", "is_simulator", "loaded_checkpoint", "current_job", "last_checked_at"]
+    list_filter = ["enabled", "healthy", "is_simulator"]
+    search_fields = ["url", "name"]
+    readonly_fields = ["is_simulator", "loaded_checkpoint", "capabilities", "current_job", "last_checked_at", "last_error"]
+
+
+class JobImageInline(admin.TabularInline):
+    model = JobImage
+    extra = 0
+    can_delete = False
+    fields = ["index", "role", "preview", "seed", "width", "height", "infotext"]
+    readonly_fields = fields
+
+    @admin.display(description="Image")
+    def preview(self, image: JobImage):
+        # Inline the small WebP thumbnail: the admin needs no media route of its own.
+        path = settings.MEDIA_ROOT / image.thumbnail
+        if not image.thumbnail or not path.is_file():
+            return "-"
+        data = base64.b64encode(path.read_bytes()).decode()
+        return format_html('<img src="data:image/webp;base64,{}" style="max-height:96px">', data)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "user_id", "kind", "status", "progress", "backend", "created_at", "finished_at"]
+    list_filter = ["status", "kind", "backend"]
+    search_fields = ["id", "user_id", "message"]
+    date_hierarchy = "created_at"
+    inlines = [JobImageInline]
+    readonly_fields = [
+        "id", "user_id", "kind", "status", "progress", "eta_seconds", "step", "total_steps",
+        "message", "warnings", "request", "payload_sent", "info", "preset_id", "backend",
+        "idempotency_key", "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at",
+    ]  # fmt: skip
+    exclude = ["payload"]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Payload sent to A1111 (images elided)")
+    def payload_sent(self, job: Job):
+        return {k: (f"<{len(v)} image(s)>" if k in ("init_images", "mask") else v) for k, v in job.payload.items()}
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel(self, request, queryset):
+        cancelled = 0
+        for job in queryset.filter(status__in=Job.ACTIVE):
+            cancel_job(job)
+            cancelled += 1
+        self.message_user(request, f"Cancel requested for {cancelled} job(s).")

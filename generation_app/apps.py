@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GenerationAppConfig(AppConfig):
+    name = "generation_app"
+    verbose_name = "Generation (jobs and backends)"

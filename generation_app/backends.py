@@ -1,0 +1,98 @@
+"""The registry of A1111 backends: configured ones become rows, and each gets a client."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from a1111hub.a1111.client import A1111Client, A1111Error
+from generation_app.models import Backend
+
+DEFAULT_A1111_URL = "http://127.0.0.1:7860"
+
+
+def configured_urls() -> list[str]:
+    return [u.rstrip("/") for u in settings.A1111_URLS] or [DEFAULT_A1111_URL]
+
+
+def sync_configured_backends() -> list[Backend]:
+    """Make sure every URL named in A1111_URL has an enabled row; return the enabled rows.
+
+    Rows added in the admin are kept as they are: configuration only ever adds.
+    """
+    for url in configured_urls():
+        Backend.objects.get_or_create(url=url, defaults={"name": url})
+    return list(Backend.objects.filter(enabled=True))
+
+
+def enabled_backends() -> list[Backend]:
+    backends = list(Backend.objects.filter(enabled=True))
+    return backends or sync_configured_backends()
+
+
+def client_for(backend: Backend, **timeouts: float) -> A1111Client:
+    return A1111Client(backend.url, auth=backend.auth or None, **timeouts)
+
+
+def probe(backend: Backend) -> dict:
+    """Ask one backend how it is, with cheap calls only. No database access, so that
+    several backends can be probed from threads at once."""
+    client = client_for(backend, read_timeout=5.0)
+    report = {
+        "url": backend.url,
+        "name": backend.name or backend.url,
+        "reachable": False,
+        "response_ms": None,
+        "loaded_checkpoint": None,
+        "busy": None,
+        "is_simulator": backend.is_simulator,
+        "error": None,
+    }
+    try:
+        rtt = client.ping()
+        progress = client.progress()
+        options = client.options()
+    except A1111Error as exc:
+        report["error"] = _actionable(exc)
+        return report
+    finally:
+        client.close()
+    state = progress.get("state") or {}
+    report.update(
+        reachable=True,
+        response_ms=round(rtt * 1000, 1),
+        loaded_checkpoint=options.get("sd_model_checkpoint"),
+        busy=bool(state.get("job_count")) or bool(state.get("job")),
+        is_simulator=client.is_simulator,
+    )
+    return report
+
+
+def record_probe(backend: Backend, report: dict) -> None:
+    """Keep what a probe learned on the backend's row (health drives job routing)."""
+    fields = {
+        "healthy": report["reachable"],
+        "last_error": report["error"] or "",
+        "last_checked_at": timezone.now(),
+    }
+    if report["reachable"]:
+        fields.update(
+            is_simulator=report["is_simulator"], loaded_checkpoint=report["loaded_checkpoint"] or ""
+        )
+    Backend.objects.filter(pk=backend.pk).update(**fields)
+
+
+def _actionable(exc: A1111Error) -> str:
+    if exc.unreachable:
+        return (
+            f"{exc.message}. Is A1111 running with --api at {exc.url}? "
+            "Start it, or set A1111_URL to the right address."
+        )
+    if exc.status == 401:
+        return (
+            f"A1111 refused the credentials ({exc.message}). Set A1111_AUTH (or the backend's "
+            "auth in the admin) to a user:pass pair from A1111's --api-auth."
+        )
+    if exc.status == 404:
+        return f"{exc.message}. Was A1111 started with --api?"
+    return exc.message

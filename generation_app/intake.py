@@ -1,0 +1,222 @@
+"""From an HTTP request to a JobRequest: JSON or multipart, images checked, kinds told apart.
+
+Also the result body, which reads stored images back. Kept out of the views so they stay
+thin and out of the payload builder so that stays pure.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from a1111hub.errors import ApiError
+from generation_app.images import CheckedImage, check_image, outpaint_canvas, to_b64_png
+from generation_app.models import Job, JobImage
+from generation_app.services import JobRequest
+
+# Fields that carry structure; in multipart they arrive as text.
+STRUCTURED_FIELDS = {"loras", "controlnet_units", "regional_config", "styles", "regions", "init_images"}
+HUB_REQUEST_FIELDS = {"user_id", "preset_id", "use_session_loras"}
+INFO_KEYS = (
+    "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
+    "sampler_name", "cfg_scale", "steps", "batch_size", "sd_model_name", "sd_model_hash",
+    "sd_vae_name", "denoising_strength", "clip_skip", "extra_generation_params", "version",
+)  # fmt: skip
+
+
+def _parse_structured(key: str, value: Any) -> Any:
+    """JSON, or the Python literal that `requests` sends for a dict inside ``data=``.
+
+    ``requests.post(url, files=..., data={"units": [{"enabled": True}]})`` puts
+    ``str(dict)`` on the wire, i.e. ``{'enabled': True}``. ``ast.literal_eval`` reads that
+    safely (literals only, never code).
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text or text[0] not in "[{":
+        return value
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ApiError(
+            f"{key}: could not be read. Send JSON (or use a JSON request body).",
+            code="malformed_request",
+        ) from None
+
+
+def request_data(request: Request) -> dict[str, Any]:
+    """The request body as a plain dict; uploaded files become base64 under their names."""
+    data = request.data
+    if not hasattr(data, "getlist"):
+        if not isinstance(data, dict):
+            raise ApiError("The request body must be a JSON object.", code="malformed_request")
+        return dict(data)
+    out: dict[str, Any] = {}
+    for key in data.keys():
+        if key in request.FILES:
+            continue
+        values = [_parse_structured(key, v) for v in data.getlist(key)]
+        if key in STRUCTURED_FIELDS and all(isinstance(v, dict) for v in values) and len(values) > 0:
+            # `requests` sends a list of dicts as one field per dict
+            out[key] = values if key != "loras" and key != "regional_config" else values[0]
+        else:
+            out[key] = values[0] if len(values) == 1 else values
+    for key in request.FILES:
+        files = request.FILES.getlist(key)
+        encoded = []
+        for upload in files:
+            if upload.size > settings.HUB_MAX_UPLOAD_BYTES:
+                raise ApiError(
+                    f"{key}: {upload.size:,} bytes is over the limit of "
+                    f"{settings.HUB_MAX_UPLOAD_BYTES:,}.",
+                    code="image_too_large",
+                    status_code=413,
+                )
+            encoded.append(base64.b64encode(upload.read()).decode())
+        out[key] = encoded if len(encoded) > 1 or key == "init_images" else encoded[0]
+    return out
+
+
+def elide_images(data: dict[str, Any], images: dict[str, CheckedImage | list[CheckedImage]]) -> dict[str, Any]:
+    """The request as received, with each image replaced by a short description."""
+
+    def describe(image: CheckedImage) -> str:
+        return f"<image {image.width}x{image.height}, {len(image.b64) * 3 // 4:,} bytes>"
+
+    received = {k: v for k, v in data.items() if k not in images}
+    for key, value in images.items():
+        received[key] = [describe(i) for i in value] if isinstance(value, list) else describe(value)
+    return received
+
+
+def _params(data: dict[str, Any], drop: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in HUB_REQUEST_FIELDS and k not in drop}
+
+
+def txt2img(data: dict[str, Any], request: Request, kind: str = Job.Kind.TXT2IMG) -> JobRequest:
+    return JobRequest(
+        kind=kind,
+        user_id=data["user_id"],
+        params=_params(data, set()),
+        received=data,
+        preset_id=data.get("preset_id"),
+        idempotency_key=_idempotency_key(request),
+    )
+
+
+def _snap(size: int) -> int:
+    """Round down to a multiple of 8 within the size limits."""
+    return max(settings.HUB_MIN_SIZE, min(settings.HUB_MAX_WIDTH, size - size % 8))
+
+
+def img2img(data: dict[str, Any], request: Request) -> JobRequest:
+    init = [check_image(image, f"init_images[{i}]") for i, image in enumerate(data["init_images"])]
+    mask = check_image(data["mask"], "mask") if data.get("mask") else None
+    params = _params(data, {"init_images", "mask"})
+    params["init_images"] = [image.b64 for image in init]
+    if mask is not None:
+        params["mask"] = mask.b64
+    params.setdefault("width", _snap(init[0].width))
+    params.setdefault("height", _snap(init[0].height))
+    images: dict[str, Any] = {"init_images": init}
+    if mask is not None:
+        images["mask"] = mask
+    return JobRequest(
+        kind=Job.Kind.INPAINT if mask else Job.Kind.IMG2IMG,
+        user_id=data["user_id"],
+        params=params,
+        received=elide_images(data, images),
+        preset_id=data.get("preset_id"),
+        idempotency_key=_idempotency_key(request),
+    )
+
+
+def outpaint(data: dict[str, Any], request: Request) -> JobRequest:
+    source = check_image(data["image"], "image")
+    left, right, up, down = (data.get(k) or 0 for k in ("left", "right", "up", "down"))
+    width, height = source.width, source.height
+    if data.get("target_width") and not (left or right):
+        extra = max(0, data["target_width"] - width)
+        left, right = extra // 2, extra - extra // 2
+    if data.get("target_height") and not (up or down):
+        extra = max(0, data["target_height"] - height)
+        up, down = extra // 2, extra - extra // 2
+    # A1111 works in multiples of 8: grow the right and bottom borders to get there.
+    right += -(width + left + right) % 8
+    down += -(height + up + down) % 8
+    new_width, new_height = width + left + right, height + up + down
+    if new_width > settings.HUB_MAX_WIDTH or new_height > settings.HUB_MAX_HEIGHT:
+        raise serializers.ValidationError(
+            {"image": [f"Extended size {new_width}x{new_height} is over the limit of "
+                       f"{settings.HUB_MAX_WIDTH}x{settings.HUB_MAX_HEIGHT}."]}
+        )  # fmt: skip
+    canvas, mask = outpaint_canvas(source.open(), left, right, up, down)
+    drop = {"image", "left", "right", "up", "down", "target_width", "target_height"}
+    params = _params(data, drop)
+    params.update(
+        init_images=[to_b64_png(canvas)],
+        mask=to_b64_png(mask),
+        width=new_width,
+        height=new_height,
+        resize_mode=0,
+    )
+    params.setdefault("inpainting_fill", 1)
+    params.setdefault("mask_blur", 8)
+    params.setdefault("inpaint_full_res", False)
+    params.setdefault("denoising_strength", 0.8)
+    return JobRequest(
+        kind=Job.Kind.OUTPAINT,
+        user_id=data["user_id"],
+        params=params,
+        received=elide_images(data, {"image": source}),
+        preset_id=data.get("preset_id"),
+        idempotency_key=_idempotency_key(request),
+    )
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise ApiError("Idempotency-Key is longer than 200 characters.", code="bad_idempotency_key")
+    return key or None
+
+
+def bad_filter(field: str, value: str, choices: list[str]) -> ApiError:
+    return ApiError(
+        f"{field}={value!r} is not one of: {', '.join(choices)}.", code="invalid_filter"
+    )
+
+
+def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
+    from generation_app.serializers import JobImageSerializer, image_url
+
+    images = list(job.images.all())
+    generated = [i for i in images if i.role == JobImage.Role.IMAGE]
+    extras = [i for i in images if i.role != JobImage.Role.IMAGE]
+    if as_urls:
+        inline = [image_url(request, i.file) for i in generated]
+    else:
+        root = settings.MEDIA_ROOT
+        inline = [base64.b64encode((root / i.file).read_bytes()).decode() for i in generated]
+    context = {"request": request}
+    return {
+        "job_id": str(job.pk),
+        "status": job.status,
+        "images": inline,
+        "items": JobImageSerializer(generated, many=True, context=context).data,
+        "extras": JobImageSerializer(extras, many=True, context=context).data,
+        "seeds": [i.seed for i in generated],
+        "warnings": job.warnings,
+        "info": {k: job.info[k] for k in INFO_KEYS if k in job.info},
+    }

@@ -1,0 +1,133 @@
+"""Backends (A1111 servers) and, later, the jobs that run on them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Backend(models.Model):
+    """One A1111 server the hub can send work to."""
+
+    name = models.CharField(max_length=100, blank=True)
+    url = models.URLField(unique=True, help_text="Base URL, e.g. http://127.0.0.1:7860")
+    auth = models.CharField(
+        max_length=200, blank=True, help_text="user:pass for A1111's --api-auth (blank: A1111_AUTH)."
+    )
+    enabled = models.BooleanField(default=True)
+    healthy = models.BooleanField(default=True)
+    is_simulator = models.BooleanField(default=False, editable=False)
+    loaded_checkpoint = models.CharField(max_length=300, blank=True, editable=False)
+    capabilities = models.JSONField(default=dict, blank=True, editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    # The job holding this backend. A1111 runs one generation at a time, so the hub never
+    # sends a second one to the same backend: claiming is an atomic UPDATE on this column.
+    current_job = models.OneToOneField(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class Job(models.Model):
+    """One generation request, from queued to a final state. Our table is the truth."""
+
+    class Kind(models.TextChoices):
+        TXT2IMG = "txt2img"
+        IMG2IMG = "img2img"
+        INPAINT = "inpaint"
+        OUTPAINT = "outpaint"
+        CONTROLNET = "controlnet"
+        REGIONAL = "regional"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=200, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True, help_text="What happened, in words a user can act on.")
+    warnings = models.JSONField(default=list, blank=True)
+    request = models.JSONField(default=dict, help_text="The request as received (images elided).")
+    payload = models.JSONField(default=dict, help_text="The exact body sent to A1111.")
+    info = models.JSONField(default=dict, blank=True, help_text="A1111's decoded `info`.")
+    preset_id = models.BigIntegerField(null=True, blank=True)
+    backend = models.ForeignKey(
+        Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["user_id", "-created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "idempotency_key"], name="unique_idempotency_key_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def task_id(self) -> str:
+        """The id A1111 tracks this job under (``force_task_id``)."""
+        return f"task(hub-{self.id})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+class JobImage(models.Model):
+    """One image a job produced, stored on disk with a thumbnail."""
+
+    class Role(models.TextChoices):
+        IMAGE = "image"
+        CONTROL_MAP = "control_map", "ControlNet detected map"
+        EXTRA = "extra", "Grid, mask or other extra"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveIntegerField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.IMAGE)
+    file = models.CharField(max_length=300, help_text="Path under MEDIA_ROOT.")
+    thumbnail = models.CharField(max_length=300, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    infotext = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="unique_image_index_per_job")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} #{self.index}"

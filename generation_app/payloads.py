@@ -1,0 +1,168 @@
+"""The payload builder: (request, session, preset, catalog, defaults) -> A1111 payload.
+
+Pure functions, no database and no HTTP, so every merge rule is testable on its own.
+The merge order is: server defaults < the user's custom settings < the preset < the
+request. LoRAs become ``<lora:NAME:WEIGHT>`` tags with the name A1111 resolves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Request fields that are not A1111 fields of the same name.
+HUB_ONLY_FIELDS = {
+    "user_id",
+    "preset_id",
+    "loras",
+    "use_session_loras",
+    "checkpoint",
+    "vae",
+    "clip_skip",
+    "batch_count",
+    "controlnet_units",
+    "regional_config",
+    "outpaint",
+}
+
+LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    """What the payload builder needs to know about one catalog LoRA."""
+
+    filename: str
+    prompt_name: str
+    enabled: bool = True
+    missing: bool = False
+
+
+@dataclass
+class BuildInputs:
+    kind: str
+    request: dict[str, Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    custom_settings: dict[str, Any] = field(default_factory=dict)
+    preset_params: dict[str, Any] = field(default_factory=dict)
+    session_loras: dict[str, float] = field(default_factory=dict)
+    preset_loras: dict[str, float] = field(default_factory=dict)
+    catalog_loras: dict[str, LoraRef] = field(default_factory=dict)
+    checkpoint_titles: dict[str, str] = field(default_factory=dict)
+    task_id: str = ""
+
+
+@dataclass
+class BuiltPayload:
+    payload: dict[str, Any]
+    warnings: list[str]
+    loras: dict[str, float]  # prompt name -> weight, what the hub asked A1111 to apply
+    total_steps: int
+
+
+def merge_params(inputs: BuildInputs) -> dict[str, Any]:
+    """Server defaults < custom settings < preset < request (None means "not given")."""
+    merged: dict[str, Any] = {}
+    for layer in (inputs.defaults, inputs.custom_settings, inputs.preset_params, inputs.request):
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    return merged
+
+
+def merge_loras(inputs: BuildInputs) -> dict[str, float]:
+    """Session < preset < request; ``use_session_loras: false`` leaves the session's out."""
+    loras: dict[str, float] = {}
+    if inputs.request.get("use_session_loras", True):
+        loras.update(inputs.session_loras)
+    loras.update(inputs.preset_loras)
+    loras.update(inputs.request.get("loras") or {})
+    return loras
+
+
+def format_weight(weight: float) -> str:
+    return f"{float(weight):.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def prompt_lora_names(prompt: str) -> set[str]:
+    return {match.group(1) for match in LORA_TAG.finditer(prompt or "")}
+
+
+def add_lora_tags(
+    prompt: str, loras: dict[str, float], catalog: dict[str, LoraRef]
+) -> tuple[str, dict[str, float], list[str]]:
+    """Append a tag per usable LoRA, never twice, and say which ones were left out."""
+    warnings: list[str] = []
+    applied: dict[str, float] = {}
+    present = prompt_lora_names(prompt)
+    tags = []
+    for filename, weight in loras.items():
+        ref = catalog.get(filename)
+        if ref is None:
+            warnings.append(f"LoRA {filename!r} is not in the catalog; it was left out.")
+            continue
+        if ref.missing:
+            warnings.append(f"LoRA {filename!r} is missing on disk; it was left out.")
+            continue
+        if not ref.enabled:
+            warnings.append(f"LoRA {filename!r} is disabled in the catalog; it was left out.")
+            continue
+        applied[ref.prompt_name] = float(weight)
+        if ref.prompt_name not in present:
+            tags.append(f"<lora:{ref.prompt_name}:{format_weight(weight)}>")
+    prompt = " ".join(part for part in [prompt.strip(), " ".join(tags)] if part)
+    return prompt, applied, warnings
+
+
+def expected_steps(payload: dict[str, Any]) -> int:
+    """Sampling steps A1111 will report in total, for progress and ETA."""
+    steps = int(payload.get("steps") or 50)
+    iterations = int(payload.get("n_iter") or 1)
+    if payload.get("init_images") is not None:
+        steps = max(1, int(steps * float(payload.get("denoising_strength", 0.75))))
+    total = steps * iterations
+    if payload.get("enable_hr"):
+        second = int(payload.get("hr_second_pass_steps") or 0) or int(payload.get("steps") or 50)
+        total += second * iterations
+    return total
+
+
+def build_payload(inputs: BuildInputs) -> BuiltPayload:
+    """The exact body for /sdapi/v1/txt2img or /img2img."""
+    params = merge_params(inputs)
+    payload = {k: v for k, v in params.items() if k not in HUB_ONLY_FIELDS}
+    override: dict[str, Any] = dict(payload.pop("override_settings", None) or {})
+
+    checkpoint = params.get("checkpoint")
+    if checkpoint:
+        # Send the title: it is always an exact alias, so A1111 cannot silently drop it.
+        override["sd_model_checkpoint"] = inputs.checkpoint_titles.get(checkpoint, checkpoint)
+    if params.get("vae"):
+        override["sd_vae"] = params["vae"]
+    if params.get("clip_skip"):
+        override["CLIP_stop_at_last_layers"] = params["clip_skip"]
+    if override:
+        payload["override_settings"] = override
+        payload["override_settings_restore_afterwards"] = True
+    if params.get("batch_count"):
+        payload["n_iter"] = params["batch_count"]
+
+    loras = merge_loras(inputs)
+    prompt, applied, warnings = add_lora_tags(
+        payload.get("prompt", ""), loras, inputs.catalog_loras
+    )
+    payload["prompt"] = prompt
+    payload.setdefault("negative_prompt", "")
+    payload["send_images"] = True
+    payload["save_images"] = False
+    if inputs.task_id:
+        payload["force_task_id"] = inputs.task_id
+    return BuiltPayload(
+        payload=payload, warnings=warnings, loras=applied, total_steps=expected_steps(payload)
+    )
+
+
+def applied_lora_names(info: dict[str, Any]) -> set[str]:
+    """Names in A1111's ``Lora hashes`` ("name: hash, name2: hash2"): what really applied."""
+    raw = (info.get("extra_generation_params") or {}).get("Lora hashes") or ""
+    raw = raw.strip().strip('"')
+    return {part.split(":", 1)[0].strip() for part in raw.split(",") if part.strip()}

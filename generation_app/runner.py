@@ -1,0 +1,260 @@
+"""Running one job on a backend: claim, call A1111, follow its progress, store the images.
+
+No database transaction is held across an HTTP call to A1111: every write here is a short
+single-statement UPDATE, so the web process and other workers are never blocked by a
+generation in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from a1111hub.a1111.client import A1111Client, A1111Error
+from generation_app.backends import _actionable, client_for
+from generation_app.images import store_result_image
+from generation_app.models import Backend, Job, JobImage
+from generation_app.payloads import applied_lora_names
+
+logger = logging.getLogger(__name__)
+
+IMG2IMG_KINDS = {Job.Kind.IMG2IMG, Job.Kind.INPAINT, Job.Kind.OUTPAINT}
+UNHEALTHY_RETRY_SECONDS = 15
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def run(job_id: str) -> str:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.status != Job.Status.QUEUED:
+        return f"skipped ({job.status if job else 'gone'})"
+    backend = claim_backend(job)
+    if backend is None:
+        return Job.objects.get(pk=job.pk).status
+    try:
+        started = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.RUNNING,
+            backend=backend,
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            message=f"Running on {backend}.",
+        )
+        if not started:  # cancelled between the claim and now
+            return "skipped (cancelled)"
+        job.refresh_from_db()
+        _execute(job, backend)
+    except Exception as exc:
+        logger.exception("Job %s failed unexpectedly", job.id)
+        finish(job, Job.Status.FAILED, f"Internal error in the hub ({exc.__class__.__name__}); it was logged.")
+    finally:
+        Backend.objects.filter(pk=backend.pk, current_job=job).update(current_job=None)
+    return Job.objects.get(pk=job.pk).status
+
+
+# --- claiming a backend ---------------------------------------------------------------
+def _candidates(job: Job) -> list[Backend]:
+    retry_after = timezone.now() - timedelta(seconds=UNHEALTHY_RETRY_SECONDS)
+    backends = Backend.objects.filter(enabled=True, current_job__isnull=True).filter(
+        Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
+    )
+    wanted = (job.payload.get("override_settings") or {}).get("sd_model_checkpoint")
+    # Prefer a backend that already has the checkpoint loaded: a swap costs seconds to minutes.
+    return sorted(backends, key=lambda b: (not b.healthy, bool(wanted) and b.loaded_checkpoint != wanted, b.pk))
+
+
+def claim_backend(job: Job) -> Backend | None:
+    """Atomically take a free backend for this job, waiting (bounded) while all are busy."""
+    deadline = time.monotonic() + settings.HUB_BACKEND_WAIT_SECONDS
+    while True:
+        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).count() == 0:
+            return None  # cancelled while waiting
+        for backend in _candidates(job):
+            claimed = Backend.objects.filter(pk=backend.pk, current_job__isnull=True).update(
+                current_job=job
+            )
+            if claimed:
+                backend.current_job = job
+                return backend
+        if not Backend.objects.filter(enabled=True).exists():
+            finish(job, Job.Status.FAILED, "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin.")
+            return None
+        if time.monotonic() > deadline:
+            finish(
+                job,
+                Job.Status.FAILED,
+                f"No A1111 backend became free within {settings.HUB_BACKEND_WAIT_SECONDS} s. "
+                "Try again later, or add backends (A1111_URL takes several).",
+            )
+            return None
+        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            message="Waiting for a free backend."
+        )
+        time.sleep(0.25)
+
+
+# --- running ----------------------------------------------------------------------------
+def _execute(job: Job, backend: Backend) -> None:
+    client = client_for(backend)
+    call = client.img2img if job.kind in IMG2IMG_KINDS or job.payload.get("init_images") else client.txt2img
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
+    future: Future = pool.submit(call, job.payload)
+    try:
+        cancelled = _follow(job, backend, future)
+        result = future.result()
+    except A1111Error as exc:
+        if exc.unreachable:
+            Backend.objects.filter(pk=backend.pk).update(healthy=False, last_error=exc.message, last_checked_at=timezone.now())
+        finish(job, Job.Status.FAILED, _failure_message(exc))
+        return
+    finally:
+        pool.shutdown(wait=True)
+        client.close()
+    _store_results(job, result)
+    if cancelled:
+        count = job.images.filter(role=JobImage.Role.IMAGE).count()
+        finish(job, Job.Status.CANCELLED, f"Cancelled while running; {count} finished image(s) kept.")
+        return
+    _complete(job, result)
+
+
+def _follow(job: Job, backend: Backend, future: Future) -> bool:
+    """Poll progress until the call returns; interrupt on cancel. Returns True if cancelled."""
+    progress_client = client_for(backend, read_timeout=5.0)
+    use_task_progress = backend.capabilities.get("internal_progress", True)
+    interrupted = False
+    try:
+        while not future.done():
+            time.sleep(settings.HUB_PROGRESS_INTERVAL)
+            if future.done():
+                break
+            state = Job.objects.filter(pk=job.pk).values("cancel_requested").first()
+            if state and state["cancel_requested"] and not interrupted:
+                try:
+                    progress_client.interrupt()
+                    interrupted = True
+                except A1111Error as exc:
+                    logger.warning("Interrupt failed for job %s: %s", job.pk, exc)
+            update, use_task_progress = _read_progress(progress_client, job, use_task_progress)
+            update["heartbeat_at"] = timezone.now()
+            Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+    finally:
+        progress_client.close()
+        if backend.capabilities.get("internal_progress", True) != use_task_progress:
+            Backend.objects.filter(pk=backend.pk).update(
+                capabilities={**backend.capabilities, "internal_progress": use_task_progress}
+            )
+    return interrupted or bool(Job.objects.filter(pk=job.pk, cancel_requested=True).exists())
+
+
+def _read_progress(client: A1111Client, job: Job, use_task_progress: bool) -> tuple[dict[str, Any], bool]:
+    """Progress of *this* job: by its task id where A1111 has /internal/progress, else the
+    global progress (valid because the hub holds this backend for this job alone)."""
+    try:
+        if use_task_progress:
+            try:
+                data = client.task_progress(job.task_id)
+            except A1111Error as exc:
+                if exc.status == 404:  # --nowebui: no /internal routes
+                    return _read_progress(client, job, False)
+                raise
+            if data.get("queued"):
+                return {"message": f"Waiting in A1111's own queue ({data.get('textinfo') or 'busy'})."}, True
+            if not data.get("active"):
+                return {}, True
+            fraction = float(data.get("progress") or 0.0)
+            eta = data.get("eta")
+        else:
+            data = client.progress()
+            fraction = float(data.get("progress") or 0.0)
+            eta = data.get("eta_relative")
+    except A1111Error:
+        return {}, use_task_progress  # a missed poll is not an error; the call decides
+    fraction = max(0.0, min(fraction, 0.99))
+    return (
+        {
+            "progress": fraction,
+            "eta_seconds": round(float(eta), 1) if eta is not None else None,
+            "step": min(job.total_steps, round(fraction * job.total_steps)),
+        },
+        use_task_progress,
+    )
+
+
+def _failure_message(exc: A1111Error) -> str:
+    if exc.unreachable:
+        return f"Backend unreachable: {_actionable(exc)}"
+    advice = ""
+    text = exc.message.lower()
+    if "out of memory" in text:
+        advice = " Lower the size, batch size or hires scale, or free VRAM on the A1111 server."
+    elif exc.status == 422:
+        advice = " The hub sent a request A1111 refused; please report it with the job id."
+    elif "model not found" in text:
+        advice = " Check the name against GET /controlnet/models or GET /models."
+    return f"A1111 failed (HTTP {exc.status}): {exc.message}.{advice}"
+
+
+def _store_results(job: Job, result: dict[str, Any]) -> None:
+    info = result.get("info") or {}
+    images = result.get("images") or []
+    seeds = info.get("all_seeds") or []
+    infotexts = info.get("infotexts") or []
+    first = int(info.get("index_of_first_image") or 0)
+    rows = []
+    for index, b64 in enumerate(images):
+        stored = store_result_image(str(job.pk), index, b64)
+        n = index - first
+        generated = 0 <= n < len(seeds)
+        rows.append(
+            JobImage(
+                job=job,
+                index=index,
+                role=JobImage.Role.IMAGE if generated else (JobImage.Role.CONTROL_MAP if n >= 0 and job.kind == Job.Kind.CONTROLNET else JobImage.Role.EXTRA),
+                file=stored.file,
+                thumbnail=stored.thumbnail,
+                seed=seeds[n] if generated else None,
+                width=stored.width,
+                height=stored.height,
+                infotext=(infotexts[index] if index < len(infotexts) else "") or stored.infotext,
+            )
+        )
+    with transaction.atomic():
+        JobImage.objects.filter(job=job).delete()
+        JobImage.objects.bulk_create(rows)
+    Job.objects.filter(pk=job.pk).update(info={**job.info, **info})
+    job.info = {**job.info, **info}
+
+
+def _complete(job: Job, result: dict[str, Any]) -> None:
+    warnings = list(job.warnings)
+    requested = set((job.info.get("requested_loras") or {}).keys())
+    not_applied = requested - applied_lora_names(job.info)
+    if not_applied:
+        warnings.append(
+            "A1111 did not apply LoRA(s) " + ", ".join(sorted(not_applied))
+            + ": the backend may not have the file. Rescan its LoRAs (POST /loras/scan) or check its --lora-dir."
+        )
+    count = job.images.filter(role=JobImage.Role.IMAGE).count()
+    seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
+    Job.objects.filter(pk=job.pk).update(warnings=warnings)
+    finish(job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0)
+
+
+def finish(job: Job, status: str, message: str, progress: float | None = None) -> None:
+    """Move a job to a final state, once: a job that already ended keeps its state."""
+    update: dict[str, Any] = {"status": status, "message": message, "finished_at": timezone.now(), "eta_seconds": 0}
+    if progress is not None:
+        update["progress"] = progress
+        update["step"] = job.total_steps
+    Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
+    job.refresh_from_db()

@@ -1,0 +1,191 @@
+"""Request and response shapes of the generation and job endpoints."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from generation_app.models import Job, JobImage
+from generation_app.params import GenerationParamsSerializer
+from generation_app.services import estimate_eta, queue_position
+
+
+class LoraWeightsField(serializers.DictField):
+    """``{filename: weight}``: the LoRAs to add for this request."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.FloatField(min_value=-5, max_value=5), **kwargs)
+
+
+class Txt2ImgRequestSerializer(GenerationParamsSerializer):
+    user_id = serializers.CharField(max_length=200)
+    preset_id = serializers.IntegerField(required=False, allow_null=True)
+    loras = LoraWeightsField(required=False)
+    use_session_loras = serializers.BooleanField(
+        required=False, default=True, help_text="false: ignore the session's LoRA stack."
+    )
+
+    def validate_loras(self, value: dict[str, float]) -> dict[str, float]:
+        limit = settings.HUB_MAX_ACTIVE_LORAS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} LoRAs per request.")
+        return value
+
+
+class ImageInputField(serializers.CharField):
+    """A base64 image (a data: URI is fine). Multipart uploads are merged in by the view."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", True)
+        super().__init__(**kwargs)
+
+
+class InpaintFieldsMixin(serializers.Serializer):
+    mask = ImageInputField(required=False, allow_null=True, help_text="White = repaint.")
+    mask_blur = serializers.IntegerField(required=False, min_value=0, max_value=64)
+    inpainting_fill = serializers.IntegerField(
+        required=False, min_value=0, max_value=3,
+        help_text="0 fill, 1 original, 2 latent noise, 3 latent nothing.",
+    )  # fmt: skip
+    inpaint_full_res = serializers.BooleanField(required=False, help_text="Only masked area.")
+    inpaint_full_res_padding = serializers.IntegerField(required=False, min_value=0, max_value=256)
+    inpainting_mask_invert = serializers.IntegerField(required=False, min_value=0, max_value=1)
+
+
+class Img2ImgRequestSerializer(InpaintFieldsMixin, Txt2ImgRequestSerializer):
+    init_images = serializers.ListField(
+        child=ImageInputField(), required=False, min_length=1, max_length=16
+    )
+    init_image = ImageInputField(required=False, help_text="Shorthand for one init image.")
+    resize_mode = serializers.IntegerField(
+        required=False, min_value=0, max_value=3,
+        help_text="0 just resize, 1 crop and resize, 2 resize and fill, 3 latent upscale.",
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs.get("init_image"):
+            attrs.setdefault("init_images", []).insert(0, attrs.pop("init_image"))
+        if not attrs.get("init_images"):
+            raise serializers.ValidationError(
+                {"init_images": ["Give at least one image: base64 in JSON, or a multipart file."]}
+            )
+        batch = attrs.get("batch_size") or 1
+        if len(attrs["init_images"]) > max(1, batch):
+            raise serializers.ValidationError(
+                {"init_images": [f"Give one image, or at most batch_size ({batch})."]}
+            )
+        return attrs
+
+
+class OutpaintRequestSerializer(InpaintFieldsMixin, Txt2ImgRequestSerializer):
+    image = ImageInputField(help_text="The picture to extend (base64 or multipart file).")
+    left = serializers.IntegerField(required=False, default=0, min_value=0, max_value=1024)
+    right = serializers.IntegerField(required=False, default=0, min_value=0, max_value=1024)
+    up = serializers.IntegerField(required=False, default=0, min_value=0, max_value=1024)
+    down = serializers.IntegerField(required=False, default=0, min_value=0, max_value=1024)
+    target_width = serializers.IntegerField(required=False, min_value=64)
+    target_height = serializers.IntegerField(required=False, min_value=64)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not any(attrs.get(k) for k in ("left", "right", "up", "down", "target_width", "target_height")):
+            raise serializers.ValidationError(
+                "Say how far to extend: left/right/up/down in pixels, or target_width/target_height."
+            )
+        return attrs
+
+
+class JobLinksMixin:
+    def links(self, job: Job) -> dict[str, str]:
+        request = self.context.get("request")
+
+        def url(name: str) -> str:
+            path = reverse(name, args=[job.pk])
+            return request.build_absolute_uri(path) if request else path
+
+        return {
+            "self": url("job-detail"),
+            "result": url("job-result"),
+            "cancel": url("job-cancel"),
+            "events": url("job-events"),
+        }
+
+
+class JobSerializer(JobLinksMixin, serializers.ModelSerializer):
+    job_id = serializers.UUIDField(source="id", read_only=True)
+    queue_position = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    backend = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "job_id", "user_id", "kind", "status", "progress", "eta_seconds", "step",
+            "total_steps", "queue_position", "message", "warnings", "backend",
+            "created_at", "started_at", "finished_at", "links",
+        ]  # fmt: skip
+
+    def get_queue_position(self, job: Job) -> int | None:
+        return queue_position(job)
+
+    def get_eta_seconds(self, job: Job) -> float | None:
+        return estimate_eta(job, queue_position(job))
+
+    def get_backend(self, job: Job) -> str | None:
+        return job.backend.url if job.backend_id else None
+
+    def get_links(self, job: Job) -> dict[str, str]:
+        return self.links(job)
+
+
+class JobListSerializer(JobSerializer):
+    """Gallery rows: no queue or ETA maths per row, plus a first thumbnail."""
+
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = [
+            "job_id", "user_id", "kind", "status", "progress", "message", "created_at",
+            "finished_at", "thumbnail_url", "links",
+        ]  # fmt: skip
+
+    def get_thumbnail_url(self, job: Job) -> str | None:
+        images = [i for i in job.images.all() if i.role == JobImage.Role.IMAGE]
+        return image_url(self.context.get("request"), images[0].thumbnail) if images else None
+
+
+def image_url(request, relative: str) -> str:
+    path = reverse("job-image", args=[relative.removeprefix("jobs/")])
+    return request.build_absolute_uri(path) if request else path
+
+
+class JobImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JobImage
+        fields = ["index", "role", "url", "thumbnail_url", "seed", "width", "height", "infotext"]
+
+    def get_url(self, image: JobImage) -> str:
+        return image_url(self.context.get("request"), image.file)
+
+    def get_thumbnail_url(self, image: JobImage) -> str:
+        return image_url(self.context.get("request"), image.thumbnail)
+
+
+class JobResultSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    images = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Base64 PNGs of the generated images (URLs with ?format=url).",
+    )
+    items = JobImageSerializer(many=True)
+    extras = JobImageSerializer(many=True, help_text="ControlNet maps, grids, masks.")
+    seeds = serializers.ListField(child=serializers.IntegerField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    info = serializers.DictField()

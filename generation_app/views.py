@@ -1,0 +1,263 @@
+"""Generation and job endpoints. Thin: validate, call one service, render."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from a1111hub.auth import check_user_access
+from a1111hub.errors import Conflict, NotFound
+from a1111hub.serializers import ErrorSerializer
+from generation_app import intake
+from generation_app.models import Job, JobImage
+from generation_app.serializers import (
+    Img2ImgRequestSerializer,
+    JobListSerializer,
+    JobResultSerializer,
+    JobSerializer,
+    OutpaintRequestSerializer,
+    Txt2ImgRequestSerializer,
+)
+from generation_app.services import cancel_job, create_job
+
+ERRORS = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+    413: ErrorSerializer,
+    429: ErrorSerializer,
+}
+
+
+class GenerateView(APIView):
+    """Base for POST /generate/<kind>: validate, build the job, answer 202 at once."""
+
+    serializer_class = Txt2ImgRequestSerializer
+    kind = Job.Kind.TXT2IMG
+
+    def post(self, request: Request) -> Response:
+        data = intake.request_data(request)
+        serializer = self.serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        check_user_access(request, serializer.validated_data["user_id"])
+        job_request = self.build(serializer.validated_data, request)
+        job, created = create_job(job_request)
+        body = JobSerializer(job, context={"request": request}).data
+        headers = {"Location": body["links"]["self"]}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers
+        )
+
+    def build(self, data: dict, request: Request) -> intake.JobRequest:
+        return intake.txt2img(data, request, kind=self.kind)
+
+
+def _generate_schema(serializer, summary: str):
+    return extend_schema(
+        request={"application/json": serializer, "multipart/form-data": serializer},
+        responses={202: JobSerializer, 200: JobSerializer, **ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER,
+                description="Retrying with the same key returns the first job (200), never a second.",
+            )  # fmt: skip
+        ],
+        summary=summary,
+        tags=["generation"],
+    )
+
+
+class Txt2ImgView(GenerateView):
+    @_generate_schema(Txt2ImgRequestSerializer, "Text to image")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class Img2ImgView(GenerateView):
+    serializer_class = Img2ImgRequestSerializer
+    kind = Job.Kind.IMG2IMG
+
+    @_generate_schema(Img2ImgRequestSerializer, "Image to image; with a mask, inpainting")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def build(self, data, request):
+        return intake.img2img(data, request)
+
+
+class OutpaintView(GenerateView):
+    serializer_class = OutpaintRequestSerializer
+    kind = Job.Kind.OUTPAINT
+
+    @_generate_schema(OutpaintRequestSerializer, "Extend an image beyond its borders")
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def build(self, data, request):
+        return intake.outpaint(data, request)
+
+
+def get_job(request: Request, job_id) -> Job:
+    job = Job.objects.select_related("backend").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found")
+    check_user_access(request, job.user_id)
+    return job
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses={200: JobSerializer, **ERRORS}, tags=["jobs"], summary="Job status and progress")
+    def get(self, request: Request, job_id) -> Response:
+        return Response(JobSerializer(get_job(request, job_id), context={"request": request}).data)
+
+    @extend_schema(responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS}, tags=["jobs"], summary="Cancel a job")
+    def delete(self, request: Request, job_id) -> Response:
+        job = cancel_job(get_job(request, job_id))
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+
+class JobCancelView(APIView):
+    @extend_schema(request=None, responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS}, tags=["jobs"], summary="Cancel a job")
+    def post(self, request: Request, job_id) -> Response:
+        job = cancel_job(get_job(request, job_id))
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+
+class JobResultView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["base64", "url"], description="url: leave the base64 out.")],
+        responses={200: JobResultSerializer, 409: ErrorSerializer, **ERRORS},
+        tags=["jobs"],
+        summary="Images of a completed job",
+    )
+    def get(self, request: Request, job_id) -> Response:
+        job = get_job(request, job_id)
+        if job.status != Job.Status.COMPLETED:
+            raise Conflict(
+                f"Job {job.pk} is {job.status}, not completed; poll GET /jobs/{job.pk} until it is.",
+                code="job_not_completed",
+                status=job.status,
+            )
+        as_urls = request.query_params.get("format") == "url"
+        return Response(intake.result_body(job, request, as_urls))
+
+
+class JobListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user_id", str),
+            OpenApiParameter("status", str, enum=Job.Status.values),
+            OpenApiParameter("kind", str, enum=Job.Kind.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: JobListSerializer(many=True), **ERRORS},
+        tags=["jobs"],
+        summary="A user's jobs, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        user_id = request.query_params.get("user_id") or request.user.user_id
+        jobs = Job.objects.prefetch_related("images").order_by("-created_at")
+        if user_id:
+            check_user_access(request, user_id)
+            jobs = jobs.filter(user_id=user_id)
+        for field, choices in (("status", Job.Status.values), ("kind", Job.Kind.values)):
+            value = request.query_params.get(field)
+            if value:
+                if value not in choices:
+                    raise intake.bad_filter(field, value, choices)
+                jobs = jobs.filter(**{field: value})
+        paginator = LimitOffsetPagination()
+        paginator.default_limit = 20
+        paginator.max_limit = 100
+        page = paginator.paginate_queryset(jobs, request, view=self)
+        return paginator.get_paginated_response(
+            JobListSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+class JobEventsView(APIView):
+    """Server-sent events: one `progress` event per change, then `done` with the final state."""
+
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiResponse(description="SSE stream")}, tags=["jobs"], summary="Stream progress (SSE)")
+    def get(self, request: Request, job_id) -> StreamingHttpResponse:
+        job = get_job(request, job_id)
+        context = {"request": request}
+
+        def stream():
+            last = None
+            deadline = time.monotonic() + settings.JOB_TIMEOUT
+            while time.monotonic() < deadline:
+                current = Job.objects.select_related("backend").get(pk=job.pk)
+                body = JobSerializer(current, context=context).data
+                if body != last:
+                    event = "done" if current.is_final else "progress"
+                    yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
+                    last = body
+                if current.is_final:
+                    return
+                yield ": keep-alive\n\n"
+                time.sleep(0.5)
+
+        response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+class JobImageView(APIView):
+    """Stored images and thumbnails, served to the keys that may see the job."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(description="The image"), **ERRORS}, tags=["jobs"])
+    def get(self, request: Request, path: str) -> FileResponse:
+        job_id, _, name = path.partition("/")
+        image = (
+            JobImage.objects.select_related("job")
+            .filter(job_id=_uuid_or_404(job_id))
+            .filter(file=f"jobs/{path}")
+            .first()
+        ) or JobImage.objects.select_related("job").filter(
+            job_id=_uuid_or_404(job_id), thumbnail=f"jobs/{path}"
+        ).first()
+        if image is None or "/" in name:
+            raise NotFound(f"No image {path}.", code="image_not_found")
+        check_user_access(request, image.job.user_id)
+        file_path = Path(settings.MEDIA_ROOT) / "jobs" / path
+        if not file_path.is_file():
+            raise NotFound(f"The file for {path} is gone from media storage.", code="image_not_found")
+        content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
+        return FileResponse(file_path.open("rb"), content_type=content_type)
+
+
+def _uuid_or_404(value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"No job {value}.", code="job_not_found") from None
+

@@ -1,0 +1,67 @@
+"""Scan LoRAs into the catalog, in the foreground, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from a1111hub.errors import ApiError
+from loras_app import services
+from loras_app.models import ScanRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Scan LoRA files into the catalog: --dir DIR (default LORA_DIR) or --from-a1111 "
+        "[BACKEND] (a backend's /sdapi/v1/loras). Ends with a summary line."
+    )
+
+    def add_arguments(self, parser):
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--dir", help="Folder to scan recursively (default: LORA_DIR).")
+        where.add_argument(
+            "--from-a1111",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="BACKEND",
+            help="List LoRAs from A1111 (all enabled backends, or the one named/URL).",
+        )
+        parser.add_argument("--hashes", action="store_true", help="Also hash files now (slow).")
+        parser.add_argument("--prune", action="store_true", help="Delete rows whose file is gone.")
+
+    def handle(self, *args, **opts):
+        try:
+            source = services.resolve_source(
+                directory=opts["dir"],
+                backend=opts["from_a1111"] or None,
+                from_a1111=opts["from_a1111"] is not None,
+            )
+            run = services.scan(
+                source, hashes=opts["hashes"], prune=opts["prune"], progress=self._progress()
+            )
+        except ApiError as exc:
+            raise CommandError(str(exc.detail)) from exc
+        for error in run.errors[:20]:
+            self.stderr.write(f"  {error['path']}: {error['reason']}")
+        if run.error_count > 20:
+            self.stderr.write(f"  … and {run.error_count - 20} more (see the scan in the admin)")
+        if run.status != ScanRun.Status.SUCCEEDED:
+            raise CommandError(f"Scan {run.pk} failed: {run.message}")
+        self.stdout.write(f"Scan {run.pk} of {run.source}: {services.summary_line(run)}")
+
+    def _progress(self):
+        """A one-line bar when stdout is a terminal; silence otherwise (logs, tests)."""
+        if not self.stdout.isatty():
+            return None
+        out = self.stdout
+
+        def show(stage: str, done: int, total: int) -> None:
+            width = 30
+            filled = width * done // total if total else width
+            out.write(
+                f"\r{stage:5} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=""
+            )
+            if done >= total:
+                out.write("")
+
+        return show

@@ -1,0 +1,144 @@
+"""Request and response shapes of the LoRA catalog endpoints."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from loras_app.models import Lora, ScanRun
+from loras_app.search import AUTOCOMPLETE_LIMIT
+
+BASE_MODEL_HELP = "SD1.5, SD2, SDXL, Pony, Illustrious, SD3 or Flux (case-insensitive)."
+
+
+class LoraQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    base_model = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=BASE_MODEL_HELP
+    )
+    enabled = serializers.ChoiceField(
+        choices=["true", "false", "any"],
+        required=False,
+        default="true",
+        help_text="Disabled LoRAs are hidden unless asked for.",
+    )
+    include_missing = serializers.BooleanField(required=False, default=False)
+    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10_000)
+
+
+class AutocompleteQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    limit = serializers.IntegerField(
+        required=False, default=AUTOCOMPLETE_LIMIT, min_value=1, max_value=AUTOCOMPLETE_LIMIT
+    )
+
+
+class LoraSerializer(serializers.ModelSerializer):
+    tags = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Lora
+        fields = [
+            "filename",
+            "name",
+            "prompt_name",
+            "base_model",
+            "trigger_words",
+            "tags",
+            "preferred_weight",
+            "preview_url",
+            "short_hash",
+            "size",
+            "enabled",
+            "missing",
+            "first_seen",
+        ]
+
+    def get_tags(self, lora: Lora) -> list[str]:
+        return [link.tag.name for link in lora.lora_tags.all()][:10]
+
+    def get_preview_url(self, lora: Lora) -> str | None:
+        if not lora.preview:
+            return None
+        return reverse("lora-preview", kwargs={"filename": lora.filename})
+
+
+class TagFrequencySerializer(serializers.Serializer):
+    name = serializers.CharField(source="tag.name")
+    frequency = serializers.IntegerField()
+
+
+class LoraDetailSerializer(LoraSerializer):
+    tags = TagFrequencySerializer(source="lora_tags", many=True)
+
+    class Meta(LoraSerializer.Meta):
+        fields = LoraSerializer.Meta.fields + [
+            "alias",
+            "relative_path",
+            "description",
+            "sha256",
+            "mtime",
+            "metadata",
+            "last_seen",
+        ]
+
+
+class LoraPageSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Matches in all pages.")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = LoraSerializer(many=True)
+
+
+class ChoiceSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="Label to show (≤100 characters).")
+    value = serializers.CharField(help_text="The LoRA's filename, to send back.")
+
+
+class ScanRequestSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(
+        choices=["auto", "a1111"],
+        default="auto",
+        help_text="auto: LORA_DIR when the hub has one, else the backends' /sdapi/v1/loras.",
+    )
+    backend = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Backend name or URL (a1111 only)."
+    )
+    hashes = serializers.BooleanField(default=False, help_text="Also hash new files now.")
+    prune = serializers.BooleanField(default=False, help_text="Delete rows whose file is gone.")
+
+
+class ScanRunSerializer(serializers.ModelSerializer):
+    scan_id = serializers.IntegerField(source="pk")
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScanRun
+        fields = [
+            "scan_id",
+            "status",
+            "status_url",
+            "source",
+            "hashes",
+            "prune",
+            "added",
+            "updated",
+            "unchanged",
+            "moved",
+            "missing",
+            "pruned",
+            "hashed",
+            "error_count",
+            "errors",
+            "message",
+            "files_per_second",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_status_url(self, run: ScanRun) -> str:
+        return reverse("lora-scan-detail", kwargs={"scan_id": run.pk})

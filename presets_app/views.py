@@ -1,0 +1,187 @@
+"""Preset endpoints: a user's own presets, sharing, copying and loading into the session."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from a1111hub.auth import check_user_access
+from a1111hub.serializers import ErrorSerializer
+from presets_app import services
+from presets_app.serializers import (
+    ApplyResultSerializer,
+    BrowseQuerySerializer,
+    CopySerializer,
+    PresetCreateSerializer,
+    PresetListSerializer,
+    PresetPageSerializer,
+    PresetSerializer,
+    PresetUpdateSerializer,
+    ShareCodeSerializer,
+)
+
+TAGS = ["presets"]
+ERRORS = {400: ErrorSerializer, 403: ErrorSerializer}
+CREATE_EXAMPLE = OpenApiExample(
+    "A workflow",
+    value={
+        "name": "anime portrait",
+        "description": "Soft light, one character LoRA.",
+        "params": {"sampler_name": "DPM++ 2M Karras", "steps": 20, "width": 512, "height": 768},
+        "loras": {"character_lora.safetensors": 0.8},
+        "controlnet_units": [
+            {"model": "control_openpose-fp16", "weight": 1.0, "preprocessor": "openpose_full"}
+        ],
+        "visibility": "private",
+    },
+    request_only=True,
+)
+SNAPSHOT_EXAMPLE = OpenApiExample(
+    "Snapshot the session",
+    value={"name": "my current setup", "from_session": True},
+    request_only=True,
+)
+
+
+def _preset(preset, viewer: str, status: int = 200) -> Response:
+    return Response(PresetSerializer(preset, context={"viewer": viewer}).data, status=status)
+
+
+class PresetListView(APIView):
+    @extend_schema(
+        summary="A user's presets",
+        operation_id="presets_list",
+        responses={200: PresetListSerializer, 403: ErrorSerializer},
+        tags=TAGS,
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        check_user_access(request, user_id)
+        presets = services.user_presets(user_id)
+        body = {"user_id": user_id, "count": len(presets), "presets": presets}
+        return Response(PresetListSerializer(body, context={"viewer": user_id}).data)
+
+    @extend_schema(
+        summary="Save a preset",
+        operation_id="preset_create",
+        description=(
+            "`params` are checked like a generation request (names against the backends), "
+            "LoRAs against the catalog, ControlNet units like the extension. `from_session: true` "
+            "snapshots the user's session; fields sent explicitly win over it. A duplicate name "
+            "is a 409 unless `overwrite: true` (then 200, same id)."
+        ),
+        request=PresetCreateSerializer,
+        responses={201: PresetSerializer, 200: PresetSerializer, 409: ErrorSerializer, **ERRORS},
+        examples=[CREATE_EXAMPLE, SNAPSHOT_EXAMPLE],
+        tags=TAGS,
+    )
+    def post(self, request: Request, user_id: str) -> Response:
+        check_user_access(request, user_id)
+        body = PresetCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        preset, created = services.save_preset(user_id, **body.validated_data)
+        return _preset(preset, user_id, status=201 if created else 200)
+
+
+class PresetDetailView(APIView):
+    @extend_schema(
+        summary="One preset",
+        operation_id="preset_get",
+        description="The user's own, a public one, or a code-shared one with `?share_code=`.",
+        parameters=[OpenApiParameter("share_code", str, required=False)],
+        responses={200: PresetSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        tags=TAGS,
+    )
+    def get(self, request: Request, user_id: str, preset_id: int) -> Response:
+        check_user_access(request, user_id)
+        query = ShareCodeSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        preset = services.visible_preset(user_id, preset_id, **query.validated_data)
+        return _preset(preset, user_id)
+
+    @extend_schema(
+        summary="Change one's own preset",
+        operation_id="preset_update",
+        description="Each field sent replaces the stored one (`params` as a whole).",
+        request=PresetUpdateSerializer,
+        responses={200: PresetSerializer, 404: ErrorSerializer, 409: ErrorSerializer, **ERRORS},
+        examples=[
+            OpenApiExample("Share it", value={"visibility": "public"}, request_only=True),
+            OpenApiExample("Share by code", value={"visibility": "code"}, request_only=True),
+        ],
+        tags=TAGS,
+    )
+    def patch(self, request: Request, user_id: str, preset_id: int) -> Response:
+        check_user_access(request, user_id)
+        body = PresetUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _preset(services.update_preset(user_id, preset_id, **body.validated_data), user_id)
+
+    @extend_schema(
+        summary="Delete one's own preset",
+        operation_id="preset_delete",
+        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer},
+        tags=TAGS,
+    )
+    def delete(self, request: Request, user_id: str, preset_id: int) -> Response:
+        check_user_access(request, user_id)
+        services.delete_preset(user_id, preset_id)
+        return Response(status=204)
+
+
+class PresetApplyView(APIView):
+    @extend_schema(
+        summary="Load a preset into the user's session",
+        operation_id="preset_apply",
+        description=(
+            "Its LoRAs and ControlNet units replace the session's; its params are merged into "
+            "the session's custom settings. LoRAs no longer usable are skipped, with a warning."
+        ),
+        request=ShareCodeSerializer,
+        responses={200: ApplyResultSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        tags=TAGS,
+    )
+    def post(self, request: Request, user_id: str, preset_id: int) -> Response:
+        check_user_access(request, user_id)
+        body = ShareCodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.apply_preset(user_id, preset_id, **body.validated_data)
+        return Response(ApplyResultSerializer(result).data)
+
+
+class PresetCopyView(APIView):
+    @extend_schema(
+        summary="Copy a public or code-shared preset into the user's presets",
+        operation_id="preset_copy",
+        description="The copy is private. The original's usage count goes up.",
+        request=CopySerializer,
+        responses={201: PresetSerializer, 404: ErrorSerializer, 409: ErrorSerializer, **ERRORS},
+        examples=[
+            OpenApiExample("A public preset", value={"preset_id": 42}, request_only=True),
+            OpenApiExample(
+                "By share code", value={"share_code": "k3J9xQe1ZpWa"}, request_only=True
+            ),
+        ],
+        tags=TAGS,
+    )
+    def post(self, request: Request, user_id: str) -> Response:
+        check_user_access(request, user_id)
+        body = CopySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _preset(services.copy_preset(user_id, **body.validated_data), user_id, status=201)
+
+
+class PresetBrowseView(APIView):
+    @extend_schema(
+        summary="Browse public presets, or find one by share code",
+        operation_id="presets_browse",
+        parameters=[BrowseQuerySerializer],
+        responses={200: PresetPageSerializer, 400: ErrorSerializer},
+        tags=TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        query = BrowseQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = services.browse_presets(**query.validated_data)
+        return Response(PresetPageSerializer(page).data)

@@ -1,0 +1,156 @@
+"""Shared fixtures: a1111sim over real HTTP, backends pointing at it, and API clients."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from a1111hub.models import ApiKey
+from generation_app.models import Backend
+
+
+@pytest.fixture(scope="session")
+def sim_lora_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("sim-loras")
+
+
+@pytest.fixture(scope="session")
+def sim_server(sim_lora_dir):
+    """One a1111sim for the whole run, on a free loopback port, with no step delay."""
+    from a1111sim.server import SimConfig, start_in_thread
+
+    server = start_in_thread(
+        SimConfig(port=0, step_ms=0, swap_ms=0, lora_dir=str(sim_lora_dir), seed_loras=True)
+    )
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The simulator, reset (faults, history, loaded model) before and after each test."""
+    sim_server.reset()
+    yield sim_server
+    sim_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def backend(db, sim) -> Backend:
+    return Backend.objects.create(name="sim", url=sim.url)
+
+
+@pytest.fixture
+def service_key(db) -> str:
+    return ApiKey.generate("test service")[1]
+
+
+@pytest.fixture
+def api(service_key) -> APIClient:
+    """An API client authenticated with a service key (may act for any user)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {service_key}")
+    return client
+
+
+@pytest.fixture
+def user_api(db):
+    """Factory: an API client holding a user key for ``user_id``."""
+
+    def make(user_id: str) -> APIClient:
+        raw = ApiKey.generate(f"key for {user_id}", user_id=user_id)[1]
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class InProcessCluster:
+    """Drives django-q2's own pusher -> worker -> monitor in this process, the way
+    django_q/tests/test_cluster.py does, against the configured broker (ORM or Redis)."""
+
+    def __init__(self):
+        from django_q.brokers import get_broker
+
+        self.broker = get_broker()
+        self.broker.purge_queue()
+
+    def run_once(self) -> int:
+        """Take what the broker has ready and run it to completion; returns tasks run."""
+        from multiprocessing import Event, Value
+
+        from django_q.monitor import monitor
+        from django_q.pusher import pusher
+        from django_q.queues import Queue
+        from django_q.worker import worker
+
+        task_queue, result_queue, event = Queue(), Queue(), Event()
+        event.set()
+        pusher(task_queue, event, broker=self.broker)
+        count = task_queue.qsize()
+        if not count:
+            return 0
+        task_queue.put("STOP")
+        worker(task_queue, result_queue, Value("f", -1))
+        result_queue.put("STOP")
+        monitor(result_queue, self.broker)
+        return count
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Run tasks until the broker is empty."""
+        import time
+
+        ran, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self.run_once()
+            ran += done
+            if not done and self.broker.queue_size() == 0:
+                return ran
+            if not done:
+                time.sleep(0.01)
+        raise AssertionError("the queue did not drain in time")
+
+    def drain_in_thread(self):
+        """Drain in a background thread (for cancel-while-running); join the thread to wait."""
+        import threading
+
+        from django.db import connection
+
+        def run():
+            try:
+                self.drain()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+
+@pytest.fixture
+def cluster(transactional_db) -> InProcessCluster:
+    return InProcessCluster()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Each test writes images to its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,0 +1,200 @@
+"""System tests: the real processes (runhub -> gunicorn + qcluster + a1111sim) on a temporary
+database, driven over HTTP the way a user would, with the brief's own client code."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """`manage.py runhub` with no A1111 named and none answering: it starts the simulator."""
+    data_dir = tmp_path_factory.mktemp("hub-data")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(HUB_DATA_DIR=str(data_dir), SIM_STEP_MS="5", HUB_WORKERS="2", PYTHONUNBUFFERED="1")
+    if "DATABASE_URL" in env:  # PostgreSQL run: its own database, not the test runner's
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_system"
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_system"], check=False)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_system"], check=True)
+    log = (data_dir / "runhub.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runhub", "--port", str(port), "--web-workers", "1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        key = _wait_for_key(data_dir / "runhub.log", process)
+        _wait_for(lambda: requests.get(f"{base}/health", timeout=2).status_code == 200, 60)
+        yield {"base": base, "key": key, "log": data_dir / "runhub.log", "process": process}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _wait_for(check, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _wait_for_key(log_path: Path, process) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            if line.strip().startswith("hub_"):
+                return line.strip()
+        if process.poll() is not None:
+            raise AssertionError(f"runhub exited:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    raise AssertionError(f"runhub printed no key:\n{log_path.read_text()}")
+
+
+def test_runhub_starts_the_simulator_and_says_so(hub):
+    log = hub["log"].read_text()
+    assert "SIMULATOR" in log
+    health = requests.get(f"{hub['base']}/health", timeout=10).json()
+    assert health["status"] == "ok" and health["simulator"] is True
+    assert health["backends"][0]["is_simulator"] is True
+
+
+def test_models_needs_the_printed_key_and_shows_the_simulators_checkpoints(hub):
+    assert requests.get(f"{hub['base']}/models", timeout=10).status_code == 401
+    models = requests.get(
+        f"{hub['base']}/models", headers={"Authorization": f"Bearer {hub['key']}"}, timeout=10
+    ).json()
+    assert any(c["title"].startswith("animefull_final.safetensors") for c in models["checkpoints"])
+
+
+def test_docs_render(hub):
+    response = requests.get(f"{hub['base']}/docs", timeout=10)
+    assert response.status_code == 200 and "swagger" in response.text.lower()
+    assert requests.get(f"{hub['base']}/openapi.json", timeout=10).json()["info"]["title"]
+
+
+def test_the_briefs_basic_generation_and_polling_examples_run_as_written(hub):
+    """"Basic Text Generation" and "Check Job Status" from the brief, with a key added."""
+    headers = {"Authorization": f"Bearer {hub['key']}"}
+    base = hub["base"]
+    _wait_for(
+        lambda: requests.get(f"{base}/loras?search=character", headers=headers, timeout=5).json()["count"] > 0,
+        60,
+    )
+
+    # Add LoRA to session
+    added = requests.post(f"{base}/sessions/user123/loras", headers=headers, json={
+        "filename": "character_lora.safetensors",
+        "weight": 0.8
+    })  # fmt: skip
+    assert added.status_code in (200, 201), added.text
+
+    # Generate image
+    response = requests.post(f"{base}/generate/txt2img", headers=headers, json={
+        "user_id": "user123",
+        "prompt": "beautiful anime girl, detailed face",
+        "negative_prompt": "low quality, blurry",
+        "checkpoint": "animefull_final.safetensors",
+        "width": 512,
+        "height": 768,
+        "steps": 20,
+        "cfg_scale": 7.0,
+        "sampler_name": "DPM++ 2M Karras"
+    })  # fmt: skip
+    job_id = response.json()["job_id"]
+
+    images = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = requests.get(f"{base}/jobs/{job_id}", headers=headers).json()
+        print(f"Status: {status['status']}, Progress: {status.get('progress', 0):.1%}")
+        if status["status"] == "completed":
+            result = requests.get(f"{base}/jobs/{job_id}/result", headers=headers).json()
+            images = result["images"]  # Base64 encoded images
+            break
+        elif status["status"] == "failed":
+            print(f"Generation failed: {status.get('message')}")
+            break
+        time.sleep(0.2)
+
+    assert images, status
+    picture = Image.open(io.BytesIO(base64.b64decode(images[0])))
+    assert picture.format == "PNG" and picture.size == (512, 768)
+    assert "<lora:character_lora:0.8>" in result["info"]["prompt"]
+
+
+def test_a_killed_worker_leaves_no_job_running(tmp_path):
+    """A qcluster killed mid-job: the sweep fails the job instead of leaving it `running`."""
+    from a1111sim.server import SimConfig, start_in_thread
+
+    sim = start_in_thread(SimConfig(port=0, step_ms=200, swap_ms=0))
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(HUB_DATA_DIR=str(tmp_path), A1111_URL=sim.url, HUB_JOB_STALE_SECONDS="2", HUB_WORKERS="1")
+    if "DATABASE_URL" in env:
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_sweep"
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_sweep"], check=False)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_sweep"], check=True)
+    if "REDIS_URL" in env:
+        env["HUB_QUEUE_NAME"] = "hub-sweep-test"
+    manage = [sys.executable, "manage.py"]
+    processes: list[subprocess.Popen] = []
+    try:
+        subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        key = subprocess.run(
+            [*manage, "create_api_key", "t"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip().splitlines()[-1]
+        port = free_port()
+        for command in ([*manage, "qcluster"], [sys.executable, "-m", "gunicorn", "a1111hub.wsgi", "-b", f"127.0.0.1:{port}"]):
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        cluster = processes[0]
+        base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": key}
+        _wait_for(lambda: requests.get(f"{base}/health", timeout=2).ok, 30)
+        job_id = requests.post(
+            f"{base}/generate/txt2img", headers=headers,
+            json={"user_id": "u", "prompt": "long", "steps": 150, "width": 64, "height": 64},
+        ).json()["job_id"]  # fmt: skip
+        _wait_for(lambda: requests.get(f"{base}/jobs/{job_id}", headers=headers).json()["status"] == "running", 30)
+        os.killpg(cluster.pid, signal.SIGKILL)  # the whole cluster: sentinel, pusher, workers
+        cluster.wait()
+        time.sleep(3)
+        subprocess.run([*manage, "shell", "-c", "from generation_app.tasks import sweep; sweep()"],
+                       cwd=ROOT, env=env, check=True)  # fmt: skip
+        status = requests.get(f"{base}/jobs/{job_id}", headers=headers).json()
+        assert status["status"] == "failed" and "stopped responding" in status["message"]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        sim.shutdown()
