@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from a1111hub.auth import forget_cached_keys
 from a1111hub.models import ApiKey
 
 
@@ -23,4 +24,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         updated = queryset.update(is_active=False)
+        forget_cached_keys()  # bulk update sends no signal
         self.message_user(request, f"Revoked {updated} key(s).")

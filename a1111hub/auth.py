@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -45,6 +46,35 @@ def _raw_key(request: Request) -> str | None:
     return value or None
 
 
+# Known keys, per process, for a few seconds: a polling client (a phone asking for its
+# job's progress) would otherwise cost a key lookup per request. A change to a key in this
+# process clears it at once; other processes see a revocation within the TTL.
+_principals: dict[str, tuple[float, Principal]] = {}
+
+
+def forget_cached_keys(**kwargs) -> None:
+    _principals.clear()
+
+
+def _principal_for(raw: str) -> Principal | None:
+    digest = hash_key(raw)
+    cached = _principals.get(digest)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    key = ApiKey.objects.filter(key_hash=digest, is_active=True).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    user_id = key.user_id if key.kind == ApiKey.Kind.USER else ""
+    principal = Principal(key_id=key.pk, name=key.name, user_id=user_id)
+    if len(_principals) > 10_000:
+        _principals.clear()
+    _principals[digest] = (time.monotonic() + settings.HUB_API_KEY_CACHE_SECONDS, principal)
+    return principal
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <key>` or `X-API-Key: <key>`."""
 
@@ -54,26 +84,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if settings.HUB_ALLOW_ANONYMOUS:
                 return ANONYMOUS_SERVICE, None
             return None
-        key = ApiKey.objects.filter(key_hash=hash_key(raw), is_active=True).first()
-        if key is None:
+        principal = _principal_for(raw)
+        if principal is None:
             raise exceptions.AuthenticationFailed(
                 "This API key is not valid (unknown or revoked). Create one with "
                 "`python manage.py create_api_key NAME` or in the admin."
             )
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        user_id = key.user_id if key.kind == ApiKey.Kind.USER else ""
-        return Principal(key_id=key.pk, name=key.name, user_id=user_id), key
+        return principal, principal.key_id
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="a1111hub"'
 
 
 class HasApiKey(permissions.BasePermission):
-    message = (
-        "An API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
-    )
+    message = "An API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`."
 
     def has_permission(self, request: Request, view) -> bool:
         return isinstance(request.user, Principal)

@@ -23,7 +23,9 @@ class ApiError(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
 
-    def __init__(self, detail: str, code: str | None = None, status_code: int | None = None, **extra):
+    def __init__(
+        self, detail: str, code: str | None = None, status_code: int | None = None, **extra
+    ):
         super().__init__(detail, code)
         self.error_code = code or self.default_code
         if status_code:

@@ -100,7 +100,9 @@ def _backend_models(backend: Backend) -> dict[str, Any]:
                 for m in client.sd_models()
             ],
             "loaded_checkpoint": options.get("sd_model_checkpoint"),
-            "vaes": [{"name": v["model_name"], "filename": v.get("filename")} for v in client.sd_vae()],
+            "vaes": [
+                {"name": v["model_name"], "filename": v.get("filename")} for v in client.sd_vae()
+            ],
             "samplers": [
                 {"name": s["name"], "aliases": s.get("aliases") or []} for s in client.samplers()
             ],
@@ -108,9 +110,7 @@ def _backend_models(backend: Backend) -> dict[str, Any]:
                 {"name": s["name"], "label": s.get("label"), "aliases": s.get("aliases") or []}
                 for s in client.schedulers()
             ],
-            "upscalers": [
-                {"name": u["name"], "scale": u.get("scale")} for u in client.upscalers()
-            ]
+            "upscalers": [{"name": u["name"], "scale": u.get("scale")} for u in client.upscalers()]
             + [{"name": m["name"], "scale": None} for m in client.latent_upscale_modes()],
             "embeddings": sorted((client.embeddings() or {}).get("loaded", {}).keys()),
             "backend_lora_count": len(client.loras()),
@@ -153,7 +153,19 @@ def backend_models(backend: Backend, refresh: bool = False) -> dict[str, Any]:
         cached = _backend_models(backend)
         cached["fetched_at"] = timezone.now().isoformat()
         cache.set(key, cached, settings.MODELS_CACHE_SECONDS)
+        _record_capabilities(backend, cached)
     return cached
+
+
+def _record_capabilities(backend: Backend, models: dict[str, Any]) -> None:
+    """Keep what the backend can do on its row: job routing reads it there."""
+    found = {
+        "controlnet": models["controlnet"] is not None,
+        "regional_prompter": models["regional_prompter"],
+    }
+    current = Backend.objects.filter(pk=backend.pk).values_list("capabilities", flat=True).first()
+    if current is not None and any(current.get(k) != v for k, v in found.items()):
+        Backend.objects.filter(pk=backend.pk).update(capabilities={**current, **found})
 
 
 def _union(lists: list[list[dict]], key: str) -> list[dict]:

@@ -195,6 +195,7 @@ MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)
 
 # --- Auth -----------------------------------------------------------------------------
 HUB_ALLOW_ANONYMOUS = env_bool("HUB_ALLOW_ANONYMOUS", False)
+HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 
 # --- Queue (django-q2) ----------------------------------------------------------------
 # A generation may take many minutes; it must never be handed to a second worker while

@@ -29,7 +29,9 @@ class ModelsView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("refresh", bool, description="Bypass the short cache and ask A1111 now.")
+            OpenApiParameter(
+                "refresh", bool, description="Bypass the short cache and ask A1111 now."
+            )
         ],
         responses={200: ModelsSerializer, 503: ErrorSerializer},
         tags=["system"],

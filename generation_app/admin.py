@@ -10,10 +10,26 @@ from generation_app.services import cancel_job
 
 @admin.register(Backend)
 class BackendAdmin(admin.ModelAdmin):
-    list_display = ["url", "name", "enabled", "healthy", "is_simulator", "loaded_checkpoint", "current_job", "last_checked_at"]
+    list_display = [
+        "url",
+        "name",
+        "enabled",
+        "healthy",
+        "is_simulator",
+        "loaded_checkpoint",
+        "current_job",
+        "last_checked_at",
+    ]
     list_filter = ["enabled", "healthy", "is_simulator"]
     search_fields = ["url", "name"]
-    readonly_fields = ["is_simulator", "loaded_checkpoint", "capabilities", "current_job", "last_checked_at", "last_error"]
+    readonly_fields = [
+        "is_simulator",
+        "loaded_checkpoint",
+        "capabilities",
+        "current_job",
+        "last_checked_at",
+        "last_error",
+    ]
 
 
 class JobImageInline(admin.TabularInline):
@@ -35,7 +51,16 @@ class JobImageInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "user_id", "kind", "status", "progress", "backend", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "user_id",
+        "kind",
+        "status",
+        "progress",
+        "backend",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "kind", "backend"]
     search_fields = ["id", "user_id", "message"]
     date_hierarchy = "created_at"
@@ -53,7 +78,10 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Payload sent to A1111 (images elided)")
     def payload_sent(self, job: Job):
-        return {k: (f"<{len(v)} image(s)>" if k in ("init_images", "mask") else v) for k, v in job.payload.items()}
+        return {
+            k: (f"<{len(v)} image(s)>" if k in ("init_images", "mask") else v)
+            for k, v in job.payload.items()
+        }
 
     @admin.action(description="Cancel selected jobs")
     def cancel(self, request, queryset):

@@ -144,4 +144,3 @@ def store_result_image(job_id: str, index: int, b64: str) -> StoredImage:
         height=image.height,
         infotext=infotext,
     )
-

@@ -21,7 +21,14 @@ from generation_app.models import Job, JobImage
 from generation_app.services import JobRequest
 
 # Fields that carry structure; in multipart they arrive as text.
-STRUCTURED_FIELDS = {"loras", "controlnet_units", "regional_config", "styles", "regions", "init_images"}
+STRUCTURED_FIELDS = {
+    "loras",
+    "controlnet_units",
+    "regional_config",
+    "styles",
+    "regions",
+    "init_images",
+}
 HUB_REQUEST_FIELDS = {"user_id", "preset_id", "use_session_loras"}
 INFO_KEYS = (
     "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
@@ -67,7 +74,11 @@ def request_data(request: Request) -> dict[str, Any]:
         if key in request.FILES:
             continue
         values = [_parse_structured(key, v) for v in data.getlist(key)]
-        if key in STRUCTURED_FIELDS and all(isinstance(v, dict) for v in values) and len(values) > 0:
+        if (
+            key in STRUCTURED_FIELDS
+            and all(isinstance(v, dict) for v in values)
+            and len(values) > 0
+        ):
             # `requests` sends a list of dicts as one field per dict
             out[key] = values if key != "loras" and key != "regional_config" else values[0]
         else:
@@ -88,7 +99,9 @@ def request_data(request: Request) -> dict[str, Any]:
     return out
 
 
-def elide_images(data: dict[str, Any], images: dict[str, CheckedImage | list[CheckedImage]]) -> dict[str, Any]:
+def elide_images(
+    data: dict[str, Any], images: dict[str, CheckedImage | list[CheckedImage]]
+) -> dict[str, Any]:
     """The request as received, with each image replaced by a short description."""
 
     def describe(image: CheckedImage) -> str:
@@ -220,3 +233,119 @@ def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
         "warnings": job.warnings,
         "info": {k: job.info[k] for k in INFO_KEYS if k in job.info},
     }
+
+
+# --- ControlNet and Regional Prompter ---------------------------------------------------
+def _saved_controlnet_units(user_id: str, preset_id: int | None) -> list[dict]:
+    """Unit defaults: the preset's units if it has any, else the session's configs."""
+    if preset_id is not None:
+        from presets_app.services import get_preset_for_generation
+
+        preset_units = get_preset_for_generation(user_id, preset_id).controlnet_units
+        if preset_units:
+            return list(preset_units)
+    from sessions_app.services import session_state
+
+    return list(session_state(user_id)["controlnet_configs"])
+
+
+def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
+    """Units validated against the catalog, merged over saved configs, each with its image."""
+    from generation_app import controlnet as cn
+    from generation_app.params import load_catalog, validate_controlnet_units
+
+    catalog = load_catalog()
+    extension = cn.require_controlnet(catalog) if catalog is not None else {}
+    units = validate_controlnet_units(
+        data.get("controlnet_units") or [], catalog=catalog or {}, allow_images=True
+    )
+    units = cn.merge_defaults(
+        units, _saved_controlnet_units(data["user_id"], data.get("preset_id"))
+    )
+    if not units:
+        raise serializers.ValidationError(
+            {
+                "controlnet_units": [
+                    "Give at least one unit (or save controlnet_configs in the session)."
+                ]
+            }
+        )
+    cn.check_unit_count(len(units), extension)
+    init = [
+        check_image(image, f"init_images[{i}]")
+        for i, image in enumerate(data.get("init_images") or [])
+    ]
+    units, images = cn.attach_images(units, data.get("image"), data["unit_images"], bool(init))
+    units = [cn.complete_unit(unit, i, extension) for i, unit in enumerate(units)]
+
+    params = _params(data, {"controlnet_units", "image", "unit_images", "init_images"})
+    if init:
+        params["init_images"] = [image.b64 for image in init]
+        params.setdefault("width", _snap(init[0].width))
+        params.setdefault("height", _snap(init[0].height))
+        images["init_images"] = init  # type: ignore[assignment]
+    received = {
+        k: v for k, v in data.items() if k not in ("unit_images", "image", "controlnet_units")
+    }
+    received["controlnet_units"] = [
+        {k: v for k, v in unit.items() if k not in ("image", "mask")} for unit in units
+    ]
+    return JobRequest(
+        kind=Job.Kind.CONTROLNET,
+        user_id=data["user_id"],
+        params=params,
+        received=elide_images(received, images),
+        preset_id=data.get("preset_id"),
+        idempotency_key=_idempotency_key(request),
+        scripts={cn.SCRIPT_KEY: {"args": units}},
+    )
+
+
+def regional(data: dict[str, Any], request: Request) -> JobRequest:
+    """The prompt written with the extension's separators, and its 20 script args."""
+    from dataclasses import asdict
+
+    from a1111hub.errors import Conflict
+    from generation_app import regional as rp
+    from generation_app.params import load_catalog
+
+    catalog = load_catalog()
+    if catalog is not None and not catalog.get("regional_prompter"):
+        raise Conflict(
+            "No backend has the Regional Prompter extension "
+            "(hako-mikan/sd-webui-regional-prompter); A1111 would ignore the regions. "
+            "Install it in A1111 and restart it.",
+            code="regional_prompter_unavailable",
+        )
+    config = data["regional_config"]
+    spec = rp.RegionalSpec(
+        regions=config["regions"],
+        prompt=data.get("prompt") or "",
+        layout=config.get("layout"),
+        ratios=config.get("ratios"),
+        direction={"columns": rp.COLUMNS, "rows": rp.ROWS}.get(config.get("direction", "")),
+        common_prompt=config.get("common_prompt") or "",
+        base_prompt=config.get("base_prompt") or "",
+        base_ratio=config.get("base_ratio", 0.2),
+        negative_prompt=data.get("negative_prompt") or "",
+        calc_mode=config.get("calc_mode") or "Attention",
+    )
+    try:
+        plan = rp.plan(spec)
+    except rp.RegionalError as exc:
+        raise serializers.ValidationError({"regional_config": {exc.field: [exc.message]}}) from None
+    params = _params(data, {"regional_config"})
+    params["prompt"] = plan.prompt
+    if plan.negative_prompt:
+        params["negative_prompt"] = plan.negative_prompt
+    received = dict(data)
+    received["regional_config"] = {**config, "regions": [asdict(r) for r in config["regions"]]}
+    return JobRequest(
+        kind=Job.Kind.REGIONAL,
+        user_id=data["user_id"],
+        params=params,
+        received=received,
+        preset_id=data.get("preset_id"),
+        idempotency_key=_idempotency_key(request),
+        scripts={rp.SCRIPT_TITLE: {"args": plan.args}},
+    )

@@ -13,7 +13,9 @@ class Backend(models.Model):
     name = models.CharField(max_length=100, blank=True)
     url = models.URLField(unique=True, help_text="Base URL, e.g. http://127.0.0.1:7860")
     auth = models.CharField(
-        max_length=200, blank=True, help_text="user:pass for A1111's --api-auth (blank: A1111_AUTH)."
+        max_length=200,
+        blank=True,
+        help_text="user:pass for A1111's --api-auth (blank: A1111_AUTH).",
     )
     enabled = models.BooleanField(default=True)
     healthy = models.BooleanField(default=True)
@@ -73,7 +75,8 @@ class Job(models.Model):
     backend = models.ForeignKey(
         Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "": many jobs have no key, and the unique constraint must ignore them.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

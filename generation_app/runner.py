@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,11 @@ from generation_app.payloads import applied_lora_names
 logger = logging.getLogger(__name__)
 
 IMG2IMG_KINDS = {Job.Kind.IMG2IMG, Job.Kind.INPAINT, Job.Kind.OUTPAINT}
+# Kinds that need an extension, by the capability recorded on Backend.capabilities.
+REQUIRED_CAPABILITY = {
+    Job.Kind.CONTROLNET: ("controlnet", "the ControlNet extension"),
+    Job.Kind.REGIONAL: ("regional_prompter", "the Regional Prompter extension"),
+}
 UNHEALTHY_RETRY_SECONDS = 15
 
 
@@ -55,21 +60,34 @@ def run(job_id: str) -> str:
         _execute(job, backend)
     except Exception as exc:
         logger.exception("Job %s failed unexpectedly", job.id)
-        finish(job, Job.Status.FAILED, f"Internal error in the hub ({exc.__class__.__name__}); it was logged.")
+        finish(
+            job,
+            Job.Status.FAILED,
+            f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
+        )
     finally:
         Backend.objects.filter(pk=backend.pk, current_job=job).update(current_job=None)
     return Job.objects.get(pk=job.pk).status
 
 
 # --- claiming a backend ---------------------------------------------------------------
+def _capable(job: Job, backends) -> list[Backend]:
+    needed = REQUIRED_CAPABILITY.get(job.kind)
+    return [b for b in backends if not needed or b.capabilities.get(needed[0])]
+
+
 def _candidates(job: Job) -> list[Backend]:
     retry_after = timezone.now() - timedelta(seconds=UNHEALTHY_RETRY_SECONDS)
     backends = Backend.objects.filter(enabled=True, current_job__isnull=True).filter(
         Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
     )
+    backends = _capable(job, backends)
     wanted = (job.payload.get("override_settings") or {}).get("sd_model_checkpoint")
     # Prefer a backend that already has the checkpoint loaded: a swap costs seconds to minutes.
-    return sorted(backends, key=lambda b: (not b.healthy, bool(wanted) and b.loaded_checkpoint != wanted, b.pk))
+    return sorted(
+        backends,
+        key=lambda b: (not b.healthy, bool(wanted) and b.loaded_checkpoint != wanted, b.pk),
+    )
 
 
 def claim_backend(job: Job) -> Backend | None:
@@ -85,8 +103,21 @@ def claim_backend(job: Job) -> Backend | None:
             if claimed:
                 backend.current_job = job
                 return backend
-        if not Backend.objects.filter(enabled=True).exists():
-            finish(job, Job.Status.FAILED, "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin.")
+        enabled = Backend.objects.filter(enabled=True)
+        if not enabled.exists():
+            finish(
+                job,
+                Job.Status.FAILED,
+                "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin.",
+            )
+            return None
+        if not _capable(job, enabled):
+            _, what = REQUIRED_CAPABILITY[job.kind]
+            finish(
+                job,
+                Job.Status.FAILED,
+                f"No enabled backend has {what} any more. Install it on an A1111 backend (see the README).",
+            )
             return None
         if time.monotonic() > deadline:
             finish(
@@ -105,7 +136,11 @@ def claim_backend(job: Job) -> Backend | None:
 # --- running ----------------------------------------------------------------------------
 def _execute(job: Job, backend: Backend) -> None:
     client = client_for(backend)
-    call = client.img2img if job.kind in IMG2IMG_KINDS or job.payload.get("init_images") else client.txt2img
+    call = (
+        client.img2img
+        if job.kind in IMG2IMG_KINDS or job.payload.get("init_images")
+        else client.txt2img
+    )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, job.payload)
     try:
@@ -113,7 +148,9 @@ def _execute(job: Job, backend: Backend) -> None:
         result = future.result()
     except A1111Error as exc:
         if exc.unreachable:
-            Backend.objects.filter(pk=backend.pk).update(healthy=False, last_error=exc.message, last_checked_at=timezone.now())
+            Backend.objects.filter(pk=backend.pk).update(
+                healthy=False, last_error=exc.message, last_checked_at=timezone.now()
+            )
         finish(job, Job.Status.FAILED, _failure_message(exc))
         return
     finally:
@@ -122,7 +159,9 @@ def _execute(job: Job, backend: Backend) -> None:
     _store_results(job, result)
     if cancelled:
         count = job.images.filter(role=JobImage.Role.IMAGE).count()
-        finish(job, Job.Status.CANCELLED, f"Cancelled while running; {count} finished image(s) kept.")
+        finish(
+            job, Job.Status.CANCELLED, f"Cancelled while running; {count} finished image(s) kept."
+        )
         return
     _complete(job, result)
 
@@ -133,9 +172,10 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
     use_task_progress = backend.capabilities.get("internal_progress", True)
     interrupted = False
     try:
-        while not future.done():
-            time.sleep(settings.HUB_PROGRESS_INTERVAL)
-            if future.done():
+        while True:
+            # Wakes the moment A1111 answers: polling must not add latency to a fast job.
+            done, _ = wait([future], timeout=settings.HUB_PROGRESS_INTERVAL)
+            if done:
                 break
             state = Job.objects.filter(pk=job.pk).values("cancel_requested").first()
             if state and state["cancel_requested"] and not interrupted:
@@ -156,7 +196,9 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
     return interrupted or bool(Job.objects.filter(pk=job.pk, cancel_requested=True).exists())
 
 
-def _read_progress(client: A1111Client, job: Job, use_task_progress: bool) -> tuple[dict[str, Any], bool]:
+def _read_progress(
+    client: A1111Client, job: Job, use_task_progress: bool
+) -> tuple[dict[str, Any], bool]:
     """Progress of *this* job: by its task id where A1111 has /internal/progress, else the
     global progress (valid because the hub holds this backend for this job alone)."""
     try:
@@ -168,7 +210,9 @@ def _read_progress(client: A1111Client, job: Job, use_task_progress: bool) -> tu
                     return _read_progress(client, job, False)
                 raise
             if data.get("queued"):
-                return {"message": f"Waiting in A1111's own queue ({data.get('textinfo') or 'busy'})."}, True
+                return {
+                    "message": f"Waiting in A1111's own queue ({data.get('textinfo') or 'busy'})."
+                }, True
             if not data.get("active"):
                 return {}, True
             fraction = float(data.get("progress") or 0.0)
@@ -219,7 +263,13 @@ def _store_results(job: Job, result: dict[str, Any]) -> None:
             JobImage(
                 job=job,
                 index=index,
-                role=JobImage.Role.IMAGE if generated else (JobImage.Role.CONTROL_MAP if n >= 0 and job.kind == Job.Kind.CONTROLNET else JobImage.Role.EXTRA),
+                role=JobImage.Role.IMAGE
+                if generated
+                else (
+                    JobImage.Role.CONTROL_MAP
+                    if n >= 0 and job.kind == Job.Kind.CONTROLNET
+                    else JobImage.Role.EXTRA
+                ),
                 file=stored.file,
                 thumbnail=stored.thumbnail,
                 seed=seeds[n] if generated else None,
@@ -241,18 +291,26 @@ def _complete(job: Job, result: dict[str, Any]) -> None:
     not_applied = requested - applied_lora_names(job.info)
     if not_applied:
         warnings.append(
-            "A1111 did not apply LoRA(s) " + ", ".join(sorted(not_applied))
+            "A1111 did not apply LoRA(s) "
+            + ", ".join(sorted(not_applied))
             + ": the backend may not have the file. Rescan its LoRAs (POST /loras/scan) or check its --lora-dir."
         )
     count = job.images.filter(role=JobImage.Role.IMAGE).count()
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
     Job.objects.filter(pk=job.pk).update(warnings=warnings)
-    finish(job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0)
+    finish(
+        job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
+    )
 
 
 def finish(job: Job, status: str, message: str, progress: float | None = None) -> None:
     """Move a job to a final state, once: a job that already ended keeps its state."""
-    update: dict[str, Any] = {"status": status, "message": message, "finished_at": timezone.now(), "eta_seconds": 0}
+    update: dict[str, Any] = {
+        "status": status,
+        "message": message,
+        "finished_at": timezone.now(),
+        "eta_seconds": 0,
+    }
     if progress is not None:
         update["progress"] = progress
         update["step"] = job.total_steps

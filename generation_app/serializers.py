@@ -7,7 +7,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from generation_app.models import Job, JobImage
-from generation_app.params import GenerationParamsSerializer
+from generation_app.params import GenerationParamsSerializer, OptionalBooleanField
 from generation_app.services import estimate_eta, queue_position
 
 
@@ -22,7 +22,7 @@ class Txt2ImgRequestSerializer(GenerationParamsSerializer):
     user_id = serializers.CharField(max_length=200)
     preset_id = serializers.IntegerField(required=False, allow_null=True)
     loras = LoraWeightsField(required=False)
-    use_session_loras = serializers.BooleanField(
+    use_session_loras = OptionalBooleanField(
         required=False, default=True, help_text="false: ignore the session's LoRA stack."
     )
 
@@ -48,7 +48,7 @@ class InpaintFieldsMixin(serializers.Serializer):
         required=False, min_value=0, max_value=3,
         help_text="0 fill, 1 original, 2 latent noise, 3 latent nothing.",
     )  # fmt: skip
-    inpaint_full_res = serializers.BooleanField(required=False, help_text="Only masked area.")
+    inpaint_full_res = OptionalBooleanField(required=False, help_text="Only masked area.")
     inpaint_full_res_padding = serializers.IntegerField(required=False, min_value=0, max_value=256)
     inpainting_mask_invert = serializers.IntegerField(required=False, min_value=0, max_value=1)
 
@@ -90,7 +90,9 @@ class OutpaintRequestSerializer(InpaintFieldsMixin, Txt2ImgRequestSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        if not any(attrs.get(k) for k in ("left", "right", "up", "down", "target_width", "target_height")):
+        if not any(
+            attrs.get(k) for k in ("left", "right", "up", "down", "target_width", "target_height")
+        ):
             raise serializers.ValidationError(
                 "Say how far to extend: left/right/up/down in pixels, or target_width/target_height."
             )
@@ -113,26 +115,35 @@ class JobLinksMixin:
         }
 
 
-class JobSerializer(JobLinksMixin, serializers.ModelSerializer):
+class JobSerializer(JobLinksMixin, serializers.Serializer):
+    """What the brief's polling loop reads. A plain Serializer: this is the hottest read."""
+
     job_id = serializers.UUIDField(source="id", read_only=True)
-    queue_position = serializers.SerializerMethodField()
+    user_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    status = serializers.ChoiceField(choices=Job.Status.choices)
+    progress = serializers.FloatField(help_text="0..1")
     eta_seconds = serializers.SerializerMethodField()
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    queue_position = serializers.SerializerMethodField(help_text="1 = next; null unless queued.")
+    message = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.CharField())
     backend = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     links = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Job
-        fields = [
-            "job_id", "user_id", "kind", "status", "progress", "eta_seconds", "step",
-            "total_steps", "queue_position", "message", "warnings", "backend",
-            "created_at", "started_at", "finished_at", "links",
-        ]  # fmt: skip
+    def to_representation(self, job: Job):
+        self._position = queue_position(job)
+        return super().to_representation(job)
 
     def get_queue_position(self, job: Job) -> int | None:
-        return queue_position(job)
+        return self._position
 
     def get_eta_seconds(self, job: Job) -> float | None:
-        return estimate_eta(job, queue_position(job))
+        return estimate_eta(job, self._position)
 
     def get_backend(self, job: Job) -> str | None:
         return job.backend.url if job.backend_id else None
@@ -141,20 +152,26 @@ class JobSerializer(JobLinksMixin, serializers.ModelSerializer):
         return self.links(job)
 
 
-class JobListSerializer(JobSerializer):
+class JobListSerializer(JobLinksMixin, serializers.Serializer):
     """Gallery rows: no queue or ETA maths per row, plus a first thumbnail."""
 
+    job_id = serializers.UUIDField(source="id", read_only=True)
+    user_id = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
     thumbnail_url = serializers.SerializerMethodField()
-
-    class Meta(JobSerializer.Meta):
-        fields = [
-            "job_id", "user_id", "kind", "status", "progress", "message", "created_at",
-            "finished_at", "thumbnail_url", "links",
-        ]  # fmt: skip
+    links = serializers.SerializerMethodField()
 
     def get_thumbnail_url(self, job: Job) -> str | None:
         images = [i for i in job.images.all() if i.role == JobImage.Role.IMAGE]
         return image_url(self.context.get("request"), images[0].thumbnail) if images else None
+
+    def get_links(self, job: Job) -> dict[str, str]:
+        return self.links(job)
 
 
 def image_url(request, relative: str) -> str:

@@ -135,6 +135,13 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> tuple[dict, list[s
             task_id=task_id,
         )
     )
+    images = int(built.payload.get("batch_size") or 1) * int(built.payload.get("n_iter") or 1)
+    if images > settings.HUB_MAX_IMAGES:
+        raise ApiError(
+            f"With your saved settings and preset this request makes {images} images; at most "
+            f"{settings.HUB_MAX_IMAGES} per request. Lower batch_size or batch_count.",
+            code="too_many_images",
+        )
     if job_request.scripts:
         built.payload["alwayson_scripts"] = job_request.scripts
     return built.payload, job_request.warnings + built.warnings, built.loras, built.total_steps

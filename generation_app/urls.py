@@ -13,3 +13,36 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/events", views.JobEventsView.as_view(), name="job-events"),
     path("images/<path:path>", views.JobImageView.as_view(), name="job-image"),
 ]
+
+from generation_app import extension_views  # noqa: E402
+
+urlpatterns += [
+    path(
+        "generate/controlnet",
+        extension_views.ControlNetGenerateView.as_view(),
+        name="generate-controlnet",
+    ),
+    path(
+        "generate/regional",
+        extension_views.RegionalGenerateView.as_view(),
+        name="generate-regional",
+    ),
+    path(
+        "controlnet/models",
+        extension_views.ControlNetModelsView.as_view(),
+        name="controlnet-models",
+    ),
+    path(
+        "controlnet/modules",
+        extension_views.ControlNetModulesView.as_view(),
+        name="controlnet-modules",
+    ),
+    path(
+        "controlnet/preprocess",
+        extension_views.ControlNetPreprocessView.as_view(),
+        name="controlnet-preprocess",
+    ),
+    path(
+        "regional/layouts", extension_views.RegionalLayoutsView.as_view(), name="regional-layouts"
+    ),
+]

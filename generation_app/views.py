@@ -59,7 +59,9 @@ class GenerateView(APIView):
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return Response(
-            body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers
+            body,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            headers=headers,
         )
 
     def build(self, data: dict, request: Request) -> intake.JobRequest:
@@ -72,7 +74,9 @@ def _generate_schema(serializer, summary: str):
         responses={202: JobSerializer, 200: JobSerializer, **ERRORS},
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER,
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
                 description="Retrying with the same key returns the first job (200), never a second.",
             )  # fmt: skip
         ],
@@ -114,24 +118,37 @@ class OutpaintView(GenerateView):
 def get_job(request: Request, job_id) -> Job:
     job = Job.objects.select_related("backend").filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found")
+        raise NotFound(
+            f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found"
+        )
     check_user_access(request, job.user_id)
     return job
 
 
 class JobDetailView(APIView):
-    @extend_schema(responses={200: JobSerializer, **ERRORS}, tags=["jobs"], summary="Job status and progress")
+    @extend_schema(
+        responses={200: JobSerializer, **ERRORS}, tags=["jobs"], summary="Job status and progress"
+    )
     def get(self, request: Request, job_id) -> Response:
         return Response(JobSerializer(get_job(request, job_id), context={"request": request}).data)
 
-    @extend_schema(responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS}, tags=["jobs"], summary="Cancel a job")
+    @extend_schema(
+        responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS},
+        tags=["jobs"],
+        summary="Cancel a job",
+    )
     def delete(self, request: Request, job_id) -> Response:
         job = cancel_job(get_job(request, job_id))
         return Response(JobSerializer(job, context={"request": request}).data)
 
 
 class JobCancelView(APIView):
-    @extend_schema(request=None, responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS}, tags=["jobs"], summary="Cancel a job")
+    @extend_schema(
+        request=None,
+        responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS},
+        tags=["jobs"],
+        summary="Cancel a job",
+    )
     def post(self, request: Request, job_id) -> Response:
         job = cancel_job(get_job(request, job_id))
         return Response(JobSerializer(job, context={"request": request}).data)
@@ -139,7 +156,11 @@ class JobCancelView(APIView):
 
 class JobResultView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["base64", "url"], description="url: leave the base64 out.")],
+        parameters=[
+            OpenApiParameter(
+                "format", str, enum=["base64", "url"], description="url: leave the base64 out."
+            )
+        ],
         responses={200: JobResultSerializer, 409: ErrorSerializer, **ERRORS},
         tags=["jobs"],
         summary="Images of a completed job",
@@ -203,7 +224,11 @@ class JobEventsView(APIView):
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiResponse(description="SSE stream")}, tags=["jobs"], summary="Stream progress (SSE)")
+    @extend_schema(
+        responses={(200, "text/event-stream"): OpenApiResponse(description="SSE stream")},
+        tags=["jobs"],
+        summary="Stream progress (SSE)",
+    )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
         context = {"request": request}
@@ -232,7 +257,10 @@ class JobEventsView(APIView):
 class JobImageView(APIView):
     """Stored images and thumbnails, served to the keys that may see the job."""
 
-    @extend_schema(responses={(200, "image/png"): OpenApiResponse(description="The image"), **ERRORS}, tags=["jobs"])
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiResponse(description="The image"), **ERRORS},
+        tags=["jobs"],
+    )
     def get(self, request: Request, path: str) -> FileResponse:
         job_id, _, name = path.partition("/")
         image = (
@@ -248,7 +276,9 @@ class JobImageView(APIView):
         check_user_access(request, image.job.user_id)
         file_path = Path(settings.MEDIA_ROOT) / "jobs" / path
         if not file_path.is_file():
-            raise NotFound(f"The file for {path} is gone from media storage.", code="image_not_found")
+            raise NotFound(
+                f"The file for {path} is gone from media storage.", code="image_not_found"
+            )
         content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
         return FileResponse(file_path.open("rb"), content_type=content_type)
 
@@ -260,4 +290,3 @@ def _uuid_or_404(value: str):
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"No job {value}.", code="job_not_found") from None
-

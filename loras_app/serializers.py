@@ -87,7 +87,7 @@ class LoraDetailSerializer(LoraSerializer):
 
 
 class LoraPageSerializer(serializers.Serializer):
-    total = serializers.IntegerField(help_text="Matches in all pages.")
+    count = serializers.IntegerField(help_text="Matches in all pages.")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     results = LoraSerializer(many=True)

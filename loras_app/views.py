@@ -49,7 +49,7 @@ class LoraListView(APIView):
         examples=[
             OpenApiExample(
                 "Search",
-                value={"total": 1, "limit": 10, "offset": 0, "results": [LORA_EXAMPLE]},
+                value={"count": 1, "limit": 10, "offset": 0, "results": [LORA_EXAMPLE]},
                 response_only=True,
             )
         ],
@@ -66,7 +66,7 @@ class LoraListView(APIView):
         query["search_text"] = query.pop("search")
         total, rows = services.find_loras(**query)
         body = {
-            "total": total,
+            "count": total,
             "limit": query["limit"],
             "offset": query["offset"],
             "results": LoraSerializer(rows, many=True).data,

@@ -312,13 +312,20 @@ def apply_preset(user_id: str, preset_id: int, share_code: str | None = None) ->
 
 
 def get_preset_for_generation(user_id: str, preset_id: int | str) -> Preset:
-    """The preset a generation request names, counted as used; 404 if the user may not see it.
+    """The preset a generation request names; 404 if the user may not see it.
 
-    ``preset_id`` is a preset's id (the user's own or a public one) or a share code.
+    ``preset_id`` is a preset's id (the user's own or a public one) or a share code. Not
+    counted as used here: the caller calls ``record_preset_use`` once the job exists, so a
+    refused request or an idempotent retry counts nothing.
     """
     if isinstance(preset_id, int) or str(preset_id).isdigit():
-        preset = visible_preset(user_id, int(preset_id))
+        return visible_preset(user_id, int(preset_id))
+    return shared_preset(str(preset_id))
+
+
+def record_preset_use(preset_id: int | str) -> None:
+    """Count one use of a preset (by id or share code) by a generation."""
+    if isinstance(preset_id, int) or str(preset_id).isdigit():
+        Preset.objects.filter(pk=int(preset_id)).update(usage_count=F("usage_count") + 1)
     else:
-        preset = shared_preset(str(preset_id))
-    _count_use(preset)
-    return preset
+        Preset.objects.filter(share_code=preset_id).update(usage_count=F("usage_count") + 1)

@@ -35,7 +35,10 @@ def hub(tmp_path_factory):
     env.update(HUB_DATA_DIR=str(data_dir), SIM_STEP_MS="5", HUB_WORKERS="2", PYTHONUNBUFFERED="1")
     if "DATABASE_URL" in env:  # PostgreSQL run: its own database, not the test runner's
         env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_system"
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_system"], check=False)
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_system"],
+            check=False,
+        )
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_system"], check=True)
     log = (data_dir / "runhub.log").open("w")
     process = subprocess.Popen(
@@ -104,11 +107,16 @@ def test_docs_render(hub):
 
 
 def test_the_briefs_basic_generation_and_polling_examples_run_as_written(hub):
-    """"Basic Text Generation" and "Check Job Status" from the brief, with a key added."""
+    """ "Basic Text Generation" and "Check Job Status" from the brief, with a key added."""
     headers = {"Authorization": f"Bearer {hub['key']}"}
     base = hub["base"]
     _wait_for(
-        lambda: requests.get(f"{base}/loras?search=character", headers=headers, timeout=5).json()["count"] > 0,
+        lambda: (
+            requests.get(f"{base}/loras?search=character", headers=headers, timeout=5).json()[
+                "count"
+            ]
+            > 0
+        ),
         60,
     )
 
@@ -159,10 +167,14 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
 
     sim = start_in_thread(SimConfig(port=0, step_ms=200, swap_ms=0))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update(HUB_DATA_DIR=str(tmp_path), A1111_URL=sim.url, HUB_JOB_STALE_SECONDS="2", HUB_WORKERS="1")
+    env.update(
+        HUB_DATA_DIR=str(tmp_path), A1111_URL=sim.url, HUB_JOB_STALE_SECONDS="2", HUB_WORKERS="1"
+    )
     if "DATABASE_URL" in env:
         env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_sweep"
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_sweep"], check=False)
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_sweep"], check=False
+        )
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_sweep"], check=True)
     if "REDIS_URL" in env:
         env["HUB_QUEUE_NAME"] = "hub-sweep-test"
@@ -170,11 +182,23 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
     processes: list[subprocess.Popen] = []
     try:
         subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        key = subprocess.run(
-            [*manage, "create_api_key", "t"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-        ).stdout.strip().splitlines()[-1]
+        key = (
+            subprocess.run(
+                [*manage, "create_api_key", "t"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         port = free_port()
-        for command in ([*manage, "qcluster"], [sys.executable, "-m", "gunicorn", "a1111hub.wsgi", "-b", f"127.0.0.1:{port}"]):
+        for command in (
+            [*manage, "qcluster"],
+            [sys.executable, "-m", "gunicorn", "a1111hub.wsgi", "-b", f"127.0.0.1:{port}"],
+        ):
             processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
         cluster = processes[0]
@@ -184,7 +208,12 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
             f"{base}/generate/txt2img", headers=headers,
             json={"user_id": "u", "prompt": "long", "steps": 150, "width": 64, "height": 64},
         ).json()["job_id"]  # fmt: skip
-        _wait_for(lambda: requests.get(f"{base}/jobs/{job_id}", headers=headers).json()["status"] == "running", 30)
+        _wait_for(
+            lambda: (
+                requests.get(f"{base}/jobs/{job_id}", headers=headers).json()["status"] == "running"
+            ),
+            30,
+        )
         os.killpg(cluster.pid, signal.SIGKILL)  # the whole cluster: sentinel, pusher, workers
         cluster.wait()
         time.sleep(3)

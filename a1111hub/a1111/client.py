@@ -123,7 +123,9 @@ class A1111Client:
         except requests.Timeout as exc:
             raise A1111Error(self.base_url, None, f"timed out calling {path}: {exc}") from exc
         except requests.RequestException as exc:
-            raise A1111Error(self.base_url, None, f"could not connect ({exc.__class__.__name__})") from exc
+            raise A1111Error(
+                self.base_url, None, f"could not connect ({exc.__class__.__name__})"
+            ) from exc
         self.last_response_headers = dict(response.headers)
         if response.status_code >= 400:
             message, body = _error_message(response)

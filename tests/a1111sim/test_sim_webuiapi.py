@@ -59,9 +59,10 @@ def test_webuiapi_progress_and_interrupt(make_sim):
     sim = make_sim(step_ms=20)
     api = webuiapi.WebUIApi(host="127.0.0.1", port=sim.server.port, steps=50)
     box = {}
-    t = threading.Thread(
-        target=lambda: box.setdefault("r", api.txt2img(prompt="x", width=64, height=64))
-    )
+    # webuiapi's txt2img has a mutable ``alwayson_scripts={}`` default that keeps ControlNet
+    # units from earlier calls in this process, so pass a fresh dict.
+    kwargs = {"prompt": "x", "width": 64, "height": 64, "alwayson_scripts": {}}
+    t = threading.Thread(target=lambda: box.setdefault("r", api.txt2img(**kwargs)))
     t.start()
     deadline = time.time() + 5
     while api.get_progress()["state"]["job_count"] == 0 and time.time() < deadline:

@@ -83,31 +83,47 @@ def test_the_brief_request_becomes_a_job_that_completes_with_pngs(api, backend, 
     (sent,) = [h for h in sim_history(sim) if h["route"] == "/sdapi/v1/txt2img"]
     payload = sent["payload"]
     assert payload["sampler_name"] == "DPM++ 2M Karras"
-    assert payload["override_settings"]["sd_model_checkpoint"].startswith("animefull_final.safetensors [")
+    assert payload["override_settings"]["sd_model_checkpoint"].startswith(
+        "animefull_final.safetensors ["
+    )
     assert payload["force_task_id"] == Job.objects.get().task_id
     assert Backend.objects.get().current_job is None
 
 
 def test_result_as_urls_leaves_the_base64_out(api, backend, cluster):
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
     cluster.drain()
     result = api.get(f"/jobs/{job_id}/result?format=url").json()
     assert result["images"][0].startswith("http://testserver/images/")
 
 
 def test_the_session_loras_are_sent_and_a_lora_a1111_ignored_is_flagged(api, backend, cluster, sim):
-    Lora.objects.create(filename="character_lora.safetensors", name="Character", prompt_name="character_lora")
+    Lora.objects.create(
+        filename="character_lora.safetensors", name="Character", prompt_name="character_lora"
+    )
     Lora.objects.create(filename="ghost.safetensors", name="Ghost", prompt_name="ghost")
-    assert api.post("/sessions/user123/loras", {"filename": "character_lora.safetensors", "weight": 0.8}, format="json").status_code in (200, 201)
-    assert api.post("/sessions/user123/loras", {"filename": "ghost.safetensors", "weight": 0.5}, format="json").status_code in (200, 201)
+    assert api.post(
+        "/sessions/user123/loras",
+        {"filename": "character_lora.safetensors", "weight": 0.8},
+        format="json",
+    ).status_code in (200, 201)
+    assert api.post(
+        "/sessions/user123/loras", {"filename": "ghost.safetensors", "weight": 0.5}, format="json"
+    ).status_code in (200, 201)
 
-    job_id = submit(api, {"user_id": "user123", "prompt": "portrait", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(
+        api, {"user_id": "user123", "prompt": "portrait", "width": 64, "height": 64}
+    ).json()["job_id"]
     cluster.drain()
     job = Job.objects.get(pk=job_id)
     assert job.status == "completed"
     assert "<lora:character_lora:0.8>" in job.payload["prompt"]
     assert "<lora:ghost:0.5>" in job.payload["prompt"]
-    assert any("did not apply" in w and "ghost" in w for w in api.get(f"/jobs/{job_id}").json()["warnings"])
+    assert any(
+        "did not apply" in w and "ghost" in w for w in api.get(f"/jobs/{job_id}").json()["warnings"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,8 +148,12 @@ def test_it_refuses_bad_requests_before_queueing(api, backend, change, field, wo
 
 
 def test_it_refuses_an_unknown_lora_with_suggestions(api, backend):
-    Lora.objects.create(filename="character_lora.safetensors", name="Character", prompt_name="character_lora")
-    response = submit(api, {"user_id": "u", "prompt": "p", "loras": {"charcter_lora.safetensors": 1}})
+    Lora.objects.create(
+        filename="character_lora.safetensors", name="Character", prompt_name="character_lora"
+    )
+    response = submit(
+        api, {"user_id": "u", "prompt": "p", "loras": {"charcter_lora.safetensors": 1}}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "unknown_lora"
     response = submit(api, {"user_id": "u", "prompt": "p <lora:nobody:1>"})
@@ -182,11 +202,19 @@ def test_an_unknown_job_is_404(api, db):
 
 
 def test_img2img_with_base64_and_with_a_multipart_file(api, backend, cluster):
-    response = submit(api, {"user_id": "u", "prompt": "x", "init_images": [png_b64((96, 64))], "steps": 2}, "/generate/img2img")
+    response = submit(
+        api,
+        {"user_id": "u", "prompt": "x", "init_images": [png_b64((96, 64))], "steps": 2},
+        "/generate/img2img",
+    )
     assert response.status_code == 202, response.json()
     upload = io.BytesIO(base64.b64decode(png_b64((64, 64), "red")))
     upload.name = "photo.png"
-    multipart = api.post("/generate/img2img", {"user_id": "u", "prompt": "y", "init_image": upload, "denoising_strength": "0.5"}, format="multipart")
+    multipart = api.post(
+        "/generate/img2img",
+        {"user_id": "u", "prompt": "y", "init_image": upload, "denoising_strength": "0.5"},
+        format="multipart",
+    )
     assert multipart.status_code == 202, multipart.json()
     cluster.drain()
     first, second = (Job.objects.get(pk=r.json()["job_id"]) for r in (response, multipart))
@@ -199,7 +227,14 @@ def test_img2img_with_base64_and_with_a_multipart_file(api, backend, cluster):
 def test_a_mask_makes_it_inpainting(api, backend, cluster):
     response = submit(
         api,
-        {"user_id": "u", "prompt": "x", "init_images": [png_b64()], "mask": png_b64(colour="white"), "inpainting_fill": 1, "inpaint_full_res": True},
+        {
+            "user_id": "u",
+            "prompt": "x",
+            "init_images": [png_b64()],
+            "mask": png_b64(colour="white"),
+            "inpainting_fill": 1,
+            "inpaint_full_res": True,
+        },
         "/generate/img2img",
     )
     assert response.json()["kind"] == "inpaint"
@@ -209,7 +244,11 @@ def test_a_mask_makes_it_inpainting(api, backend, cluster):
 
 
 def test_outpaint_pads_the_image_and_builds_the_mask(api, backend, cluster):
-    response = submit(api, {"user_id": "u", "prompt": "x", "image": png_b64((64, 64)), "left": 32, "right": 30}, "/generate/outpaint")
+    response = submit(
+        api,
+        {"user_id": "u", "prompt": "x", "image": png_b64((64, 64)), "left": 32, "right": 30},
+        "/generate/outpaint",
+    )
     assert response.status_code == 202, response.json()
     cluster.drain()
     job = Job.objects.get()
@@ -226,7 +265,11 @@ def test_outpaint_needs_a_direction(api, backend):
 
 
 def test_images_that_do_not_decode_or_are_too_big_are_refused(api, backend, settings):
-    bad = submit(api, {"user_id": "u", "init_images": [base64.b64encode(b"not an image").decode()]}, "/generate/img2img")
+    bad = submit(
+        api,
+        {"user_id": "u", "init_images": [base64.b64encode(b"not an image").decode()]},
+        "/generate/img2img",
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_image"
     settings.HUB_MAX_UPLOAD_PIXELS = 100 * 100
     big = submit(api, {"user_id": "u", "init_images": [png_b64((200, 200))]}, "/generate/img2img")
@@ -235,8 +278,30 @@ def test_images_that_do_not_decode_or_are_too_big_are_refused(api, backend, sett
 
 
 def test_hires_fix_and_batches(api, backend, cluster):
-    hires = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64, "enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent"}).json()["job_id"]
-    batch = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64, "batch_size": 2, "batch_count": 2, "seed": 7}).json()["job_id"]
+    hires = submit(
+        api,
+        {
+            "user_id": "u",
+            "prompt": "x",
+            "width": 64,
+            "height": 64,
+            "enable_hr": True,
+            "hr_scale": 2,
+            "hr_upscaler": "Latent",
+        },
+    ).json()["job_id"]
+    batch = submit(
+        api,
+        {
+            "user_id": "u",
+            "prompt": "x",
+            "width": 64,
+            "height": 64,
+            "batch_size": 2,
+            "batch_count": 2,
+            "seed": 7,
+        },
+    ).json()["job_id"]
     cluster.drain()
     assert Job.objects.get(pk=hires).images.get().width == 128
     result = api.get(f"/jobs/{batch}/result").json()
@@ -244,7 +309,16 @@ def test_hires_fix_and_batches(api, backend, cluster):
 
 
 def test_a_checkpoint_switch_is_sent_as_an_override(api, backend, cluster, sim):
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64, "checkpoint": "v1-5-pruned-emaonly.safetensors"}).json()["job_id"]
+    job_id = submit(
+        api,
+        {
+            "user_id": "u",
+            "prompt": "x",
+            "width": 64,
+            "height": 64,
+            "checkpoint": "v1-5-pruned-emaonly.safetensors",
+        },
+    ).json()["job_id"]
     cluster.drain()
     job = Job.objects.get(pk=job_id)
     assert job.status == "completed"
@@ -265,7 +339,9 @@ def test_cancel_while_queued_means_it_never_runs(api, backend, cluster, sim):
 def test_cancel_while_running_interrupts_the_backend(api, backend, cluster, sim, settings):
     settings.HUB_PROGRESS_INTERVAL = 0.05
     sim_faults(sim, step_ms=30)
-    job_id = submit(api, {"user_id": "u", "prompt": "slow", "steps": 150, "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(
+        api, {"user_id": "u", "prompt": "slow", "steps": 150, "width": 64, "height": 64}
+    ).json()["job_id"]
     worker = cluster.drain_in_thread()
     wait_for(lambda: Job.objects.get(pk=job_id).progress > 0)
     status = api.get(f"/jobs/{job_id}").json()
@@ -279,7 +355,12 @@ def test_cancel_while_running_interrupts_the_backend(api, backend, cluster, sim,
 
 
 def test_an_a1111_error_fails_the_job_with_its_message(api, backend, cluster, sim):
-    sim_faults(sim, fail_rate=1.0, fail_status=500, fail_message="CUDA out of memory. Tried to allocate 2.00 GiB")
+    sim_faults(
+        sim,
+        fail_rate=1.0,
+        fail_status=500,
+        fail_message="CUDA out of memory. Tried to allocate 2.00 GiB",
+    )
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
     cluster.drain()
     status = api.get(f"/jobs/{job_id}").json()
@@ -287,7 +368,9 @@ def test_an_a1111_error_fails_the_job_with_its_message(api, backend, cluster, si
     assert "CUDA out of memory" in status["message"] and "Lower the size" in status["message"]
 
 
-def test_a_backend_that_hangs_fails_the_job_within_the_timeout(api, backend, cluster, sim, settings):
+def test_a_backend_that_hangs_fails_the_job_within_the_timeout(
+    api, backend, cluster, sim, settings
+):
     settings.A1111_GENERATION_TIMEOUT = 1.0
     sim_faults(sim, hang_seconds=3, count=1)
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
@@ -321,8 +404,12 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
     from generation_app.services import sweep_stale_jobs
 
     stale = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS + 5)
-    job = Job.objects.create(user_id="u", kind="txt2img", status="running", heartbeat_at=stale, backend=backend)
-    fresh = Job.objects.create(user_id="u", kind="txt2img", status="running", heartbeat_at=timezone.now())
+    job = Job.objects.create(
+        user_id="u", kind="txt2img", status="running", heartbeat_at=stale, backend=backend
+    )
+    fresh = Job.objects.create(
+        user_id="u", kind="txt2img", status="running", heartbeat_at=timezone.now()
+    )
     Backend.objects.filter(pk=backend.pk).update(current_job=job)
     assert sweep_stale_jobs() == 1
     job.refresh_from_db()
@@ -348,7 +435,9 @@ def test_the_history_is_per_user_newest_first_and_paginated(api, user_api, backe
 
 
 def test_a_user_key_cannot_see_another_users_job_or_images(api, user_api, backend, cluster):
-    job_id = submit(api, {"user_id": "alice", "prompt": "x", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(api, {"user_id": "alice", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
     cluster.drain()
     url = api.get(f"/jobs/{job_id}/result?format=url").json()["images"][0]
     bob = user_api("bob")
@@ -361,7 +450,9 @@ def test_a_user_key_cannot_see_another_users_job_or_images(api, user_api, backen
 def test_progress_is_recorded_while_running(api, backend, cluster, sim, settings):
     settings.HUB_PROGRESS_INTERVAL = 0.05
     sim_faults(sim, step_ms=20)
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "steps": 40, "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(
+        api, {"user_id": "u", "prompt": "x", "steps": 40, "width": 64, "height": 64}
+    ).json()["job_id"]
     worker = cluster.drain_in_thread()
     seen = []
     while worker.is_alive():
@@ -376,7 +467,9 @@ def test_progress_is_recorded_while_running(api, backend, cluster, sim, settings
 
 
 def test_events_stream_ends_with_the_final_state(api, backend, cluster):
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
     cluster.drain()
     response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 200
@@ -385,7 +478,9 @@ def test_events_stream_ends_with_the_final_state(api, backend, cluster):
 
 
 def test_stored_images_keep_their_infotext(api, backend, cluster, settings):
-    job_id = submit(api, {"user_id": "u", "prompt": "a lighthouse", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(
+        api, {"user_id": "u", "prompt": "a lighthouse", "width": 64, "height": 64}
+    ).json()["job_id"]
     cluster.drain()
     image = JobImage.objects.get(job_id=job_id)
     stored = Image.open(settings.MEDIA_ROOT / image.file)

@@ -71,7 +71,11 @@ def test_request_loras_override_session_weights_and_can_replace_the_session():
     assert "<lora:character_lora:1.2>" in built.payload["prompt"]
     assert "<lora:styleAlias:0.6>" in built.payload["prompt"]
     alone = build(
-        request={"prompt": "p", "use_session_loras": False, "loras": {"character_lora.safetensors": 1}},
+        request={
+            "prompt": "p",
+            "use_session_loras": False,
+            "loras": {"character_lora.safetensors": 1},
+        },
         session_loras={"style_lora.safetensors": 0.6},
     )
     assert alone.payload["prompt"] == "p <lora:character_lora:1>"
@@ -98,7 +102,9 @@ def test_checkpoint_vae_and_clip_skip_go_to_override_settings_never_global_optio
             "clip_skip": 2,
             "batch_count": 3,
         },
-        checkpoint_titles={"animefull_final.safetensors": "animefull_final.safetensors [abc1234567]"},
+        checkpoint_titles={
+            "animefull_final.safetensors": "animefull_final.safetensors [abc1234567]"
+        },
     )
     payload = built.payload
     assert payload["override_settings"] == {
@@ -138,6 +144,10 @@ def test_add_lora_tags_on_an_empty_prompt_gives_just_the_tags():
 
 
 def test_applied_lora_names_reads_a1111s_lora_hashes():
-    info = {"extra_generation_params": {"Lora hashes": '"character_lora: 0123456789ab, styleAlias: ba9876543210"'}}
+    info = {
+        "extra_generation_params": {
+            "Lora hashes": '"character_lora: 0123456789ab, styleAlias: ba9876543210"'
+        }
+    }
     assert applied_lora_names(info) == {"character_lora", "styleAlias"}
     assert applied_lora_names({}) == set()

@@ -25,7 +25,9 @@ def _png(b64: str) -> Image.Image:
 
 
 def test_txt2img_returns_pngs_and_decodes_info(client):
-    result = client.txt2img({"prompt": "a red fox", "seed": 42, "width": 64, "height": 96, "steps": 2})
+    result = client.txt2img(
+        {"prompt": "a red fox", "seed": 42, "width": 64, "height": 96, "steps": 2}
+    )
     (image,) = result["images"]
     assert _png(image).size == (64, 96)
     assert isinstance(result["info"], dict)  # decoded from A1111's JSON string
@@ -57,7 +59,9 @@ def test_validation_errors_carry_the_field_and_fastapis_message(client):
 
 def test_listings(client):
     assert any(m["title"].startswith("animefull_final") for m in client.sd_models())
-    assert any(v["model_name"] == "vae-ft-mse-840000-ema-pruned.safetensors" for v in client.sd_vae())
+    assert any(
+        v["model_name"] == "vae-ft-mse-840000-ema-pruned.safetensors" for v in client.sd_vae()
+    )
     assert "DPM++ 2M" in [s["name"] for s in client.samplers()]
     assert "karras" in [s["name"] for s in client.schedulers()]
     assert "4x-UltraSharp" in [u["name"] for u in client.upscalers()]
@@ -84,7 +88,11 @@ def test_progress_interrupt_and_skip(client, sim):
     requests.post(f"{sim.url}/sim/faults", json={"step_ms": 20}, timeout=5).raise_for_status()
     done = {}
     worker = threading.Thread(
-        target=lambda: done.update(result=client.txt2img({"prompt": "slow", "steps": 200, "width": 64, "height": 64, "force_task_id": "t-1"}))
+        target=lambda: done.update(
+            result=client.txt2img(
+                {"prompt": "slow", "steps": 200, "width": 64, "height": 64, "force_task_id": "t-1"}
+            )
+        )
     )
     worker.start()
     try:
@@ -114,7 +122,10 @@ def test_controlnet_routes(client):
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
     detected = client.controlnet_detect(
-        {"controlnet_module": "canny", "controlnet_input_images": [base64.b64encode(buffer.getvalue()).decode()]}
+        {
+            "controlnet_module": "canny",
+            "controlnet_input_images": [base64.b64encode(buffer.getvalue()).decode()],
+        }
     )
     assert detected["info"] == "Success" and len(detected["images"]) == 1
 

@@ -39,7 +39,7 @@ def test_the_briefs_search_example_works(api, lora_dir):
     response = api.get("/loras?search=anime&limit=10")
     assert response.status_code == 200
     body = response.json()
-    assert body["total"] == 2 and (body["limit"], body["offset"]) == (10, 0)
+    assert body["count"] == 2 and (body["limit"], body["offset"]) == (10, 0)
     assert [r["filename"] for r in body["results"]] == [
         "anime_lineart.safetensors",
         "character_lora.safetensors",
@@ -51,7 +51,7 @@ def test_the_briefs_search_example_works(api, lora_dir):
 def test_listing_pages_with_a_total_and_a_pinned_query_count(api, lora_dir):
     with CaptureQueriesContext(connection) as queries:
         body = api.get("/loras?limit=2&offset=1").json()
-    assert body["total"] == 3 and len(body["results"]) == 2
+    assert body["count"] == 3 and len(body["results"]) == 2
     assert len(queries) <= 6  # key (+ its last-used stamp), count, page ids, rows, tags
 
 

@@ -9,7 +9,7 @@ from a1111hub.errors import NotFound
 from loras_app.models import Lora
 from loras_app.search import reindex
 from presets_app.models import Preset
-from presets_app.services import get_preset_for_generation
+from presets_app.services import get_preset_for_generation, record_preset_use
 
 pytestmark = pytest.mark.django_db
 
@@ -137,8 +137,8 @@ def test_a_user_lists_only_their_own_presets(api, django_assert_num_queries):
     make("u1", "b")
     make("u1", "a", loras={"gone.safetensors": 1.0})
     make("u2", "c", visibility="public")
-    api.get("/presets/u1")  # the key's first use is recorded once; not counted below
-    with django_assert_num_queries(3):  # key, presets, their LoRAs
+    api.get("/presets/u1")  # the key is looked up once, then cached for a few seconds
+    with django_assert_num_queries(2):  # presets, their LoRAs
         body = api.get("/presets/u1").json()
     assert body["user_id"] == "u1"
     assert body["count"] == 2
@@ -237,8 +237,8 @@ def test_public_presets_are_searched_and_ranked_by_use(api, django_assert_num_qu
     )
     make("u3", "Cyberpunk secret")
     make("u4", "Forest", visibility="public", loras={"gone.safetensors": 1.0})
-    api.get("/presets")  # the key's first use is recorded once; not counted below
-    with django_assert_num_queries(4):  # key, count, page, its LoRAs
+    api.get("/presets")  # the key is looked up once, then cached for a few seconds
+    with django_assert_num_queries(3):  # count, page, its LoRAs (the key is cached)
         body = api.get("/presets?public=true&search=cyberpunk").json()
     assert body["count"] == 2
     assert [p["name"] for p in body["results"]] == ["Neon nights", "Cyberpunk city"]
@@ -342,7 +342,7 @@ def test_another_users_preset_applies_if_public_or_with_its_code(api):
 
 
 # --- for the generation code ----------------------------------------------------------
-def test_generation_gets_own_public_or_code_shared_presets_and_counts_them():
+def test_generation_gets_own_public_or_code_shared_presets_only():
     own, public = make("u1", "own"), make("u2", "pub", visibility="public")
     coded = make("u2", "coded", visibility="code")
     assert get_preset_for_generation("u1", own.pk) == own
@@ -352,7 +352,15 @@ def test_generation_gets_own_public_or_code_shared_presets_and_counts_them():
         get_preset_for_generation("u1", coded.pk)
     with pytest.raises(NotFound):
         get_preset_for_generation("u2", own.pk)
-    assert list(Preset.objects.order_by("name").values_list("usage_count", flat=True)) == [1, 1, 1]
+    assert not Preset.objects.filter(usage_count__gt=0).exists()
+
+
+def test_a_generation_counts_a_use_by_id_or_share_code():
+    coded = make("u2", "coded", visibility="code")
+    record_preset_use(coded.pk)
+    record_preset_use(coded.share_code)
+    coded.refresh_from_db()
+    assert coded.usage_count == 2
 
 
 # --- keys -----------------------------------------------------------------------------

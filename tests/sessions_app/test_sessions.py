@@ -58,7 +58,7 @@ def test_the_session_has_exactly_the_briefs_shape(api, catalog_loras, django_ass
         {"preferred_sampler": "DPM++ 2M Karras", "default_steps": 20},
         format="json",
     )
-    with django_assert_num_queries(3):  # key, session, its LoRAs
+    with django_assert_num_queries(2):  # session, its LoRAs (the key is cached)
         body = api.get("/sessions/user123").json()
     assert list(body) == [
         "user_id",

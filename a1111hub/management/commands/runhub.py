@@ -19,8 +19,14 @@ from a1111hub.models import ApiKey
 from generation_app.backends import DEFAULT_A1111_URL
 from generation_app.models import Backend
 from generation_app.services import ensure_schedules
+from loras_app.services import startup_scan
 
 BANNER = "=" * 78
+# Measured with wrk on 2 cores (GET /jobs/{id}): three processes beat two processes with
+# more threads, because the threads of one process share its GIL. Threads stay, for the
+# SSE streams that hold a thread each.
+WEB_WORKERS = 3
+WEB_THREADS = 4
 
 
 def a1111_answers(url: str) -> bool:
@@ -45,9 +51,13 @@ class Command(BaseCommand):
             f"{DEFAULT_A1111_URL}, else the built-in simulator.",
         )
         parser.add_argument("--reload", action="store_true", help="Restart on code changes.")
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", WEB_WORKERS))
+        )
         parser.add_argument("--no-simulator", action="store_true", help="Never start a1111sim.")
-        parser.add_argument("--sim-step-ms", type=int, default=int(os.environ.get("SIM_STEP_MS", "50")))
+        parser.add_argument(
+            "--sim-step-ms", type=int, default=int(os.environ.get("SIM_STEP_MS", "50"))
+        )
 
     def handle(self, *args, **opts):
         call_command("migrate", interactive=False, verbosity=0)
@@ -58,11 +68,16 @@ class Command(BaseCommand):
             env["A1111_URL"] = ",".join(urls)
             self._first_key()
             ensure_schedules()
+            startup_scan()  # the catalog fills itself: from LORA_DIR, else from the backends
             children.append(self._start_web(opts, env))
             children.append(
-                subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env, cwd=settings.BASE_DIR)
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "qcluster"], env=env, cwd=settings.BASE_DIR
+                )
             )
-            self.stdout.write(f"Hub listening on http://{opts['host']}:{opts['port']}  (docs: /docs)")
+            self.stdout.write(
+                f"Hub listening on http://{opts['host']}:{opts['port']}  (docs: /docs)"
+            )
             self._wait(children)
         finally:
             self._stop(children)
@@ -73,7 +88,9 @@ class Command(BaseCommand):
         if named:
             for url in named:
                 if not a1111_answers(url):
-                    self.stderr.write(f"Warning: A1111 at {url} does not answer yet; jobs will wait or fail.")
+                    self.stderr.write(
+                        f"Warning: A1111 at {url} does not answer yet; jobs will wait or fail."
+                    )
             Backend.objects.exclude(url__in=named).filter(is_simulator=True).update(enabled=False)
             return named
         if a1111_answers(DEFAULT_A1111_URL) or opts["no_simulator"]:
@@ -82,7 +99,12 @@ class Command(BaseCommand):
         env["HUB_SIMULATOR_STARTED"] = "1"
         Backend.objects.filter(is_simulator=True).exclude(url=url).update(enabled=False)
         Backend.objects.update_or_create(
-            url=url, defaults={"name": "a1111sim (built-in simulator)", "is_simulator": True, "enabled": True}
+            url=url,
+            defaults={
+                "name": "a1111sim (built-in simulator)",
+                "is_simulator": True,
+                "enabled": True,
+            },
         )
         return [url]
 
@@ -91,8 +113,18 @@ class Command(BaseCommand):
         lora_dir.mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "a1111sim", "--host", "127.0.0.1", "--port", "0",
-                "--lora-dir", str(lora_dir), "--seed-loras", "--step-ms", str(opts["sim_step_ms"]),
+                sys.executable,
+                "-m",
+                "a1111sim",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--lora-dir",
+                str(lora_dir),
+                "--seed-loras",
+                "--step-ms",
+                str(opts["sim_step_ms"]),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -125,7 +157,7 @@ class Command(BaseCommand):
             sys.executable, "-m", "gunicorn", "a1111hub.wsgi:application",
             "--bind", f"{opts['host']}:{opts['port']}",
             "--workers", str(opts["web_workers"]),
-            "--worker-class", "gthread", "--threads", "8",
+            "--worker-class", "gthread", "--threads", str(WEB_THREADS),
             "--timeout", "120", "--graceful-timeout", "10",
             "--access-logfile", "-",
         ]  # fmt: skip
@@ -144,7 +176,9 @@ class Command(BaseCommand):
         while stop["signal"] is None:
             for child in children:
                 if child.poll() is not None:
-                    raise CommandError(f"{' '.join(child.args[1:3])} exited with {child.returncode}.")
+                    raise CommandError(
+                        f"{' '.join(child.args[1:3])} exited with {child.returncode}."
+                    )
             time.sleep(0.3)
         self.stdout.write("Stopping…")
 

@@ -68,7 +68,9 @@ def _write_sparse(path: Path, name: str, rng: random.Random) -> None:
         "ss_base_model_version": rng.choice(["sd_v1", "sdxl_base_v1-0"]),
         "ss_tag_frequency": json.dumps(tags),
     }
-    header = json.dumps({"__metadata__": meta, "w": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})
+    header = json.dumps(
+        {"__metadata__": meta, "w": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}}
+    )
     raw = header.encode()
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
@@ -123,7 +125,13 @@ class Command(BaseCommand):
 
         rows = []
         for name in in_db_only:
-            lora = Lora(filename=f"{name}.safetensors", name=name, alias=name, prompt_name=name, relative_path=f"x/{name}.safetensors")
+            lora = Lora(
+                filename=f"{name}.safetensors",
+                name=name,
+                alias=name,
+                prompt_name=name,
+                relative_path=f"x/{name}.safetensors",
+            )
             lora.search_text, lora.name_key = services._index(lora, [name.split("_")[0]])
             rows.append(lora)
         Lora.objects.bulk_create(rows, batch_size=2000)
@@ -141,11 +149,22 @@ class Command(BaseCommand):
             cut = min(len(t), len(words[0]) + 1 + rng.randint(3, 6))
             prefix.append((t[:cut], t))
         client.get("/loras?search=warmup&limit=10")
-        search_ms, typo_hits = self._time(client, "/loras?limit=10&search=", typo, lambda b: [r["filename"] for r in b["results"]])
-        prefix_ms, prefix_hits = self._time(client, "/loras?limit=10&search=", prefix, lambda b: [r["filename"] for r in b["results"]])
+        search_ms, typo_hits = self._time(
+            client, "/loras?limit=10&search=", typo, lambda b: [r["filename"] for r in b["results"]]
+        )
+        prefix_ms, prefix_hits = self._time(
+            client,
+            "/loras?limit=10&search=",
+            prefix,
+            lambda b: [r["filename"] for r in b["results"]],
+        )
         keystrokes = [(t[: rng.randint(1, len(t))], t) for t in targets]
-        auto_ms, _ = self._time(client, "/loras/autocomplete?q=", keystrokes, lambda b: [c["value"] for c in b])
-        auto_prefix_ms, auto_hits = self._time(client, "/loras/autocomplete?limit=10&q=", prefix, lambda b: [c["value"] for c in b])
+        auto_ms, _ = self._time(
+            client, "/loras/autocomplete?q=", keystrokes, lambda b: [c["value"] for c in b]
+        )
+        auto_prefix_ms, auto_hits = self._time(
+            client, "/loras/autocomplete?limit=10&q=", prefix, lambda b: [c["value"] for c in b]
+        )
         return {
             "database": connection.vendor,
             "catalog_rows": Lora.objects.count(),
@@ -156,7 +175,10 @@ class Command(BaseCommand):
             "scan_unchanged": services.summary_line(again),
             "search_typo_ms": {"p50": _p(search_ms, 0.5), "p95": _p(search_ms, 0.95)},
             "search_prefix_ms": {"p50": _p(prefix_ms, 0.5), "p95": _p(prefix_ms, 0.95)},
-            "autocomplete_ms": {"p50": _p(auto_ms + auto_prefix_ms, 0.5), "p95": _p(auto_ms + auto_prefix_ms, 0.95)},
+            "autocomplete_ms": {
+                "p50": _p(auto_ms + auto_prefix_ms, 0.5),
+                "p95": _p(auto_ms + auto_prefix_ms, 0.95),
+            },
             "quality_one_typo_top10": round(100 * typo_hits / len(typo), 1),
             "quality_prefix_top10": round(100 * prefix_hits / len(prefix), 1),
             "quality_prefix_autocomplete_top10": round(100 * auto_hits / len(prefix), 1),

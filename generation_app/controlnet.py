@@ -1,0 +1,258 @@
+"""ControlNet (Mikubill/sd-webui-controlnet): units for the payload, and the preprocessor.
+
+The extension is strict and silent in turns (contract page §8): it rejects integer
+``resize_mode``/``control_mode``, fails a whole job with a 500 on an unknown model or a
+unit without an image, and silently ignores units beyond ``control_net_unit_count``. The
+hub settles all of that before queueing. Unit settings are checked by
+``params.validate_controlnet_units`` (shared with sessions and presets); this module adds
+what only a generation has: images, session defaults, and the complete unit sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from a1111hub.a1111.client import A1111Error
+from a1111hub.errors import ApiError, BackendUnavailable, Conflict
+from generation_app.images import CheckedImage, check_image
+from generation_app.params import CONTROLNET_UNIT_DEFAULTS, find_controlnet_model
+
+SCRIPT_KEY = "controlnet"
+PREPROCESS_TIMEOUT = 120.0  # seconds; a preprocessor on a cold GPU loads its own model
+UNIT_IMAGE_KEY = re.compile(r"^(image|mask)_(\d+)$")
+
+
+def require_controlnet(catalog: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's ControlNet part, or 409: without the extension A1111 would run the job
+    and ignore every unit."""
+    if not catalog.get("controlnet"):
+        raise Conflict(
+            "No backend has the ControlNet extension (Mikubill/sd-webui-controlnet), so "
+            "ControlNet cannot be used. Install it in A1111 and restart it; GET /models shows "
+            "each backend's extensions.",
+            code="controlnet_unavailable",
+        )
+    return catalog["controlnet"]
+
+
+def numbered_images(data: dict[str, Any]) -> dict[str, dict[int, Any]]:
+    """``image_0``, ``mask_1``… from a request body, by kind and unit index."""
+    found: dict[str, dict[int, Any]] = {"image": {}, "mask": {}}
+    for key, value in data.items():
+        match = UNIT_IMAGE_KEY.match(key)
+        if match and value:
+            found[match.group(1)][int(match.group(2))] = value
+    return found
+
+
+def merge_defaults(units: list[dict], defaults: list[dict]) -> list[dict]:
+    """Each request unit over the session's (or preset's) config at the same position.
+
+    The request decides how many units run; with no units at all, the saved configs are
+    the units.
+    """
+    if not units:
+        return [dict(d) for d in defaults]
+    merged = []
+    for index, unit in enumerate(units):
+        base = dict(defaults[index]) if index < len(defaults) else {}
+        if "module" in unit or "preprocessor" in unit:
+            base.pop("module", None)
+            base.pop("preprocessor", None)
+        merged.append({**base, **unit})
+    return merged
+
+
+def _image_of(value: Any, field: str) -> tuple[CheckedImage, CheckedImage | None]:
+    """A unit image: base64, or ``{"image": b64, "mask": b64}`` as the extension takes it."""
+    if isinstance(value, dict):
+        mask = value.get("mask")
+        return check_image(value.get("image") or "", field), (
+            check_image(mask, f"{field}.mask") if mask else None
+        )
+    if isinstance(value, list) and value:
+        return _image_of(value[0], field)
+    if not isinstance(value, str):
+        raise ApiError(f"{field}: expected a base64 image.", code="invalid_image")
+    return check_image(value, field), None
+
+
+def attach_images(
+    units: list[dict],
+    shared: Any,
+    numbered: dict[str, dict[int, Any]],
+    has_init_image: bool,
+) -> tuple[list[dict], dict[str, CheckedImage]]:
+    """Give each unit its image: its own ``image``, else ``image_N``, else the shared one.
+
+    A shared ``image`` sent as several files goes one per unit. Returns the units with
+    checked base64 images and the images by field, for the job's record.
+    """
+    shared_list = shared if isinstance(shared, list) else None
+    checked: dict[str, CheckedImage] = {}
+    out = []
+    for index, unit in enumerate(units):
+        unit = dict(unit)
+        source = unit.pop("image", None) or unit.pop("input_image", None)
+        mask = unit.pop("mask", None) or unit.pop("mask_image", None)
+        field = f"controlnet_units[{index}].image"
+        if source is None and index in numbered["image"]:
+            source, field = numbered["image"][index], f"image_{index}"
+        if source is None and shared_list is not None and index < len(shared_list):
+            source, field = shared_list[index], "image"
+        elif source is None and shared_list is None and shared:
+            source, field = shared, "image"
+        if mask is None and index in numbered["mask"]:
+            mask = numbered["mask"][index]
+        if source is not None:
+            image, inline_mask = _image_of(source, field)
+            unit["image"] = image.b64
+            checked[f"unit{index}.image"] = image
+            mask_image = check_image(mask, f"mask_{index}") if mask else inline_mask
+            if mask_image is not None:
+                unit["mask"] = mask_image.b64
+                checked[f"unit{index}.mask"] = mask_image
+        elif unit.get("enabled", True) and not has_init_image:
+            raise serializers.ValidationError(
+                {
+                    "controlnet_units": [
+                        f"Unit {index} has no image. Upload `image` (shared), `image_{index}`, "
+                        "or put base64 in the unit's `image`."
+                    ]
+                }
+            )
+        out.append(unit)
+    return out, checked
+
+
+def complete_unit(unit: dict, index: int, controlnet: dict[str, Any]) -> dict:
+    """The unit exactly as the extension should get it: every field, string enums, the
+    model's full listed name, and a model wherever the preprocessor needs one."""
+    unit = {**CONTROLNET_UNIT_DEFAULTS, **unit}
+    unit.pop("preprocessor", None)
+    model = unit.get("model") or "None"
+    if model != "None":
+        unit["model"] = find_controlnet_model(model, controlnet.get("models") or []) or model
+    # Forge lists no module_detail: then only "none" is known to need a model.
+    details = controlnet.get("module_detail")
+    model_free = bool(details and (details.get(unit["module"]) or {}).get("model_free"))
+    needs_model = unit["module"] == "none" or (bool(details) and not model_free)
+    if unit["enabled"] and needs_model and unit["model"] == "None":
+        models = ", ".join(controlnet.get("models") or [])
+        raise serializers.ValidationError(
+            {
+                "controlnet_units": [
+                    f"Unit {index} ({unit['module']}) needs a `model`; A1111 would fail the job "
+                    f"with 'You have not selected any ControlNet Model'. Valid: {models}."
+                ]
+            }
+        )
+    return unit
+
+
+def check_unit_count(count: int, controlnet: dict[str, Any]) -> None:
+    limit = int(controlnet.get("unit_count") or 10)  # unknown: the extension's own maximum
+    if count > limit:
+        raise serializers.ValidationError(
+            {
+                "controlnet_units": [
+                    f"{count} units given; the backend runs at most {limit} "
+                    "(control_net_unit_count) and would silently ignore the rest."
+                ]
+            }
+        )
+
+
+# --- the preprocessor -----------------------------------------------------------------
+def _controlnet_backend(catalog: dict[str, Any]):
+    from generation_app.models import Backend
+
+    urls = [b["url"] for b in catalog.get("backends", []) if b.get("controlnet")]
+    backend = Backend.objects.filter(enabled=True, url__in=urls).order_by("-healthy", "id").first()
+    if backend is None:
+        raise BackendUnavailable(
+            "No reachable backend with ControlNet answered.", code="backend_unavailable"
+        )
+    return backend
+
+
+def detect_body(
+    data: dict[str, Any], images: list[CheckedImage], masks: list[CheckedImage]
+) -> dict:
+    """The ``POST /controlnet/detect`` body (its field names, -1 = the module's default)."""
+    body: dict[str, Any] = {
+        "controlnet_module": data["module"],
+        "controlnet_input_images": [i.b64 for i in images],
+        "controlnet_processor_res": data.get("processor_res", -1),
+        "controlnet_threshold_a": data.get("threshold_a", -1),
+        "controlnet_threshold_b": data.get("threshold_b", -1),
+        "low_vram": data.get("low_vram", False),
+    }
+    if masks:
+        body["controlnet_masks"] = [m.b64 for m in masks]
+    return body
+
+
+def preprocess(data: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
+    """Run a preprocessor now (the extension serves detect outside A1111's queue lock).
+
+    Synchronous with a bounded timeout: a map is a preview a client waits for, not a job.
+    """
+    from generation_app.backends import client_for
+
+    sources = data["images"]
+    images = [check_image(v, f"images[{i}]") for i, v in enumerate(sources)]
+    masks = [check_image(v, f"masks[{i}]") for i, v in enumerate(data.get("masks") or [])]
+    backend = _controlnet_backend(catalog)
+    client = client_for(backend, generation_timeout=PREPROCESS_TIMEOUT)
+    try:
+        result = client.controlnet_detect(detect_body(data, images, masks))
+    except A1111Error as exc:
+        if exc.unreachable:
+            raise BackendUnavailable(
+                f"The backend at {backend.url} did not answer: {exc.message}",
+                code="backend_unavailable",
+            ) from None
+        raise ApiError(
+            f"The ControlNet preprocessor refused the request (HTTP {exc.status}): {exc.message}.",
+            code="preprocess_failed",
+            status_code=400 if exc.status == 422 else 502,
+        ) from None
+    finally:
+        client.close()
+    body = {
+        "module": data["module"],
+        "images": result.get("images") or [],
+        "info": result.get("info") or "",
+        "backend": backend.url,
+    }
+    if result.get("poses"):
+        body["poses"] = result["poses"]
+    return body
+
+
+def check_module(name: str, extension: dict[str, Any]) -> str:
+    """The module's listed name (matched case-insensitively), or 400 listing the valid ones."""
+    modules = extension.get("modules") or []
+    found = next((m for m in modules if m.lower() == name.lower()), None)
+    if found is None:
+        raise serializers.ValidationError(
+            {"module": [f"Unknown ControlNet module {name!r}. Valid: {', '.join(modules)}."]}
+        )
+    return found
+
+
+def modules_table(extension: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each module with whether it needs a model and its sliders (where the extension says)."""
+    detail = extension.get("module_detail") or {}
+    return [
+        {
+            "name": name,
+            "model_free": bool((detail.get(name) or {}).get("model_free", False)),
+            "sliders": (detail.get(name) or {}).get("sliders") or [],
+        }
+        for name in extension.get("modules") or []
+    ]
