@@ -33,7 +33,9 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 bench: venv
-	$(PY) manage.py bench
+	$(PY) manage.py bench_jobs --json bench-results-jobs.json
+	HUB_DATA_DIR=$$(mktemp -d) $(PY) manage.py bench_loras
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_loras $(PY) manage.py bench_loras
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

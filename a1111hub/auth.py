@@ -108,7 +108,7 @@ def check_user_access(request: Request, user_id: str) -> None:
     principal = request.user
     if not isinstance(principal, Principal) or not principal.may_act_for(user_id):
         raise exceptions.PermissionDenied(
-            f"This API key belongs to user {principal.user_id!r} and cannot act for "
+            f"This API key belongs to user {getattr(principal, 'user_id', None)!r} and cannot act for "
             f"user {user_id!r}. Use that user's key or a service key."
         )
 

@@ -192,6 +192,8 @@ A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
 # Set by runhub when it started a1111sim itself, so /health can say so loudly.
 HUB_SIMULATOR_STARTED = env_bool("HUB_SIMULATOR_STARTED", False)
 MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)
+# How long a job waits for a free, healthy backend before it fails.
+HUB_BACKEND_WAIT_SECONDS = env_int("HUB_BACKEND_WAIT_SECONDS", 600)
 
 # --- Auth -----------------------------------------------------------------------------
 HUB_ALLOW_ANONYMOUS = env_bool("HUB_ALLOW_ANONYMOUS", False)
@@ -201,7 +203,10 @@ HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 # A generation may take many minutes; it must never be handed to a second worker while
 # the first is still on it, so `retry` is well above `timeout` (django-q2 re-delivers an
 # unacknowledged task after `retry` seconds).
-JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", 1800)
+# A task may wait for a backend and then generate; django-q2 must not kill it before both.
+JOB_TIMEOUT = env_int(
+    "HUB_JOB_TIMEOUT", HUB_BACKEND_WAIT_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120
+)
 REDIS_URL = env_str("REDIS_URL", "")
 Q_CLUSTER = {
     "name": env_str("HUB_QUEUE_NAME", "a1111hub"),
@@ -238,9 +243,10 @@ HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
 # A running job's worker writes a heartbeat about twice a second; one silent this long is
 # taken for dead by the sweep.
 HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
-# How long a job waits for a free, healthy backend before it fails.
-HUB_BACKEND_WAIT_SECONDS = env_int("HUB_BACKEND_WAIT_SECONDS", 600)
 HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
+# Server-sent event streams: at most this many open per web process, each this long.
+HUB_MAX_EVENT_STREAMS = env_int("HUB_MAX_EVENT_STREAMS", 2)
+HUB_EVENT_STREAM_SECONDS = env_int("HUB_EVENT_STREAM_SECONDS", 120)
 
 LOGGING = {
     "version": 1,

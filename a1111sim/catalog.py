@@ -291,7 +291,8 @@ def resolve_sampler(sampler_name: str | None, scheduler: str | None) -> tuple[st
     back to the first sampler (DPM++ 2M) silently, and a scheduler equal to the sampler's
     own default is reported as Automatic.
     """
-    found = _scheduler_by_any(scheduler) if scheduler else None
+    # sd_schedulers.schedulers_map is keyed by name and label only (no aliases)
+    found = next(((n, lbl) for n, lbl, *_ in SCHEDULERS if scheduler in (n, lbl)), None)
     found = found or ("automatic", "Automatic")
     name = sampler_name or SAMPLER_NAMES[0]
     for n, label, aliases, _, _ in SCHEDULERS:

@@ -84,8 +84,9 @@ class State:
 
     def begin(self, job: str) -> None:
         self.skipped = self.interrupted = self.stopping_generation = False
+        # shared_state.State.begin resets sampling_step but keeps sampling_steps
         self.job, self.job_count, self.job_no = job, -1, 0
-        self.sampling_step = self.sampling_steps = 0
+        self.sampling_step = 0
         self.job_timestamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
         self.time_start = time.time()
         self.textinfo = None
@@ -402,7 +403,9 @@ class Engine:
                 raise runtime_error("You have not selected any ControlNet Model.")
             found = controlnet.find_model(unit.model, self.catalog.controlnet_models)
             if found is None:
-                raise runtime_error(f"model not found: {unit.model}")
+                # scripts/controlnet.py build_control_model rebinds `model` to the result of
+                # find_closest_lora_model_name (None on no match) before formatting the error.
+                raise runtime_error("model not found: None")
             version = controlnet.model_sd_version(found)
             if version and version != self.loaded.base:
                 raise runtime_error(
@@ -444,6 +447,12 @@ class Engine:
         upscaler = req.get("hr_upscaler")
         if hires and upscaler is not None and upscaler not in self.catalog.upscaler_names():
             raise runtime_error(f"could not find upscaler named {upscaler}", "Exception")
+        if hires and req.get("denoising_strength") is None:
+            # The txt2img API default is None (models.py merge_class_params); the hires pass's
+            # sd_samplers_common.setup_img2img_steps then compares it with 0.
+            raise runtime_error(
+                "'>' not supported between instances of 'NoneType' and 'int'", "TypeError"
+            )
         final_w, final_h = self._final_size(req) if hires else (width, height)
 
         sampler, scheduler = resolve_sampler(req.get("sampler_name") or req.get("sampler_index"),
@@ -662,6 +671,8 @@ class Engine:
                 and (req.get("seed_resize_from_h") or 0) > 0
                 else None
             ),
+            # a fixed slot in create_infotext, filled from extra_generation_params
+            "Denoising strength": extra.get("Denoising strength"),
             "Clip skip": clip_skip if clip_skip > 1 else None,
             "Tiling": True if req.get("tiling") else None,
             **extra,
@@ -729,7 +740,7 @@ class Engine:
         progress = 0.01
         if st.job_count > 0:
             progress += st.job_no / st.job_count
-        if st.sampling_steps > 0 and st.job_count > 0:
+        if st.sampling_steps > 0:  # api.progressapi: no job_count guard on this term
             progress += 1 / st.job_count * st.sampling_step / st.sampling_steps
         elapsed = time.time() - st.time_start
         eta = elapsed / progress

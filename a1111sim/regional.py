@@ -2,7 +2,8 @@
 
 Positional args fill the script's 20 slots (the tail keeps its defaults, extras are dropped).
 The script is a no-op unless active and the prompt has a region keyword. In Matrix mode the
-region chunks must match the ratio string, else the real extension dies with IndexError.
+region chunks must cover every ratio cell, else the real extension dies with IndexError;
+surplus chunks are ignored.
 """
 
 from __future__ import annotations
@@ -142,10 +143,12 @@ def plan(args: list[Any], prompt: str, width: int, height: int) -> RegionPlan | 
         if _truthy(slots[19]):
             ratio_text = ratio_text.replace(",", "\0").replace(";", ",").replace("\0", ";")
         cells = _cells(ratio_text, split, width // 8 * 8, height // 8 * 8)
-        if len(cells) != len(chunks):
+        # attention.py matsepcalc walks the ratio cells and indexes the prompt chunks
+        # (tll[i]): fewer chunks than cells is an IndexError, surplus chunks go unused.
+        if len(chunks) < len(cells):
             raise runtime_error("list index out of range", "IndexError")
         boxes = [
             (cell, f"{common.strip()} {chunk}".strip())
-            for cell, chunk in zip(cells, chunks, strict=True)
+            for cell, chunk in zip(cells, chunks, strict=False)
         ]
     return RegionPlan(extra_params=extra, boxes=boxes)

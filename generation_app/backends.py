@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from a1111hub.a1111.client import A1111Client, A1111Error
@@ -15,13 +16,21 @@ def configured_urls() -> list[str]:
     return [u.rstrip("/") for u in settings.A1111_URLS] or [DEFAULT_A1111_URL]
 
 
-def sync_configured_backends() -> list[Backend]:
-    """Make sure every URL named in A1111_URL has an enabled row; return the enabled rows.
+def sync_configured_backends(urls: list[str] | None = None) -> list[Backend]:
+    """Make the backends named in configuration the enabled ones; return the enabled rows.
 
-    Rows added in the admin are kept as they are: configuration only ever adds.
+    A row created from configuration that is no longer named is disabled, as is a
+    simulator row of an earlier run. Rows added in the admin are left as they are.
     """
-    for url in configured_urls():
-        Backend.objects.get_or_create(url=url, defaults={"name": url})
+    urls = [u.rstrip("/") for u in urls] if urls is not None else configured_urls()
+    for url in urls:
+        backend, created = Backend.objects.get_or_create(
+            url=url, defaults={"name": url, "from_config": True}
+        )
+        if not created and not backend.enabled and backend.from_config:
+            Backend.objects.filter(pk=backend.pk).update(enabled=True)
+    stale = Backend.objects.exclude(url__in=urls).filter(Q(from_config=True) | Q(is_simulator=True))
+    stale.update(enabled=False)
     return list(Backend.objects.filter(enabled=True))
 
 

@@ -155,6 +155,9 @@ class RegionalGenerateView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
+    def prepare(self, data: dict, request: Request) -> dict:
+        return intake.with_preset_regional_config(data, request)
+
     def build(self, data, request):
         return intake.regional(data, request)
 

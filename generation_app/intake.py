@@ -15,7 +15,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from a1111hub.errors import ApiError
+from a1111hub.errors import ApiError, NotFound
 from generation_app.images import CheckedImage, check_image, outpaint_canvas, to_b64_png
 from generation_app.models import Job, JobImage
 from generation_app.services import JobRequest
@@ -29,7 +29,7 @@ STRUCTURED_FIELDS = {
     "regions",
     "init_images",
 }
-HUB_REQUEST_FIELDS = {"user_id", "preset_id", "use_session_loras"}
+HUB_REQUEST_FIELDS = {"user_id", "preset_id"}
 INFO_KEYS = (
     "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
     "sampler_name", "cfg_scale", "steps", "batch_size", "sd_model_name", "sd_model_hash",
@@ -220,8 +220,17 @@ def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
     if as_urls:
         inline = [image_url(request, i.file) for i in generated]
     else:
-        root = settings.MEDIA_ROOT
-        inline = [base64.b64encode((root / i.file).read_bytes()).decode() for i in generated]
+        try:
+            inline = [
+                base64.b64encode((settings.MEDIA_ROOT / i.file).read_bytes()).decode()
+                for i in generated
+            ]
+        except FileNotFoundError:
+            raise NotFound(
+                f"An image of job {job.pk} is gone from media storage; ask with ?format=url "
+                "to see which ones remain.",
+                code="image_not_found",
+            ) from None
     context = {"request": request}
     return {
         "job_id": str(job.pk),
@@ -299,6 +308,18 @@ def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
         idempotency_key=_idempotency_key(request),
         scripts={cn.SCRIPT_KEY: {"args": units}},
     )
+
+
+def with_preset_regional_config(data: dict[str, Any], request: Request) -> dict[str, Any]:
+    """A request without ``regional_config`` that names a preset takes the preset's."""
+    if data.get("regional_config") or not data.get("preset_id") or not data.get("user_id"):
+        return data
+    from a1111hub.auth import check_user_access
+    from presets_app.services import get_preset_for_generation
+
+    check_user_access(request, str(data["user_id"]))
+    preset = get_preset_for_generation(str(data["user_id"]), data["preset_id"])
+    return {**data, "regional_config": preset.regional_config} if preset.regional_config else data
 
 
 def regional(data: dict[str, Any], request: Request) -> JobRequest:

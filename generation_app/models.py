@@ -18,6 +18,11 @@ class Backend(models.Model):
         help_text="user:pass for A1111's --api-auth (blank: A1111_AUTH).",
     )
     enabled = models.BooleanField(default=True)
+    from_config = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Created from A1111_URL (disabled again when it is no longer named there).",
+    )
     healthy = models.BooleanField(default=True)
     is_simulator = models.BooleanField(default=False, editable=False)
     loaded_checkpoint = models.CharField(max_length=300, blank=True, editable=False)

@@ -26,6 +26,8 @@ HUB_ONLY_FIELDS = {
     "outpaint",
 }
 
+HIRES_DENOISING_DEFAULT = 0.7  # A1111's UI default for the hires pass
+
 LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>")
 
 
@@ -62,9 +64,17 @@ class BuiltPayload:
 
 
 def merge_params(inputs: BuildInputs) -> dict[str, Any]:
-    """Server defaults < custom settings < preset < request (None means "not given")."""
+    """Server defaults < custom settings < preset < request (None means "not given").
+
+    The server's default scheduler belongs to its default sampler: a user who picks
+    another sampler without a scheduler gets A1111's "Automatic" for it, not ours.
+    """
+    defaults = dict(inputs.defaults)
+    layers = (inputs.custom_settings, inputs.preset_params, inputs.request)
+    if any(layer.get("sampler_name") for layer in layers):
+        defaults.pop("scheduler", None)
     merged: dict[str, Any] = {}
-    for layer in (inputs.defaults, inputs.custom_settings, inputs.preset_params, inputs.request):
+    for layer in (defaults, *layers):
         merged.update({k: v for k, v in layer.items() if v is not None})
     return merged
 
@@ -145,6 +155,9 @@ def build_payload(inputs: BuildInputs) -> BuiltPayload:
         payload["override_settings_restore_afterwards"] = True
     if params.get("batch_count"):
         payload["n_iter"] = params["batch_count"]
+    if payload.get("enable_hr") and payload.get("denoising_strength") is None:
+        # A1111's txt2img has no default here: hires fix without it is a 500 TypeError.
+        payload["denoising_strength"] = HIRES_DENOISING_DEFAULT
 
     loras = merge_loras(inputs)
     prompt, applied, warnings = add_lora_tags(

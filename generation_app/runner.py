@@ -43,46 +43,89 @@ def run(job_id: str) -> str:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.status != Job.Status.QUEUED:
         return f"skipped ({job.status if job else 'gone'})"
-    backend = claim_backend(job)
-    if backend is None:
-        return Job.objects.get(pk=job.pk).status
-    try:
-        started = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-            status=Job.Status.RUNNING,
-            backend=backend,
-            started_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            message=f"Running on {backend}.",
-        )
-        if not started:  # cancelled between the claim and now
-            return "skipped (cancelled)"
-        job.refresh_from_db()
-        _execute(job, backend)
-    except Exception as exc:
-        logger.exception("Job %s failed unexpectedly", job.id)
-        finish(
-            job,
-            Job.Status.FAILED,
-            f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
-        )
-    finally:
-        Backend.objects.filter(pk=backend.pk, current_job=job).update(current_job=None)
+    refused: dict[int, str] = {}  # backends that refused the connection: the job never reached them
+    while True:
+        backend = claim_backend(job, refused)
+        if backend is None:
+            break
+        try:
+            outcome = _attempt(job, backend)
+        except Exception as exc:
+            logger.exception("Job %s failed unexpectedly", job.id)
+            finish(
+                job,
+                Job.Status.FAILED,
+                f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
+            )
+            outcome = None
+        finally:
+            Backend.objects.filter(pk=backend.pk, current_job=job).update(current_job=None)
+        if outcome is None:
+            break
+        refused[backend.pk] = outcome
     return Job.objects.get(pk=job.pk).status
 
 
+def _attempt(job: Job, backend: Backend) -> str | None:
+    """Run the job on a claimed backend. Returns an error message when the backend refused
+    the connection (the request never reached it, so another backend may take it)."""
+    started = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING,
+        backend=backend,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        message=f"Running on {backend}.",
+    )
+    if not started:  # cancelled between the claim and now
+        return None
+    job.refresh_from_db()
+    try:
+        _execute(job, backend)
+    except A1111Error as exc:  # only a refused connection comes back here
+        Backend.objects.filter(pk=backend.pk).update(
+            healthy=False, last_error=exc.message, last_checked_at=timezone.now()
+        )
+        message = f"Backend unreachable: {_actionable(exc)}"
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            status=Job.Status.QUEUED, backend=None, started_at=None, message=message
+        )
+        return message
+    return None
+
+
 # --- claiming a backend ---------------------------------------------------------------
+def _wanted_checkpoint(job: Job) -> str | None:
+    return (job.payload.get("override_settings") or {}).get("sd_model_checkpoint")
+
+
+def _has_checkpoint(backend: Backend, title: str) -> bool:
+    """A backend without the checkpoint would silently use another one: never send it there.
+    Unknown (the listing failed) counts as yes; the run itself will say what is wrong."""
+    from a1111hub.services import backend_models
+
+    try:
+        checkpoints = backend_models(backend)["checkpoints"]
+    except A1111Error:
+        return True
+    return any(title == c["title"] for c in checkpoints)
+
+
 def _capable(job: Job, backends) -> list[Backend]:
     needed = REQUIRED_CAPABILITY.get(job.kind)
     return [b for b in backends if not needed or b.capabilities.get(needed[0])]
 
 
-def _candidates(job: Job) -> list[Backend]:
+def _candidates(job: Job, exclude) -> list[Backend]:
     retry_after = timezone.now() - timedelta(seconds=UNHEALTHY_RETRY_SECONDS)
-    backends = Backend.objects.filter(enabled=True, current_job__isnull=True).filter(
-        Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
+    backends = (
+        Backend.objects.filter(enabled=True, current_job__isnull=True)
+        .filter(
+            Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
+        )
+        .exclude(pk__in=exclude)
     )
-    backends = _capable(job, backends)
-    wanted = (job.payload.get("override_settings") or {}).get("sd_model_checkpoint")
+    wanted = _wanted_checkpoint(job)
+    backends = [b for b in _capable(job, backends) if not wanted or _has_checkpoint(b, wanted)]
     # Prefer a backend that already has the checkpoint loaded: a swap costs seconds to minutes.
     return sorted(
         backends,
@@ -90,34 +133,27 @@ def _candidates(job: Job) -> list[Backend]:
     )
 
 
-def claim_backend(job: Job) -> Backend | None:
-    """Atomically take a free backend for this job, waiting (bounded) while all are busy."""
+def claim_backend(job: Job, refused: dict[int, str] | None = None) -> Backend | None:
+    """Atomically take a free backend for this job, waiting (bounded) while all are busy.
+
+    While it waits, the job's heartbeat shows a worker holds it (the sweep re-queues a
+    waiting job whose worker died)."""
+    refused = refused or {}
     deadline = time.monotonic() + settings.HUB_BACKEND_WAIT_SECONDS
+    next_beat = 0.0
     while True:
-        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).count() == 0:
+        if not Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).exists():
             return None  # cancelled while waiting
-        for backend in _candidates(job):
+        for backend in _candidates(job, refused):
             claimed = Backend.objects.filter(pk=backend.pk, current_job__isnull=True).update(
                 current_job=job
             )
             if claimed:
                 backend.current_job = job
                 return backend
-        enabled = Backend.objects.filter(enabled=True)
-        if not enabled.exists():
-            finish(
-                job,
-                Job.Status.FAILED,
-                "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin.",
-            )
-            return None
-        if not _capable(job, enabled):
-            _, what = REQUIRED_CAPABILITY[job.kind]
-            finish(
-                job,
-                Job.Status.FAILED,
-                f"No enabled backend has {what} any more. Install it on an A1111 backend (see the README).",
-            )
+        usable = _capable(job, Backend.objects.filter(enabled=True).exclude(pk__in=refused))
+        if not usable:
+            finish(job, Job.Status.FAILED, _no_backend_message(job, refused))
             return None
         if time.monotonic() > deadline:
             finish(
@@ -127,10 +163,25 @@ def claim_backend(job: Job) -> Backend | None:
                 "Try again later, or add backends (A1111_URL takes several).",
             )
             return None
-        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-            message="Waiting for a free backend."
-        )
+        if time.monotonic() >= next_beat:
+            Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+                message="Waiting for a free backend.", heartbeat_at=timezone.now()
+            )
+            next_beat = time.monotonic() + 2
         time.sleep(0.25)
+
+
+def _no_backend_message(job: Job, refused: dict[int, str]) -> str:
+    if refused:
+        return " ".join(dict.fromkeys(refused.values()))
+    if not Backend.objects.filter(enabled=True).exists():
+        return (
+            "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin."
+        )
+    _, what = REQUIRED_CAPABILITY[job.kind]
+    return (
+        f"No enabled backend has {what} any more. Install it on an A1111 backend (see the README)."
+    )
 
 
 # --- running ----------------------------------------------------------------------------
@@ -147,7 +198,12 @@ def _execute(job: Job, backend: Backend) -> None:
         cancelled = _follow(job, backend, future)
         result = future.result()
     except A1111Error as exc:
-        if exc.unreachable:
+        if exc.failure == "connect":
+            raise  # never reached A1111: run() may try another backend
+        if exc.failure == "timeout":
+            # A1111 may still be generating; stop it before the backend is handed on.
+            _interrupt_quietly(backend)
+        elif exc.unreachable:
             Backend.objects.filter(pk=backend.pk).update(
                 healthy=False, last_error=exc.message, last_checked_at=timezone.now()
             )
@@ -234,7 +290,23 @@ def _read_progress(
     )
 
 
+def _interrupt_quietly(backend: Backend) -> None:
+    client = client_for(backend, read_timeout=5.0)
+    try:
+        client.interrupt()
+    except A1111Error as exc:
+        logger.warning("Interrupt after a timeout failed on %s: %s", backend.url, exc)
+    finally:
+        client.close()
+
+
 def _failure_message(exc: A1111Error) -> str:
+    if exc.failure == "timeout":
+        return (
+            f"A1111 at {exc.url} did not answer within {settings.A1111_GENERATION_TIMEOUT:.0f} s "
+            "(timed out); the hub interrupted it. Lower steps or size, or raise "
+            "A1111_GENERATION_TIMEOUT."
+        )
     if exc.unreachable:
         return f"Backend unreachable: {_actionable(exc)}"
     advice = ""
@@ -298,6 +370,8 @@ def _complete(job: Job, result: dict[str, Any]) -> None:
     count = job.images.filter(role=JobImage.Role.IMAGE).count()
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
     Job.objects.filter(pk=job.pk).update(warnings=warnings)
+    if _wanted_checkpoint(job):  # A1111 keeps an overridden model loaded after the job
+        Backend.objects.filter(pk=job.backend_id).update(loaded_checkpoint=_wanted_checkpoint(job))
     finish(
         job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
     )

@@ -15,7 +15,10 @@ class LoraWeightsField(serializers.DictField):
     """``{filename: weight}``: the LoRAs to add for this request."""
 
     def __init__(self, **kwargs):
-        super().__init__(child=serializers.FloatField(min_value=-5, max_value=5), **kwargs)
+        weight = serializers.FloatField(
+            min_value=settings.LORA_WEIGHT_MIN, max_value=settings.LORA_WEIGHT_MAX
+        )
+        super().__init__(child=weight, **kwargs)
 
 
 class Txt2ImgRequestSerializer(GenerationParamsSerializer):

@@ -193,7 +193,20 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
 
 
 def enqueue(job: Job) -> None:
-    async_task(RUN_JOB_TASK, str(job.id), task_name=f"job-{job.id}", timeout=settings.JOB_TIMEOUT)
+    """Hand the job to django-q2. If the broker is down the job fails at once, saying so,
+    rather than staying `queued` with no task behind it."""
+    try:
+        async_task(
+            RUN_JOB_TASK, str(job.id), task_name=f"job-{job.id}", timeout=settings.JOB_TIMEOUT
+        )
+    except Exception as exc:  # the broker's own driver errors (Redis, database)
+        logger.exception("Could not enqueue job %s", job.id)
+        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.FAILED,
+            finished_at=timezone.now(),
+            message=f"The hub could not queue this job ({exc.__class__.__name__}: the queue "
+            "broker is unreachable). Check GET /health, then submit it again.",
+        )
 
 
 def queue_position(job: Job) -> int | None:
@@ -286,6 +299,14 @@ def sweep_stale_jobs() -> int:
         )
         count += updated
         Backend.objects.filter(current_job=job).update(current_job=None)
+    # A job that was waiting for a backend when its worker died never reached A1111:
+    # running it is safe, so it goes back on the queue.
+    cutoff = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS)
+    for job in Job.objects.filter(status=Job.Status.QUEUED, heartbeat_at__lt=cutoff):
+        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, heartbeat_at__lt=cutoff).update(
+            heartbeat_at=None, message="Re-queued: the worker holding it stopped."
+        ):
+            enqueue(job)
     # A backend held by a job that has ended is free again (self-healing after a crash).
     Backend.objects.filter(current_job__status__in=Job.FINAL).update(current_job=None)
     return count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from a1111hub.auth import check_user_access
-from a1111hub.errors import Conflict, NotFound
+from a1111hub.errors import Conflict, NotFound, TooManyRequests
 from a1111hub.serializers import ErrorSerializer
 from generation_app import intake
 from generation_app.models import Job, JobImage
@@ -48,7 +49,7 @@ class GenerateView(APIView):
     kind = Job.Kind.TXT2IMG
 
     def post(self, request: Request) -> Response:
-        data = intake.request_data(request)
+        data = self.prepare(intake.request_data(request), request)
         serializer = self.serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         check_user_access(request, serializer.validated_data["user_id"])
@@ -63,6 +64,10 @@ class GenerateView(APIView):
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
             headers=headers,
         )
+
+    def prepare(self, data: dict, request: Request) -> dict:
+        """Fill the raw request before validation (a hook for kinds that need it)."""
+        return data
 
     def build(self, data: dict, request: Request) -> intake.JobRequest:
         return intake.txt2img(data, request, kind=self.kind)
@@ -219,34 +224,55 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+# Each open stream holds a web thread; a bounded number per process keeps the rest of the
+# API (and the brief's polling loop) answering however many clients stream.
+_event_streams = threading.BoundedSemaphore(settings.HUB_MAX_EVENT_STREAMS)
+
+
 class JobEventsView(APIView):
-    """Server-sent events: one `progress` event per change, then `done` with the final state."""
+    """Server-sent events: one `progress` event per change, then `done` with the final state.
+
+    A stream lasts at most HUB_EVENT_STREAM_SECONDS; EventSource clients reconnect by
+    themselves (the `retry:` line says when)."""
 
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
-        responses={(200, "text/event-stream"): OpenApiResponse(description="SSE stream")},
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(description="SSE stream"),
+            429: ErrorSerializer,
+        },
         tags=["jobs"],
         summary="Stream progress (SSE)",
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
+        if not _event_streams.acquire(blocking=False):
+            raise TooManyRequests(
+                "Too many open event streams on this server; poll GET /jobs/{id} instead, "
+                "or retry in a few seconds.",
+                code="too_many_streams",
+            )
         context = {"request": request}
 
         def stream():
-            last = None
-            deadline = time.monotonic() + settings.JOB_TIMEOUT
-            while time.monotonic() < deadline:
-                current = Job.objects.select_related("backend").get(pk=job.pk)
-                body = JobSerializer(current, context=context).data
-                if body != last:
-                    event = "done" if current.is_final else "progress"
-                    yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
-                    last = body
-                if current.is_final:
-                    return
-                yield ": keep-alive\n\n"
-                time.sleep(0.5)
+            try:
+                yield "retry: 2000\n\n"
+                last = None
+                deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
+                while time.monotonic() < deadline:
+                    current = Job.objects.select_related("backend").get(pk=job.pk)
+                    body = JobSerializer(current, context=context).data
+                    if body != last:
+                        event = "done" if current.is_final else "progress"
+                        yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
+                        last = body
+                    if current.is_final:
+                        return
+                    yield ": keep-alive\n\n"
+                    time.sleep(0.5)
+            finally:
+                _event_streams.release()
 
         response = StreamingHttpResponse(stream(), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"

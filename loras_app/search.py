@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from rapidfuzz import fuzz, process
 
 from loras_app.models import Lora, LoraTag, Tag
@@ -25,6 +25,8 @@ PREFIX_CANDIDATES = 50
 SHORT_QUERY = 7
 ENOUGH = 20
 MIN_FUZZY = 70.0
+PG_MAX_SIMILARITY = 0.6  # pg_trgm word-similarity threshold bounds (see _pg_threshold)
+PG_MIN_SIMILARITY = 0.5
 AUTOCOMPLETE_LIMIT = 25
 DISCORD_CHOICE_CHARS = 100
 
@@ -178,14 +180,44 @@ def _trigram_candidates(q: str, filters: Filters) -> list[tuple[int, str]]:
 
 
 def _pg_candidates(q: str, table: str, where: str, params: list) -> list[tuple[int, str]]:
-    """Nearest rows by pg_trgm word distance, walked in order from the GiST index."""
-    sql = (
-        f"SELECT l.id, l.search_text FROM {table} l WHERE {where} "
-        "ORDER BY %s <<-> l.search_text LIMIT %s"
-    )
+    """The query as typed (a substring), then, when that finds too few, its typo-tolerant
+    neighbours: both served by the GIN ``gin_trgm_ops`` index.
+
+    ``<%`` (word similarity over ``pg_trgm.word_similarity_threshold``) lets the index drop
+    rows sharing too few trigrams, so only the few hundred real neighbours are read and
+    ordered; a nearest-first ``ORDER BY <<->`` walk of a GiST index instead visited most of
+    the index on every query (~25 ms at 100k rows).
+    """
+    select = f"SELECT l.id, l.search_text FROM {table} l WHERE {where} AND "
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, q, CANDIDATES])
-        return cursor.fetchall()
+        cursor.execute(
+            select + "l.search_text LIKE %s LIMIT %s", [*params, f"%{_like(q)}%", CANDIDATES]
+        )
+        rows = cursor.fetchall()
+        if len(rows) >= ENOUGH:
+            return rows
+        with transaction.atomic():  # the threshold is set for this transaction only
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+                [str(_pg_threshold(q))],
+            )
+            cursor.execute(
+                select + "%s <%% l.search_text ORDER BY %s <<-> l.search_text LIMIT %s",
+                [*params, q, q, CANDIDATES],
+            )
+            return rows + cursor.fetchall()
+
+
+def _pg_threshold(q: str) -> float:
+    """The word similarity a one-typo ``q`` keeps: an edit inside a word of n letters costs
+    up to 3 of its n + 1 trigrams, (n - 2) / (n + 1); capped at pg_trgm's default 0.6, and
+    floored where a short query would share that share of trigrams with too many rows."""
+    n = len(q)
+    return round(max(PG_MIN_SIMILARITY, min(PG_MAX_SIMILARITY, (n - 2) / (n + 1))), 2)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _phrase(text: str) -> str:

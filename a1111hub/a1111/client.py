@@ -15,19 +15,28 @@ from typing import Any
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 SIMULATOR_HEADER = "X-A1111-Simulator"
 
 
 class A1111Error(Exception):
-    """A1111 answered with an error, or could not be reached (``status`` is None then)."""
+    """A1111 answered with an error, or could not be reached (``status`` is None then).
 
-    def __init__(self, url: str, status: int | None, message: str, body: Any = None):
+    ``failure`` tells the cases apart that matter for a retry: "connect" (the request never
+    reached A1111: safe to send elsewhere), "timeout" (A1111 may still be working on it),
+    "dropped" (the connection broke mid-way), "http" (A1111 answered with an error).
+    """
+
+    def __init__(
+        self, url: str, status: int | None, message: str, body: Any = None, failure: str = "http"
+    ):
         self.url = url
         self.status = status
         self.message = message
         self.body = body
+        self.failure = failure
         where = f"HTTP {status}" if status else "unreachable"
         super().__init__(f"A1111 at {url} ({where}): {message}")
 
@@ -120,11 +129,26 @@ class A1111Client:
                 params=params,
                 timeout=(self.connect_timeout, read_timeout or self.read_timeout),
             )
+        except requests.ConnectTimeout as exc:
+            raise A1111Error(
+                self.base_url, None, "could not connect (timed out)", failure="connect"
+            ) from exc
         except requests.Timeout as exc:
-            raise A1111Error(self.base_url, None, f"timed out calling {path}: {exc}") from exc
+            raise A1111Error(
+                self.base_url, None, f"timed out waiting for {path}", failure="timeout"
+            ) from exc
+        except requests.ConnectionError as exc:
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, NewConnectionError):
+                raise A1111Error(
+                    self.base_url, None, "could not connect (connection refused)", failure="connect"
+                ) from exc
+            raise A1111Error(
+                self.base_url, None, "the connection broke before A1111 answered", failure="dropped"
+            ) from exc
         except requests.RequestException as exc:
             raise A1111Error(
-                self.base_url, None, f"could not connect ({exc.__class__.__name__})"
+                self.base_url, None, f"request failed ({exc.__class__.__name__})", failure="dropped"
             ) from exc
         self.last_response_headers = dict(response.headers)
         if response.status_code >= 400:

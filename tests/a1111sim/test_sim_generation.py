@@ -89,7 +89,15 @@ def test_hires_fix_sizes(sim):
     assert info["width"] == 64 and "Size: 64x96" in info["infotexts"][0]
     assert info["extra_generation_params"]["Hires upscale"] == 2
     assert info["extra_generation_params"]["Hires upscaler"] == "4x-UltraSharp"
-    data, _ = sim.txt2img(prompt="x", steps=1, width=64, height=96, enable_hr=True, hr_resize_x=100)
+    data, _ = sim.txt2img(
+        prompt="x",
+        steps=1,
+        width=64,
+        height=96,
+        enable_hr=True,
+        hr_resize_x=100,
+        denoising_strength=0.5,
+    )
     assert decode(data["images"][0]).size == (100, 150)
     r = sim.post("/sdapi/v1/txt2img", {"enable_hr": True, "hr_upscaler": "Nope", "steps": 1})
     assert r.status_code == 500 and "could not find upscaler named Nope" in r.json()["errors"]

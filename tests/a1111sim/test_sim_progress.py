@@ -58,7 +58,7 @@ def test_progress_during_generation(make_sim):
 def test_hires_doubles_job_count(make_sim):
     sim = make_sim(step_ms=20)
     results = {}
-    t = _run_async(sim, {"steps": 5, "enable_hr": True, "hr_second_pass_steps": 3, "width": 64,
+    t = _run_async(sim, {"steps": 5, "enable_hr": True, "denoising_strength": 0.5, "hr_second_pass_steps": 3, "width": 64,
                          "height": 64}, results, "a")  # fmt: skip
     _wait_busy(sim)
     assert sim.get("/sdapi/v1/progress").json()["state"]["job_count"] == 2

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from a1111hub.a1111.client import A1111Client, A1111Error
 from a1111hub.models import ApiKey
-from generation_app.backends import DEFAULT_A1111_URL
+from generation_app.backends import DEFAULT_A1111_URL, sync_configured_backends
 from generation_app.models import Backend
 from generation_app.services import ensure_schedules
 from loras_app.services import startup_scan
@@ -31,11 +31,14 @@ WEB_THREADS = 4
 
 def a1111_answers(url: str) -> bool:
     """Anything that answers on the API (even 401 for --api-auth) counts as an A1111."""
+    client = A1111Client(url, auth="", connect_timeout=2, read_timeout=2)
     try:
-        response = requests.get(f"{url.rstrip('/')}/sdapi/v1/progress", timeout=2)
-    except requests.RequestException:
-        return False
-    return response.status_code in (200, 401)
+        client.ping()
+    except A1111Error as exc:
+        return exc.status == 401
+    finally:
+        client.close()
+    return True
 
 
 class Command(BaseCommand):
@@ -84,6 +87,7 @@ class Command(BaseCommand):
 
     # --- parts ----------------------------------------------------------------------
     def _backend_urls(self, opts, env, children) -> list[str]:
+        """The backends for this run, made the enabled rows (see sync_configured_backends)."""
         named = [u.strip().rstrip("/") for u in opts["a1111_url"].split(",") if u.strip()]
         if named:
             for url in named:
@@ -91,22 +95,18 @@ class Command(BaseCommand):
                     self.stderr.write(
                         f"Warning: A1111 at {url} does not answer yet; jobs will wait or fail."
                     )
-            Backend.objects.exclude(url__in=named).filter(is_simulator=True).update(enabled=False)
-            return named
-        if a1111_answers(DEFAULT_A1111_URL) or opts["no_simulator"]:
-            return [DEFAULT_A1111_URL]
-        url = self._start_simulator(opts, children)
-        env["HUB_SIMULATOR_STARTED"] = "1"
-        Backend.objects.filter(is_simulator=True).exclude(url=url).update(enabled=False)
-        Backend.objects.update_or_create(
-            url=url,
-            defaults={
-                "name": "a1111sim (built-in simulator)",
-                "is_simulator": True,
-                "enabled": True,
-            },
-        )
-        return [url]
+        elif a1111_answers(DEFAULT_A1111_URL) or opts["no_simulator"]:
+            named = [DEFAULT_A1111_URL]
+        else:
+            url = self._start_simulator(opts, children)
+            env["HUB_SIMULATOR_STARTED"] = "1"
+            Backend.objects.update_or_create(
+                url=url,
+                defaults={"name": "a1111sim (built-in simulator)", "is_simulator": True},
+            )
+            named = [url]
+        sync_configured_backends(named)
+        return named
 
     def _start_simulator(self, opts, children) -> str:
         lora_dir = Path(settings.HUB_DATA_DIR) / "sim-loras"
