@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, F
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -158,13 +158,7 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
         existing = Job.objects.filter(user_id=job_request.user_id, idempotency_key=key).first()
         if existing:
             return existing, False
-    active = Job.objects.filter(user_id=job_request.user_id, status__in=Job.ACTIVE).count()
-    if active >= settings.HUB_MAX_ACTIVE_JOBS_PER_USER:
-        raise TooManyRequests(
-            f"User {job_request.user_id!r} already has {active} queued or running jobs (the "
-            f"limit is {settings.HUB_MAX_ACTIVE_JOBS_PER_USER}). Wait for one to finish or "
-            "cancel one.",
-        )
+    _check_active_limit(job_request.user_id)  # early, before any work; again at insert
     job = Job(
         user_id=job_request.user_id,
         kind=job_request.kind,
@@ -179,6 +173,8 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
     job.info = {"requested_loras": loras}
     try:
         with transaction.atomic():
+            _lock_user(job_request.user_id)
+            _check_active_limit(job_request.user_id)
             job.save(force_insert=True)
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:
@@ -190,6 +186,23 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
 
         record_preset_use(job_request.preset_id)
     return job, True
+
+
+def _check_active_limit(user_id: str) -> None:
+    active = Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE).count()
+    if active >= settings.HUB_MAX_ACTIVE_JOBS_PER_USER:
+        raise TooManyRequests(
+            f"User {user_id!r} already has {active} queued or running jobs (the limit is "
+            f"{settings.HUB_MAX_ACTIVE_JOBS_PER_USER}). Wait for one to finish or cancel one.",
+        )
+
+
+def _lock_user(user_id: str) -> None:
+    """Serialise one user's job inserts, so concurrent requests cannot pass the limit
+    together. SQLite needs nothing: its IMMEDIATE transactions already take turns."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jobs:{user_id}"])
 
 
 def enqueue(job: Job) -> None:

@@ -35,10 +35,14 @@ SQLITE_REVERSE = [
 ]
 POSTGRESQL = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_search_trgm ON {TABLE} "
+    f"DROP INDEX IF EXISTS {TABLE}_search_trgm",  # the earlier GiST index, on a dev database
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_search_gin ON {TABLE} "
     "USING gin (search_text gin_trgm_ops)",
 ]
-POSTGRESQL_REVERSE = [f"DROP INDEX IF EXISTS {TABLE}_search_trgm"]
+POSTGRESQL_REVERSE = [
+    f"DROP INDEX IF EXISTS {TABLE}_search_gin",
+    f"DROP INDEX IF EXISTS {TABLE}_search_trgm",
+]
 
 
 def search_index_sql(apps, schema_editor, reverse=False):

@@ -544,3 +544,19 @@ def test_event_streams_are_bounded_per_process(api, backend, settings):
     settings.HUB_EVENT_STREAM_SECONDS = 0  # a queued job: the stream ends at its deadline
     response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
     assert b"retry: 2000" in b"".join(response.streaming_content)
+
+
+def test_concurrent_requests_cannot_pass_the_active_job_limit_together(live_server, backend, service_key, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.HUB_MAX_ACTIVE_JOBS_PER_USER = 2
+    headers = {"Authorization": f"Bearer {service_key}"}
+    body = {"user_id": "racer", "prompt": "x", "width": 64, "height": 64}
+
+    def post(_):
+        return requests.post(f"{live_server.url}/generate/txt2img", json=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(post, range(6)))
+    assert codes.count(202) == 2 and codes.count(429) == 4
+    assert Job.objects.filter(user_id="racer").count() == 2
