@@ -16,9 +16,14 @@ from typing import Any
 from rest_framework import serializers
 
 from a1111hub.a1111.client import A1111Error
-from a1111hub.errors import ApiError, BackendUnavailable, Conflict
+from a1111hub.errors import ApiError, BackendUnavailable
 from generation_app.images import CheckedImage, check_image
-from generation_app.params import CONTROLNET_UNIT_DEFAULTS, find_controlnet_model
+from generation_app.params import (
+    CONTROLNET_UNIT_DEFAULTS,
+    controlnet_unavailable,
+    find_controlnet_model,
+    find_controlnet_module,
+)
 
 SCRIPT_KEY = "controlnet"
 PREPROCESS_TIMEOUT = 120.0  # seconds; a preprocessor on a cold GPU loads its own model
@@ -29,12 +34,7 @@ def require_controlnet(catalog: dict[str, Any]) -> dict[str, Any]:
     """The catalog's ControlNet part, or 409: without the extension A1111 would run the job
     and ignore every unit."""
     if not catalog.get("controlnet"):
-        raise Conflict(
-            "No backend has the ControlNet extension (Mikubill/sd-webui-controlnet), so "
-            "ControlNet cannot be used. Install it in A1111 and restart it; GET /models shows "
-            "each backend's extensions.",
-            code="controlnet_unavailable",
-        )
+        raise controlnet_unavailable()
     return catalog["controlnet"]
 
 
@@ -153,19 +153,6 @@ def complete_unit(unit: dict, index: int, controlnet: dict[str, Any]) -> dict:
     return unit
 
 
-def check_unit_count(count: int, controlnet: dict[str, Any]) -> None:
-    limit = int(controlnet.get("unit_count") or 10)  # unknown: the extension's own maximum
-    if count > limit:
-        raise serializers.ValidationError(
-            {
-                "controlnet_units": [
-                    f"{count} units given; the backend runs at most {limit} "
-                    "(control_net_unit_count) and would silently ignore the rest."
-                ]
-            }
-        )
-
-
 # --- the preprocessor -----------------------------------------------------------------
 def _controlnet_backend(catalog: dict[str, Any]):
     from generation_app.models import Backend
@@ -237,7 +224,7 @@ def preprocess(data: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
 def check_module(name: str, extension: dict[str, Any]) -> str:
     """The module's listed name (matched case-insensitively), or 400 listing the valid ones."""
     modules = extension.get("modules") or []
-    found = next((m for m in modules if m.lower() == name.lower()), None)
+    found = find_controlnet_module(name, modules)
     if found is None:
         raise serializers.ValidationError(
             {"module": [f"Unknown ControlNet module {name!r}. Valid: {', '.join(modules)}."]}

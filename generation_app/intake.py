@@ -261,7 +261,7 @@ def _saved_controlnet_units(user_id: str, preset_id: int | None) -> list[dict]:
 def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
     """Units validated against the catalog, merged over saved configs, each with its image."""
     from generation_app import controlnet as cn
-    from generation_app.params import load_catalog, validate_controlnet_units
+    from generation_app.params import check_unit_count, load_catalog, validate_controlnet_units
 
     catalog = load_catalog()
     extension = cn.require_controlnet(catalog) if catalog is not None else {}
@@ -279,7 +279,7 @@ def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
                 ]
             }
         )
-    cn.check_unit_count(len(units), extension)
+    check_unit_count(len(units), extension)
     init = [
         check_image(image, f"init_images[{i}]")
         for i, image in enumerate(data.get("init_images") or [])

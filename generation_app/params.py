@@ -450,12 +450,39 @@ def find_controlnet_model(name: str, models: list[str]) -> str | None:
     return stems[matches[0]] if matches else None
 
 
+def controlnet_unavailable() -> Conflict:
+    return Conflict(
+        "No backend has the ControlNet extension (Mikubill/sd-webui-controlnet), so ControlNet "
+        "cannot be used. Install it in A1111 and restart it; GET /models shows each backend's "
+        "extensions.",
+        code="controlnet_unavailable",
+    )
+
+
+def find_controlnet_module(name: str, modules: list[str]) -> str | None:
+    """The module's listed name; the extension matches module names case-insensitively."""
+    return next((m for m in modules if m.lower() == name.lower()), None)
+
+
+def check_unit_count(
+    count: int, controlnet: dict[str, Any], field: str | None = "controlnet_units"
+) -> None:
+    """The extension silently ignores units beyond control_net_unit_count: refuse them."""
+    limit = int(controlnet.get("unit_count") or 10)  # unknown: the extension's own maximum
+    if count > limit:
+        message = [
+            f"{count} units given; the backend runs at most {limit} "
+            "(control_net_unit_count) and would silently ignore the rest."
+        ]
+        raise serializers.ValidationError({field: message} if field else message)
+
+
 def _check_unit_names(unit: dict[str, Any], controlnet: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     modules = controlnet.get("modules") or []
     module = unit.get("module")
     if module:
-        canonical = next((m for m in modules if m.lower() == module.lower()), None)
+        canonical = find_controlnet_module(module, modules)
         if canonical is None:
             key = "preprocessor" if "preprocessor" in unit else "module"
             errors[key] = [_valid("ControlNet module", module, modules)]
@@ -501,11 +528,7 @@ def validate_controlnet_unit(
             catalog = load_catalog() or {}
         if "controlnet" in catalog:
             if catalog["controlnet"] is None:
-                raise Conflict(
-                    "No backend has the ControlNet extension (sd-webui-controlnet), so "
-                    "ControlNet units cannot be used. Install it in A1111 and restart it.",
-                    code="controlnet_unavailable",
-                )
+                raise controlnet_unavailable()
             errors = _check_unit_names(cleaned, catalog["controlnet"])
             if errors:
                 raise serializers.ValidationError(errors)
@@ -536,14 +559,7 @@ def _validate_units(units: list, *, catalog: Catalog | None, allow_images: bool)
         raise serializers.ValidationError(["Expected a list of ControlNet units."])
     if units and catalog is None:
         catalog = load_catalog() or {}
-    controlnet = (catalog or {}).get("controlnet") or {}
-    limit = controlnet.get("unit_count") or 10  # the extension's own maximum
-    if len(units) > limit:
-        raise serializers.ValidationError(
-            [
-                f"{len(units)} units given; the backend uses at most {limit} (control_net_unit_count)."
-            ]
-        )
+    check_unit_count(len(units), (catalog or {}).get("controlnet") or {}, field=None)
     cleaned, errors, failed = [], [], False
     for unit in units:
         try:

@@ -21,12 +21,16 @@ from rapidfuzz import fuzz, process
 from loras_app.models import Lora, LoraTag, Tag
 
 CANDIDATES = 200
+PG_CANDIDATES = 100  # the typo-tolerant PostgreSQL path returns them nearest first
 PREFIX_CANDIDATES = 50
 SHORT_QUERY = 7
 ENOUGH = 20
 MIN_FUZZY = 70.0
-PG_MAX_SIMILARITY = 0.6  # pg_trgm word-similarity threshold bounds (see _pg_threshold)
+PG_MAX_SIMILARITY = 0.6  # pg_trgm word-similarity threshold bounds (see _pg_thresholds)
 PG_MIN_SIMILARITY = 0.5
+PG_SHORT_SIMILARITY = 0.35
+PG_SHORT_QUERY = 9
+PG_WIDEN_TYPED = 2  # rows found as typed, at most, for a short query to widen
 AUTOCOMPLETE_LIMIT = 25
 DISCORD_CHOICE_CHARS = 100
 
@@ -196,24 +200,37 @@ def _pg_candidates(q: str, table: str, where: str, params: list) -> list[tuple[i
         rows = cursor.fetchall()
         if len(rows) >= ENOUGH:
             return rows
-        with transaction.atomic():  # the threshold is set for this transaction only
-            cursor.execute(
-                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
-                [str(_pg_threshold(q))],
-            )
-            cursor.execute(
-                select + "%s <%% l.search_text ORDER BY %s <<-> l.search_text LIMIT %s",
-                [*params, q, q, CANDIDATES],
-            )
-            return rows + cursor.fetchall()
+        typed = len(rows)
+        with transaction.atomic():  # the thresholds are set for this transaction only
+            for threshold in _pg_thresholds(q, typed):
+                cursor.execute(
+                    "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+                    [str(threshold)],
+                )
+                cursor.execute(
+                    select + "%s <%% l.search_text ORDER BY %s <<-> l.search_text LIMIT %s",
+                    [*params, q, q, PG_CANDIDATES],
+                )
+                rows += cursor.fetchall()
+                if len(rows) >= ENOUGH:
+                    break
+        return rows
 
 
-def _pg_threshold(q: str) -> float:
-    """The word similarity a one-typo ``q`` keeps: an edit inside a word of n letters costs
-    up to 3 of its n + 1 trigrams, (n - 2) / (n + 1); capped at pg_trgm's default 0.6, and
-    floored where a short query would share that share of trigrams with too many rows."""
+def _pg_thresholds(q: str, typed: int = 0) -> list[float]:
+    """Word-similarity thresholds to try in turn while too few rows are found.
+
+    pg_trgm scores the query's trigrams found in the best extent of the row over the query's
+    trigrams plus the extent's others; one edit inside a word of n letters loses up to 3
+    and adds up to 3, (n - 2) / (n + 4). That, kept within 0.5..0.6, reads few rows; a
+    short query (where one edit weighs more: "chapter" is 0.38 from "character") then
+    widens to PG_SHORT_SIMILARITY, affordable because it only runs when few rows matched
+    and the query as typed was (nearly) nowhere: a keystroke prefix is found as typed.
+    """
     n = len(q)
-    return round(max(PG_MIN_SIMILARITY, min(PG_MAX_SIMILARITY, (n - 2) / (n + 1))), 2)
+    first = round(max(PG_MIN_SIMILARITY, min(PG_MAX_SIMILARITY, (n - 2) / (n + 4))), 2)
+    widen = n <= PG_SHORT_QUERY and typed <= PG_WIDEN_TYPED
+    return [first, PG_SHORT_SIMILARITY] if widen else [first]
 
 
 def _like(text: str) -> str:

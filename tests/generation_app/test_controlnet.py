@@ -13,6 +13,7 @@ from rest_framework import serializers
 from a1111hub.errors import Conflict
 from generation_app import controlnet as cn
 from generation_app.models import Backend, Job, JobImage
+from generation_app.params import check_unit_count
 
 EXTENSION = {
     "models": ["control_openpose-fp16 [9ca67cc5]", "control_v11p_sd15_canny [d14c016b]"],
@@ -132,9 +133,9 @@ def test_a_unit_needs_a_model_unless_its_preprocessor_is_model_free():
 
 
 def test_more_units_than_the_backend_runs_are_refused():
-    cn.check_unit_count(3, EXTENSION)
+    check_unit_count(3, EXTENSION)
     with pytest.raises(serializers.ValidationError, match="at most 3"):
-        cn.check_unit_count(4, EXTENSION)
+        check_unit_count(4, EXTENSION)
 
 
 def test_no_extension_in_the_catalog_is_a_conflict():

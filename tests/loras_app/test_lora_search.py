@@ -131,3 +131,78 @@ def test_the_search_index_follows_an_edit(catalog):
     lora.save()
     services.mark_edited(lora, ["name"])
     assert top("storybook", 1) == ["chapter_book.safetensors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ghbli", "ghibli_style_offset.safetensors"),  # a typo in a short word
+        ("anme eyes", "anime_eyes-v1.safetensors"),
+        ("watercolr style", "style_lora.safetensors"),
+    ],
+)
+def test_a_typo_in_a_short_query_still_finds_the_lora(catalog, query, expected):
+    assert top(query, 1) == [expected]
+
+
+def test_the_postgresql_word_similarity_threshold_keeps_one_typo():
+    # One edit inside a word of n letters: (n - 2) / (n + 4), within the bounds; a short
+    # query widens when that finds too few rows.
+    assert search._pg_thresholds("chapter") == [search.PG_MIN_SIMILARITY, 0.35]
+    assert search._pg_thresholds("watercolr") == [0.54, 0.35]
+    assert search._pg_thresholds("watercolr style") == [search.PG_MAX_SIMILARITY]
+    assert search._pg_thresholds("chapter", typed=10) == [search.PG_MIN_SIMILARITY]
+
+
+def _vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
+def test_postgresql_searches_a_gin_trigram_index(db):
+    if _vendor() != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [Lora._meta.db_table, "%search_text%"],
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert len(definitions) == 1 and "USING gin (search_text gin_trgm_ops)" in definitions[0]
+
+
+def test_a_query_found_as_typed_skips_the_typo_tolerant_pass(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(search.ENOUGH + 5):
+        lora = Lora(
+            filename=f"anime_style_{i:02}.safetensors",
+            name=f"anime_style_{i:02}",
+            prompt_name="x",
+            relative_path="x",
+        )
+        lora.search_text, lora.name_key = services._index(lora, [])
+        lora.save()
+    with CaptureQueriesContext(connection) as typed:
+        assert search.search("nime styl", limit=10)[0] >= search.ENOUGH
+    with CaptureQueriesContext(connection) as typo:
+        search.search("anmie style", limit=10)
+    assert len(typed.captured_queries) < len(typo.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_postgresql_threshold_does_not_outlive_the_search():
+    if _vendor() != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW pg_trgm.word_similarity_threshold")
+        before = cursor.fetchone()[0]
+        search.search("charcter")
+        cursor.execute("SHOW pg_trgm.word_similarity_threshold")
+        assert cursor.fetchone()[0] == before
