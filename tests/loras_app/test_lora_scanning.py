@@ -384,3 +384,14 @@ def test_startup_scan_queues_a_scan_of_lora_dir(tmp_path, settings):
     run = services.startup_scan()
     assert run.status == ScanRun.Status.QUEUED and run.source == str(tmp_path.resolve())
     assert services.startup_scan() is None  # one is already queued
+
+
+def test_a_rescan_restamps_last_seen_only_when_it_is_older_than_the_precision(tmp_path):
+    write_lora(tmp_path / "a.safetensors", kohya("a"))
+    scan(tmp_path)
+    first = Lora.objects.get().last_seen
+    scan(tmp_path)
+    assert Lora.objects.get().last_seen == first  # seen moments ago: no row rewritten
+    Lora.objects.update(last_seen=first - services.LAST_SEEN_PRECISION * 2)
+    scan(tmp_path)
+    assert Lora.objects.get().last_seen > first
