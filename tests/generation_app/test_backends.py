@@ -15,7 +15,11 @@ def test_named_backends_become_the_enabled_ones_and_old_configured_ones_are_disa
     Backend.objects.create(url="http://127.0.0.1:40001", is_simulator=True)
     Backend.objects.create(url="http://admin-added:7860")
     enabled = sync_configured_backends(["http://gpu-a:7860/", "http://gpu-b:7860"])
-    assert {b.url for b in enabled} == {"http://gpu-a:7860", "http://gpu-b:7860", "http://admin-added:7860"}
+    assert {b.url for b in enabled} == {
+        "http://gpu-a:7860",
+        "http://gpu-b:7860",
+        "http://admin-added:7860",
+    }
     assert not Backend.objects.get(url="http://old-box:7860").enabled
     assert not Backend.objects.get(url="http://127.0.0.1:40001").enabled
 

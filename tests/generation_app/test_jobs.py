@@ -489,10 +489,21 @@ def test_stored_images_keep_their_infotext(api, backend, cluster, settings):
 
 
 def test_use_session_loras_false_leaves_the_session_stack_out(api, backend, cluster):
-    Lora.objects.create(filename="character_lora.safetensors", name="Character", prompt_name="character_lora")
+    Lora.objects.create(
+        filename="character_lora.safetensors", name="Character", prompt_name="character_lora"
+    )
     Lora.objects.create(filename="style_lora.safetensors", name="Style", prompt_name="style_lora")
-    api.post("/sessions/u/loras", {"filename": "character_lora.safetensors", "weight": 0.8}, format="json")
-    body = {"user_id": "u", "prompt": "p", "use_session_loras": False, "loras": {"style_lora.safetensors": 0.5}}
+    api.post(
+        "/sessions/u/loras",
+        {"filename": "character_lora.safetensors", "weight": 0.8},
+        format="json",
+    )
+    body = {
+        "user_id": "u",
+        "prompt": "p",
+        "use_session_loras": False,
+        "loras": {"style_lora.safetensors": 0.5},
+    }
     job_id = submit(api, body).json()["job_id"]
     payload = Job.objects.get(pk=job_id).payload
     assert payload["prompt"] == "p <lora:style_lora:0.5>"
@@ -502,7 +513,9 @@ def test_use_session_loras_false_leaves_the_session_stack_out(api, backend, clus
 def test_a_refused_connection_moves_the_job_to_another_backend(api, cluster, sim, unused_port):
     down = Backend.objects.create(name="down", url=f"http://127.0.0.1:{unused_port}")
     up = Backend.objects.create(name="sim", url=sim.url)
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
     cluster.drain()
     job = Job.objects.get(pk=job_id)
     assert job.status == "completed", job.message
@@ -511,14 +524,18 @@ def test_a_refused_connection_moves_the_job_to_another_backend(api, cluster, sim
     assert down.healthy is False and "refused" in down.last_error
 
 
-def test_the_sweep_requeues_a_job_whose_worker_died_while_it_waited(api, backend, cluster, settings):
+def test_the_sweep_requeues_a_job_whose_worker_died_while_it_waited(
+    api, backend, cluster, settings
+):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from generation_app.services import sweep_stale_jobs
 
-    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()["job_id"]
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
     cluster.broker.purge_queue()  # the task died with its worker
     stale = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS + 5)
     Job.objects.filter(pk=job_id).update(heartbeat_at=stale)
@@ -532,7 +549,9 @@ def test_event_streams_are_bounded_per_process(api, backend, settings):
     from generation_app import views
 
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
-    held = [views._event_streams.acquire(blocking=False) for _ in range(settings.HUB_MAX_EVENT_STREAMS)]
+    held = [
+        views._event_streams.acquire(blocking=False) for _ in range(settings.HUB_MAX_EVENT_STREAMS)
+    ]
     try:
         assert all(held)
         response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
@@ -546,7 +565,9 @@ def test_event_streams_are_bounded_per_process(api, backend, settings):
     assert b"retry: 2000" in b"".join(response.streaming_content)
 
 
-def test_concurrent_requests_cannot_pass_the_active_job_limit_together(live_server, backend, service_key, settings):
+def test_concurrent_requests_cannot_pass_the_active_job_limit_together(
+    live_server, backend, service_key, settings
+):
     from concurrent.futures import ThreadPoolExecutor
 
     settings.HUB_MAX_ACTIVE_JOBS_PER_USER = 2
@@ -554,7 +575,9 @@ def test_concurrent_requests_cannot_pass_the_active_job_limit_together(live_serv
     body = {"user_id": "racer", "prompt": "x", "width": 64, "height": 64}
 
     def post(_):
-        return requests.post(f"{live_server.url}/generate/txt2img", json=body, headers=headers, timeout=30).status_code
+        return requests.post(
+            f"{live_server.url}/generate/txt2img", json=body, headers=headers, timeout=30
+        ).status_code
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         codes = sorted(pool.map(post, range(6)))

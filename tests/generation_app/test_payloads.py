@@ -156,7 +156,12 @@ def test_applied_lora_names_reads_a1111s_lora_hashes():
 def test_hires_fix_always_sends_a_denoising_strength():
     # A1111's txt2img has no default for it: hires fix without one is a 500 TypeError.
     assert build(request={"prompt": "p", "enable_hr": True}).payload["denoising_strength"] == 0.7
-    assert build(request={"prompt": "p", "enable_hr": True, "denoising_strength": 0.3}).payload["denoising_strength"] == 0.3
+    assert (
+        build(request={"prompt": "p", "enable_hr": True, "denoising_strength": 0.3}).payload[
+            "denoising_strength"
+        ]
+        == 0.3
+    )
     assert "denoising_strength" not in build(request={"prompt": "p"}).payload
 
 
@@ -165,7 +170,12 @@ def test_the_default_scheduler_goes_only_with_the_default_sampler():
     assert build(request={"prompt": "p"}, defaults=defaults).payload["scheduler"] == "Karras"
     euler = build(request={"prompt": "p", "sampler_name": "Euler a"}, defaults=defaults).payload
     assert euler["sampler_name"] == "Euler a" and "scheduler" not in euler
-    chosen = build(request={"prompt": "p", "sampler_name": "Euler a", "scheduler": "Exponential"}, defaults=defaults)
+    chosen = build(
+        request={"prompt": "p", "sampler_name": "Euler a", "scheduler": "Exponential"},
+        defaults=defaults,
+    )
     assert chosen.payload["scheduler"] == "Exponential"
-    saved = build(request={"prompt": "p"}, defaults=defaults, custom_settings={"sampler_name": "LMS"})
+    saved = build(
+        request={"prompt": "p"}, defaults=defaults, custom_settings={"sampler_name": "LMS"}
+    )
     assert "scheduler" not in saved.payload

@@ -298,18 +298,31 @@ def test_a_backend_without_the_extension_answers_409(api, db, bare_sim):
     assert "Regional Prompter" in response.json()["detail"]
 
 
-def test_a_preset_supplies_the_regional_config_when_the_request_has_none(api, backend, cluster, sim):
+def test_a_preset_supplies_the_regional_config_when_the_request_has_none(
+    api, backend, cluster, sim
+):
     preset = api.post(
         "/presets/user123",
         {"name": "tavern", "regional_config": BRIEF_REGIONAL["regional_config"]},
         format="json",
     )
     assert preset.status_code == 201, preset.json()
-    body = {"user_id": "user123", "prompt": "masterpiece", "preset_id": preset.json()["id"], "width": 768, "height": 512}
+    body = {
+        "user_id": "user123",
+        "prompt": "masterpiece",
+        "preset_id": preset.json()["id"],
+        "width": 768,
+        "height": 512,
+    }
     response = api.post("/generate/regional", body, format="json")
     assert response.status_code == 202, response.json()
     cluster.drain()
     job = Job.objects.get()
     assert job.status == "completed", job.message
     assert "bard playing lute" in job.payload["prompt"]
-    assert api.post("/generate/regional", {"user_id": "user123", "prompt": "x"}, format="json").status_code == 400
+    assert (
+        api.post(
+            "/generate/regional", {"user_id": "user123", "prompt": "x"}, format="json"
+        ).status_code
+        == 400
+    )
