@@ -104,17 +104,15 @@ class OutpaintRequestSerializer(InpaintFieldsMixin, Txt2ImgRequestSerializer):
 
 class JobLinksMixin:
     def links(self, job: Job) -> dict[str, str]:
+        # One reverse(): the other links are fixed suffixes of the job's own URL (see urls.py).
         request = self.context.get("request")
-
-        def url(name: str) -> str:
-            path = reverse(name, args=[job.pk])
-            return request.build_absolute_uri(path) if request else path
-
+        path = reverse("job-detail", args=[job.pk])
+        base = request.build_absolute_uri(path) if request else path
         return {
-            "self": url("job-detail"),
-            "result": url("job-result"),
-            "cancel": url("job-cancel"),
-            "events": url("job-events"),
+            "self": base,
+            "result": f"{base}/result",
+            "cancel": f"{base}/cancel",
+            "events": f"{base}/events",
         }
 
 
@@ -138,21 +136,46 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     links = serializers.SerializerMethodField()
 
-    def to_representation(self, job: Job):
-        self._position = queue_position(job)
-        return super().to_representation(job)
+    def to_representation(self, job: Job) -> dict:
+        # Written out rather than walking the declared fields: this is the call every
+        # polling client makes about twice a second, and DRF copies a serializer's fields
+        # per instance. The declared fields above still document it (a test keeps the two
+        # in step).
+        position = queue_position(job)
+        return {
+            "job_id": str(job.id),
+            "user_id": job.user_id,
+            "kind": job.kind,
+            "status": job.status,
+            "progress": job.progress,
+            "eta_seconds": estimate_eta(job, position),
+            "step": job.step,
+            "total_steps": job.total_steps,
+            "queue_position": position,
+            "message": job.message,
+            "warnings": job.warnings,
+            "backend": job.backend.url if job.backend_id else None,
+            "created_at": _datetime(job.created_at),
+            "started_at": _datetime(job.started_at),
+            "finished_at": _datetime(job.finished_at),
+            "links": self.links(job),
+        }
 
-    def get_queue_position(self, job: Job) -> int | None:
-        return self._position
+    # For the OpenAPI document only (to_representation above does the work).
+    def get_queue_position(self, job: Job) -> int | None: ...
 
-    def get_eta_seconds(self, job: Job) -> float | None:
-        return estimate_eta(job, self._position)
+    def get_eta_seconds(self, job: Job) -> float | None: ...
 
-    def get_backend(self, job: Job) -> str | None:
-        return job.backend.url if job.backend_id else None
+    def get_backend(self, job: Job) -> str | None: ...
 
-    def get_links(self, job: Job) -> dict[str, str]:
-        return self.links(job)
+    def get_links(self, job: Job) -> dict[str, str]: ...
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value):
+    return _DATETIME.to_representation(value) if value else None
 
 
 class JobListSerializer(JobLinksMixin, serializers.Serializer):

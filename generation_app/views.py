@@ -120,8 +120,13 @@ class OutpaintView(GenerateView):
         return intake.outpaint(data, request)
 
 
-def get_job(request: Request, job_id) -> Job:
-    job = Job.objects.select_related("backend").filter(pk=job_id).first()
+def get_job(request: Request, job_id, *, full: bool = False) -> Job:
+    """The job, if the caller may see it. Without ``full`` the big JSON columns (the
+    payload may hold megabytes of base64 images) are not loaded: a status poll needs none."""
+    jobs = Job.objects.select_related("backend")
+    if not full:
+        jobs = jobs.defer("payload", "request", "info")
+    job = jobs.filter(pk=job_id).first()
     if job is None:
         raise NotFound(
             f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found"
@@ -171,7 +176,7 @@ class JobResultView(APIView):
         summary="Images of a completed job",
     )
     def get(self, request: Request, job_id) -> Response:
-        job = get_job(request, job_id)
+        job = get_job(request, job_id, full=True)
         if job.status != Job.Status.COMPLETED:
             raise Conflict(
                 f"Job {job.pk} is {job.status}, not completed; poll GET /jobs/{job.pk} until it is.",
@@ -261,7 +266,11 @@ class JobEventsView(APIView):
                 last = None
                 deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
                 while time.monotonic() < deadline:
-                    current = Job.objects.select_related("backend").get(pk=job.pk)
+                    current = (
+                        Job.objects.select_related("backend")
+                        .defer("payload", "request", "info")
+                        .get(pk=job.pk)
+                    )
                     body = JobSerializer(current, context=context).data
                     if body != last:
                         event = "done" if current.is_final else "progress"

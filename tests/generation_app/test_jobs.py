@@ -583,3 +583,26 @@ def test_concurrent_requests_cannot_pass_the_active_job_limit_together(
         codes = sorted(pool.map(post, range(6)))
     assert codes.count(202) == 2 and codes.count(429) == 4
     assert Job.objects.filter(user_id="racer").count() == 2
+
+
+def test_the_job_status_body_has_exactly_the_documented_fields(api, backend):
+    from generation_app.serializers import JobSerializer
+
+    job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
+    body = api.get(f"/jobs/{job_id}").json()
+    assert list(body) == list(JobSerializer().fields)
+    assert body["created_at"].endswith("Z") and body["started_at"] is None
+
+
+def test_job_links_are_the_routes_they_name(api, backend):
+    from django.urls import reverse
+
+    job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
+    links = api.get(f"/jobs/{job_id}").json()["links"]
+    for name, url_name in (
+        ("self", "job-detail"),
+        ("result", "job-result"),
+        ("cancel", "job-cancel"),
+        ("events", "job-events"),
+    ):
+        assert links[name] == "http://testserver" + reverse(url_name, args=[job_id])
