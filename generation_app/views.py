@@ -6,9 +6,11 @@ import json
 import mimetypes
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, status
@@ -298,18 +300,19 @@ class JobImageView(APIView):
     )
     def get(self, request: Request, path: str) -> FileResponse:
         job_id, _, name = path.partition("/")
-        image = (
-            JobImage.objects.select_related("job")
-            .filter(job_id=_uuid_or_404(job_id))
-            .filter(file=f"jobs/{path}")
-            .first()
-        ) or JobImage.objects.select_related("job").filter(
-            job_id=_uuid_or_404(job_id), thumbnail=f"jobs/{path}"
-        ).first()
-        if image is None or "/" in name:
+        stored = f"jobs/{path}"
+        image = None
+        if name and "/" not in name:  # only files the hub wrote: <job id>/<name>
+            image = (
+                JobImage.objects.select_related("job")
+                .filter(job_id=_uuid_or_404(job_id))
+                .filter(Q(file=stored) | Q(thumbnail=stored))
+                .first()
+            )
+        if image is None:
             raise NotFound(f"No image {path}.", code="image_not_found")
         check_user_access(request, image.job.user_id)
-        file_path = Path(settings.MEDIA_ROOT) / "jobs" / path
+        file_path = Path(settings.MEDIA_ROOT) / stored
         if not file_path.is_file():
             raise NotFound(
                 f"The file for {path} is gone from media storage.", code="image_not_found"
@@ -318,9 +321,7 @@ class JobImageView(APIView):
         return FileResponse(file_path.open("rb"), content_type=content_type)
 
 
-def _uuid_or_404(value: str):
-    import uuid
-
+def _uuid_or_404(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:

@@ -606,3 +606,16 @@ def test_job_links_are_the_routes_they_name(api, backend):
         ("events", "job-events"),
     ):
         assert links[name] == "http://testserver" + reverse(url_name, args=[job_id])
+
+
+def test_only_stored_image_names_are_served(api, backend, cluster):
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
+    cluster.drain()
+    assert api.get(f"/images/{job_id}/0.png").status_code == 200
+    assert api.get(f"/images/{job_id}/0.thumb.webp").status_code == 200
+    for bad in (f"{job_id}/1.png", f"{job_id}/x/0.png", "not-a-uuid/0.png", f"{job_id}"):
+        response = api.get(f"/images/{bad}")
+        assert response.status_code == 404, bad
+        assert response.json()["error"] in ("image_not_found", "job_not_found")
