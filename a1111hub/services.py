@@ -14,7 +14,13 @@ from django.utils import timezone
 
 import a1111hub
 from a1111hub.a1111.client import A1111Error
-from generation_app.backends import _actionable, client_for, enabled_backends, probe, record_probe
+from generation_app.backends import (
+    actionable_message,
+    client_for,
+    enabled_backends,
+    probe,
+    record_probe,
+)
 from generation_app.models import Backend
 
 logger = logging.getLogger(__name__)
@@ -186,7 +192,7 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
         try:
             per_backend.append((backend, backend_models(backend, refresh=refresh)))
         except A1111Error as exc:
-            errors.append({"url": backend.url, "error": _actionable(exc)})
+            errors.append({"url": backend.url, "error": actionable_message(exc)})
     if not per_backend:
         raise BackendUnavailable(
             "No A1111 backend answered, so the model list is unknown. "

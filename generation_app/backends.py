@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from a1111hub.a1111.client import A1111Client, A1111Error
 from generation_app.models import Backend
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_A1111_URL = "http://127.0.0.1:7860"
 
@@ -62,7 +66,7 @@ def probe(backend: Backend) -> dict:
         progress = client.progress()
         options = client.options()
     except A1111Error as exc:
-        report["error"] = _actionable(exc)
+        report["error"] = actionable_message(exc)
         return report
     finally:
         client.close()
@@ -91,7 +95,7 @@ def record_probe(backend: Backend, report: dict) -> None:
     Backend.objects.filter(pk=backend.pk).update(**fields)
 
 
-def _actionable(exc: A1111Error) -> str:
+def actionable_message(exc: A1111Error) -> str:
     if exc.unreachable:
         return (
             f"{exc.message}. Is A1111 running with --api at {exc.url}? "
@@ -105,3 +109,17 @@ def _actionable(exc: A1111Error) -> str:
     if exc.status == 404:
         return f"{exc.message}. Was A1111 started with --api?"
     return exc.message
+
+
+def interrupt(backend: Backend) -> bool:
+    """Ask a backend to stop what it runs (global in A1111: callers make sure it is theirs).
+    A failure is logged, not raised: the caller has a job to finish either way."""
+    client = client_for(backend, read_timeout=5.0)
+    try:
+        client.interrupt()
+        return True
+    except A1111Error as exc:
+        logger.warning("Interrupt on %s failed: %s", backend.url, exc)
+        return False
+    finally:
+        client.close()

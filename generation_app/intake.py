@@ -29,6 +29,8 @@ STRUCTURED_FIELDS = {
     "regions",
     "init_images",
 }
+# Of those, the ones that are a list of objects (`requests` sends one form field per object).
+LIST_OF_OBJECTS_FIELDS = {"controlnet_units", "regions"}
 HUB_REQUEST_FIELDS = {"user_id", "preset_id"}
 INFO_KEYS = (
     "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
@@ -73,14 +75,12 @@ def request_data(request: Request) -> dict[str, Any]:
     for key in data.keys():
         if key in request.FILES:
             continue
-        values = [_parse_structured(key, v) for v in data.getlist(key)]
-        if (
-            key in STRUCTURED_FIELDS
-            and all(isinstance(v, dict) for v in values)
-            and len(values) > 0
-        ):
-            # `requests` sends a list of dicts as one field per dict
-            out[key] = values if key != "loras" and key != "regional_config" else values[0]
+        values = data.getlist(key)
+        if key in STRUCTURED_FIELDS:  # a prompt such as "[masterpiece], ..." stays text
+            values = [_parse_structured(key, v) for v in values]
+        if key in LIST_OF_OBJECTS_FIELDS and all(isinstance(v, dict) for v in values):
+            # `requests` sends a list of dicts in `data=` as one form field per dict
+            out[key] = values
         else:
             out[key] = values[0] if len(values) == 1 else values
     for key in request.FILES:

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from a1111hub.a1111.client import A1111Client, A1111Error
-from generation_app.backends import _actionable, client_for
+from generation_app.backends import actionable_message, client_for, interrupt
 from generation_app.images import store_result_image
 from generation_app.models import Backend, Job, JobImage
 from generation_app.payloads import applied_lora_names
@@ -85,7 +85,7 @@ def _attempt(job: Job, backend: Backend) -> str | None:
         Backend.objects.filter(pk=backend.pk).update(
             healthy=False, last_error=exc.message, last_checked_at=timezone.now()
         )
-        message = f"Backend unreachable: {_actionable(exc)}"
+        message = f"Backend unreachable: {actionable_message(exc)}"
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
             status=Job.Status.QUEUED, backend=None, started_at=None, message=message
         )
@@ -202,7 +202,7 @@ def _execute(job: Job, backend: Backend) -> None:
             raise  # never reached A1111: run() may try another backend
         if exc.failure == "timeout":
             # A1111 may still be generating; stop it before the backend is handed on.
-            _interrupt_quietly(backend)
+            interrupt(backend)
         elif exc.unreachable:
             Backend.objects.filter(pk=backend.pk).update(
                 healthy=False, last_error=exc.message, last_checked_at=timezone.now()
@@ -290,16 +290,6 @@ def _read_progress(
     )
 
 
-def _interrupt_quietly(backend: Backend) -> None:
-    client = client_for(backend, read_timeout=5.0)
-    try:
-        client.interrupt()
-    except A1111Error as exc:
-        logger.warning("Interrupt after a timeout failed on %s: %s", backend.url, exc)
-    finally:
-        client.close()
-
-
 def _failure_message(exc: A1111Error) -> str:
     if exc.failure == "timeout":
         return (
@@ -308,7 +298,7 @@ def _failure_message(exc: A1111Error) -> str:
             "A1111_GENERATION_TIMEOUT."
         )
     if exc.unreachable:
-        return f"Backend unreachable: {_actionable(exc)}"
+        return f"Backend unreachable: {actionable_message(exc)}"
     advice = ""
     text = exc.message.lower()
     if "out of memory" in text:

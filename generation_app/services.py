@@ -13,9 +13,8 @@ from django.db.models import Avg, F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from a1111hub.a1111.client import A1111Error
 from a1111hub.errors import ApiError, Conflict, TooManyRequests
-from generation_app.backends import client_for
+from generation_app.backends import interrupt
 from generation_app.models import Backend, Job
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
 
@@ -281,15 +280,8 @@ def cancel_job(job: Job) -> Job:
 def interrupt_if_running(job: Job) -> None:
     """Interrupt is global in A1111: only send it when this job holds the backend."""
     backend = Backend.objects.filter(current_job=job).first()
-    if backend is None:
-        return
-    client = client_for(backend, read_timeout=5.0)
-    try:
-        client.interrupt()
-    except A1111Error as exc:  # the worker retries when it sees cancel_requested
-        logger.warning("Interrupt of %s on %s failed: %s", job.id, backend.url, exc)
-    finally:
-        client.close()
+    if backend is not None:
+        interrupt(backend)  # if it fails, the worker interrupts when it sees cancel_requested
 
 
 def stale_running_jobs():

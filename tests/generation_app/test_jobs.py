@@ -619,3 +619,12 @@ def test_only_stored_image_names_are_served(api, backend, cluster):
         response = api.get(f"/images/{bad}")
         assert response.status_code == 404, bad
         assert response.json()["error"] in ("image_not_found", "job_not_found")
+
+
+def test_a_multipart_prompt_that_looks_like_a_list_stays_text(api, backend):
+    upload = io.BytesIO(base64.b64decode(png_b64()))
+    upload.name = "photo.png"
+    body = {"user_id": "u", "prompt": "[masterpiece], {best quality}", "init_image": upload}
+    response = api.post("/generate/img2img", body, format="multipart")
+    assert response.status_code == 202, response.json()
+    assert Job.objects.get().payload["prompt"] == "[masterpiece], {best quality}"

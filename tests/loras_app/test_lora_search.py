@@ -105,8 +105,8 @@ def test_nonsense_finds_nothing(catalog):
     assert top("qqqqzzzz", 10) == []
 
 
-def test_autocomplete_answers_at_most_25_choices(db):
-    for i in range(40):
+def add_anime_styles(count: int) -> None:
+    for i in range(count):
         lora = Lora(
             filename=f"anime_style_{i:02}.safetensors",
             name=f"anime_style_{i:02}",
@@ -115,6 +115,10 @@ def test_autocomplete_answers_at_most_25_choices(db):
         )
         lora.search_text, lora.name_key = services._index(lora, [])
         lora.save()
+
+
+def test_autocomplete_answers_at_most_25_choices(db):
+    add_anime_styles(40)
     choices = search.autocomplete("anime", limit=100)
     assert len(choices) == 25
     assert all(set(c) == {"name", "value"} and len(c["name"]) <= 100 for c in choices)
@@ -178,15 +182,7 @@ def test_a_query_found_as_typed_skips_the_typo_tolerant_pass(db):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    for i in range(search.ENOUGH + 5):
-        lora = Lora(
-            filename=f"anime_style_{i:02}.safetensors",
-            name=f"anime_style_{i:02}",
-            prompt_name="x",
-            relative_path="x",
-        )
-        lora.search_text, lora.name_key = services._index(lora, [])
-        lora.save()
+    add_anime_styles(search.ENOUGH + 5)
     with CaptureQueriesContext(connection) as typed:
         assert search.search("nime styl", limit=10)[0] >= search.ENOUGH
     with CaptureQueriesContext(connection) as typo:
