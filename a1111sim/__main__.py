@@ -21,7 +21,13 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--no-regional-prompter", action="store_true")
     p.add_argument("--fail-rate", type=float, default=0.0, help="share of generations that fail")
     p.add_argument("--seed-loras", action="store_true", help="write sample LoRAs to --lora-dir")
+    p.add_argument("--controlnet-unit-count", type=int, default=3, metavar="N",
+                   help="ControlNet unit slots (1-10), fixed until restart like the extension's")  # fmt: skip
     a = p.parse_args(argv)
+    if a.seed_loras and not a.lora_dir:
+        p.error("--seed-loras needs --lora-dir DIR (the folder to write the sample LoRAs to)")
+    if not 1 <= a.controlnet_unit_count <= 10:
+        p.error("--controlnet-unit-count must be between 1 and 10")
     return SimConfig(
         host=a.host,
         port=a.port,
@@ -35,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         regional_prompter=not a.no_regional_prompter,
         fail_rate=a.fail_rate,
         seed_loras=a.seed_loras,
+        controlnet_unit_count=a.controlnet_unit_count,
     )
 
 

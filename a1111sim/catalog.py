@@ -10,7 +10,7 @@ of these keys (missing keys keep the built-in default)::
       "checkpoints": [                       # relative path under models/Stable-diffusion
         {"name": "animefull_final.safetensors", "base": "sd1",   # base: sd1 | sd2 | sdxl
          "sha256": "<64 hex, optional: derived from the name>", "config": null}
-      ],
+      ],                                     # base defaults to sd_version_from_name(name)
       "default_checkpoint": "animefull_final.safetensors",   # loaded at start (a name)
       "vaes": ["vae-ft-mse-840000-ema-pruned.safetensors"],
       "embeddings": [{"name": "EasyNegative", "base": "sd1", "vectors": 8}],
@@ -64,6 +64,21 @@ DEFAULT_MODELS: dict[str, Any] = {
     ],
     "extra_upscalers": ["4x-UltraSharp"],
 }
+
+
+def sd_version_from_name(name: str) -> str:
+    """The simulator's naming rule for a checkpoint's family (A1111 reads it from the weights).
+
+    "xl" anywhere in the path (case-insensitive) is SDXL, "sd2"/"sd21"/"v2-"/"2.1"/"768-v" is
+    SD2, anything else SD1.5. The default catalog's names follow it, so a client can tell the
+    family of every listed checkpoint from ``/sdapi/v1/sd-models`` alone.
+    """
+    lower = name.lower()
+    if "xl" in lower:
+        return "sdxl"
+    if any(k in lower for k in ("sd2", "sd_2", "v2-", "2.1", "768-v")):
+        return "sd2"
+    return "sd1"
 
 
 def fake_sha256(name: str) -> str:
@@ -170,7 +185,7 @@ def load_catalog(models_json: str | None) -> Catalog:
     checkpoints = [
         Checkpoint(
             name=c["name"],
-            base=c.get("base", "sd1"),
+            base=c.get("base") or sd_version_from_name(c["name"]),
             sha256=c.get("sha256") or "",
             config=c.get("config"),
         )
@@ -307,6 +322,27 @@ def resolve_sampler(sampler_name: str | None, scheduler: str | None) -> tuple[st
     return sampler, found[1]
 
 
+# modules/sd_samplers_timesteps.py: these never compute sigmas, so never write "Schedule type"
+TIMESTEP_SAMPLERS = {"DDIM", "DDIM CFG++", "PLMS", "UniPC"}
+
+
+def kdiffusion_schedule(sampler: str, scheduler: str | None) -> str | None:
+    """KDiffusionSampler.get_sigmas: the label it writes to extra_generation_params, or None.
+
+    ``scheduler`` is a name or label ("Automatic"/None = the sampler's own default); nothing is
+    written for timestep samplers, for the automatic schedule or an unknown name.
+    """
+    if sampler in TIMESTEP_SAMPLERS:
+        return None
+    name = scheduler or "Automatic"
+    if name == "Automatic":
+        name = SAMPLER_OPTIONS.get(sampler, {}).get("scheduler")
+    hit = next(((n, lbl) for n, lbl, *_ in SCHEDULERS if name in (n, lbl)), None)
+    if hit is None or hit[0] == "automatic":
+        return None
+    return hit[1]
+
+
 def effective_schedule_label(sampler: str, scheduler_label: str) -> str:
     """The schedule the sampler really uses (its default when Automatic), for infotexts."""
     if scheduler_label != "Automatic":
@@ -403,7 +439,7 @@ ALWAYSON_BUILTIN = ["comments", "extra options", "hypertile", "refiner", "sample
 
 RP_ARG_DEFAULTS: list[Any] = [
     False, False, "Matrix", "Columns", "Mask", "Prompt", "1,1", "0.2", False, False,
-    False, "Attention", [], "0", "0", "0", "", "0", "0", False,
+    False, "Attention", [], "0", "0", "0.4", "", "0", "0", False,
 ]  # fmt: skip
 RP_ARG_LABELS = [
     "Active", "debug", "Divide mode", "Matrix submode", "Mask submode", "Prompt submode",

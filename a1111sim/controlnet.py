@@ -159,15 +159,19 @@ def find_model(name: str, models: list[str]) -> str | None:
 
 
 def model_sd_version(name: str) -> str | None:
-    """StableDiffusionVersion.detect_from_model_name (None = unknown, never checked)."""
-    lower = name.lower()
-    if "sd15" in lower or "sd_15" in lower or "v1-5" in lower:
+    """enums.StableDiffusionVersion.detect_from_model_name (None = unknown, never checked)."""
+    if any(f"sd{v}" in name.lower() for v in ("14", "15", "16")):
         return "sd1"
-    if "sd21" in lower or "sd_21" in lower or "v2-1" in lower:
+    if "sd21" in name or "2.1" in name:
         return "sd2"
-    if "xl" in lower:
+    if "xl" in name.lower():
         return "sdxl"
     return None
+
+
+def versions_compatible(a: str | None, b: str | None) -> bool:
+    """StableDiffusionVersion.is_compatible_with: incompatible only when exactly one is SDXL."""
+    return a is None or b is None or (a == "sdxl") == (b == "sdxl")
 
 
 @dataclass
@@ -214,11 +218,20 @@ _BOUNDS = {"weight": (0.0, 2.0), "guidance_start": (0.0, 1.0), "guidance_end": (
 
 
 def _pydantic_text(errors: list[tuple[str, str, str]]) -> str:
+    """pydantic v1 error_wrappers.display_errors: '(type=...; ctx_key=value)'."""
     n = len(errors)
     lines = [f"{n} validation error{'s' if n > 1 else ''} for ControlNetUnit"]
     for loc, msg, typ in errors:
         lines += [loc, f"  {msg} (type={typ})"]
     return "\n".join(lines)
+
+
+# The Enum classes behind the string choices (scripts/enums.py), for pydantic's enum_values ctx.
+_ENUM_REPR = {
+    CONTROL_MODES: ("ControlMode", ("BALANCED", "PROMPT", "CONTROL")),
+    HR_OPTIONS: ("HiResFixOption", ("BOTH", "LOW_RES_ONLY", "HIGH_RES_ONLY")),
+    PULID_MODES: ("PuLIDMode", ("FIDELITY", "STYLE")),
+}
 
 
 def _check_field(name: str, kind: Any, value: Any) -> Any:
@@ -236,9 +249,11 @@ def _check_field(name: str, kind: Any, value: Any) -> Any:
     if isinstance(kind, tuple):
         if value not in kind:
             permitted = ", ".join(f"'{v}'" for v in kind)
+            cls, members = _ENUM_REPR[kind]
+            values = ", ".join(f"<{cls}.{m}: {v!r}>" for m, v in zip(members, kind, strict=True))
             raise FieldInvalid(
                 f"value is not a valid enumeration member; permitted: {permitted}",
-                "type_error.enum",
+                f"type_error.enum; enum_values=[{values}]",
             )
         return value
     value = coerce(value, kind)
@@ -246,11 +261,13 @@ def _check_field(name: str, kind: Any, value: Any) -> Any:
         lo, hi = _BOUNDS[name]
         if value < lo:
             raise FieldInvalid(
-                f"ensure this value is greater than or equal to {lo}", "value_error.number.not_ge"
+                f"ensure this value is greater than or equal to {lo}",
+                f"value_error.number.not_ge; limit_value={lo}",
             )
         if value > hi:
             raise FieldInvalid(
-                f"ensure this value is less than or equal to {hi}", "value_error.number.not_le"
+                f"ensure this value is less than or equal to {hi}",
+                f"value_error.number.not_le; limit_value={hi}",
             )
     return value
 

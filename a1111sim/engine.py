@@ -13,9 +13,9 @@ import datetime
 import json
 import random
 import re
+import string
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from . import controlnet, regional, render
 from .catalog import (
     CONTROLNET_OPTIONS,
     RP_ARG_DEFAULTS,
+    SAMPLER_NAMES,
     SELECTABLE_IMG2IMG,
     SELECTABLE_TXT2IMG,
     VERSION,
@@ -33,11 +34,12 @@ from .catalog import (
     Checkpoint,
     default_options,
     effective_schedule_label,
+    kdiffusion_schedule,
     resolve_sampler,
     script_titles,
 )
 from .faults import Faults
-from .loras import LoraLibrary, lora_weight, parse_extra_networks
+from .loras import LoraLibrary, lora_params, parse_extra_networks
 from .validation import ApiError, http_error, runtime_error
 
 RESTRICT_API = {"api_enable_requests", "api_forbid_local_requests", "api_useragent"}
@@ -81,6 +83,12 @@ class State:
     sampling_steps: int = 0
     time_start: float = 0.0
     textinfo: str | None = None
+    # live previews (shared_state.State.current_latent/current_image/id_live_preview); the
+    # "latent" is a callable drawing the preview of the sampling in progress
+    current_latent: Any = None
+    current_image: Image.Image | None = None
+    current_image_sampling_step: int = 0
+    id_live_preview: int = 0
 
     def begin(self, job: str) -> None:
         self.skipped = self.interrupted = self.stopping_generation = False
@@ -90,6 +98,34 @@ class State:
         self.job_timestamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
         self.time_start = time.time()
         self.textinfo = None
+        self.current_latent = self.current_image = None
+        self.current_image_sampling_step = self.id_live_preview = 0
+
+    def nextjob(self, opts: dict[str, Any]) -> None:
+        """shared_state.State.nextjob."""
+        if opts.get("live_previews_enable", True) and opts.get("show_progress_every_n_steps") == -1:
+            self.do_set_current_image()
+        self.job_no += 1
+        self.sampling_step = 0
+        self.current_image_sampling_step = 0
+
+    def set_current_image(self, opts: dict[str, Any]) -> None:
+        """shared_state.State.set_current_image: a new preview every N sampled steps."""
+        every = opts.get("show_progress_every_n_steps", 10)
+        if (
+            opts.get("live_previews_enable", True)
+            and every != -1
+            and self.sampling_step - self.current_image_sampling_step >= every
+        ):
+            self.do_set_current_image()
+
+    def do_set_current_image(self) -> None:
+        latent = self.current_latent
+        if latent is None:
+            return
+        self.current_image = latent()
+        self.id_live_preview += 1
+        self.current_image_sampling_step = self.sampling_step
 
     def end(self) -> None:
         self.job, self.job_count = "", 0
@@ -175,9 +211,18 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def create_task_id(task_type: str) -> str:
+    """modules.progress.create_task_id: task(<type>-<7 of A-Z0-9>)."""
+    suffix = "".join(random.choices(string.ascii_uppercase + string.digits, k=7))
+    return f"task({task_type}-{suffix})"
+
+
 class Engine:
     def __init__(self, catalog: Catalog, loras: LoraLibrary, faults: Faults, *, controlnet_on: bool,
-                 regional_on: bool) -> None:  # fmt: skip
+                 regional_on: bool, unit_count: int = 3) -> None:  # fmt: skip
+        # ControlNet's Script.ui reads control_net_unit_count once, when the UI is built: the
+        # number of unit slots a job can use is fixed for the life of the process.
+        self.unit_slots = unit_count
         self.catalog = catalog
         self.loras = loras
         self.faults = faults
@@ -197,6 +242,7 @@ class Engine:
         options = default_options()
         if self.controlnet_on:
             options.update(CONTROLNET_OPTIONS)
+            options["control_net_unit_count"] = self.unit_slots
         ckpt = self.catalog.default_checkpoint
         options["sd_model_checkpoint"] = ckpt.title
         options["sd_checkpoint_hash"] = ckpt.sha256
@@ -268,7 +314,9 @@ class Engine:
         for key in req.get("alwayson_scripts") or {}:
             title = str(key).lower()
             if title not in titles:
-                raise http_error(422, f"always on script {key} not found")
+                # get_script -> script_name_to_index raises before init_script_args' own
+                # "always on script ... not found" check, which is unreachable
+                raise http_error(422, f"Script '{key}' not found")
             if title in selectable:
                 raise http_error(
                     422, "Cannot have a selectable script in the always on scripts params"
@@ -286,17 +334,18 @@ class Engine:
         self, kind: str, req: dict[str, Any], payload: Any, injected: ApiError | None
     ) -> dict[str, Any]:
         img2img = kind == "img2img"
-        task_id = req.get("force_task_id") or f"task({uuid.uuid4().hex[:15]})"
-        self.check_scripts(req, img2img)
+        task_id = req.get("force_task_id") or create_task_id(kind)
         job = Job(
             kind, req, task_id, history=self.record(f"/sdapi/v1/{kind}", task_id, req, payload)
         )
         try:
+            # api.img2imgapi: init_images (404) and the mask decode come before any script check
             if img2img:
                 if req["init_images"] is None:
                     raise http_error(404, "Init image not found")
                 if req.get("mask"):
                     job.mask = render.decode_image(req["mask"])
+            self.check_scripts(req, img2img)
             self.tasks.add(task_id)
             with self.queue_lock:
                 self.tasks.start(task_id)
@@ -362,57 +411,75 @@ class Engine:
             self.options["sd_checkpoint_hash"] = target.sha256
         return opts
 
-    def _loras(self, prompts: list[str], req: dict[str, Any]) -> list[tuple[str, str, float]]:
-        """Activate <lora:...> tags: (alias, shorthash, weight) for LoRAs that exist."""
+    def _loras(self, prompts: list[str], req: dict[str, Any]) -> list[tuple[str, str, float, str]]:
+        """extra_networks.activate for lora: (mentioned name, shorthash, weight, file stem).
+
+        The hash key is the name as written in the tag with ':' and ',' removed
+        (extra_networks_lora.activate keys p.lora_hashes by mentioned_name). Any weight that
+        does not parse fails the whole activate call, which extra_networks.activate catches:
+        then no LoRA is applied at all. A miss rescans the folder (networks.load_networks).
+        """
         if req.get("disable_extra_networks"):
             return []
-        applied: dict[str, tuple[str, str, float]] = {}
+        names: list[str] = []
+        weights: list[float] = []
         for prompt in prompts:
             _, tags = parse_extra_networks(prompt)
             for tag in tags:
                 if tag.kind not in ("lora", "lyco"):
                     continue
                 try:
-                    weight = lora_weight(tag.items)
-                except ValueError as exc:
-                    raise runtime_error(str(exc), "ValueError") from None
-                entry = self.loras.resolve(tag.items[0])
-                if entry is None:
-                    continue
-                alias = entry.alias if self.loras.resolve(entry.alias) is entry else entry.name
-                alias = alias.replace(":", "").replace(",", "")
-                applied[entry.name] = (alias, entry.shorthash(), weight)
+                    te, _unet, _dyn = lora_params(tag.items)
+                except ValueError:
+                    return []
+                names.append(tag.items[0])
+                weights.append(te)
+        applied: dict[str, tuple[str, str, float, str]] = {}
+        for name, weight, entry in zip(names, weights, self.loras.resolve_all(names), strict=True):
+            if entry is None:
+                continue
+            key = name.replace(":", "").replace(",", "")
+            applied[key] = (key, entry.shorthash(), weight, entry.name)
         return list(applied.values())
 
-    def _control_units(self, job: Job, opts: dict[str, Any]) -> list[controlnet.Unit]:
+    def _control_units(
+        self, job: Job
+    ) -> tuple[list[controlnet.Unit], list[controlnet.Unit], str | None]:
+        """ControlNet's process: (enabled units for the infotext, units applied, sampling error).
+
+        Units beyond the start-up unit count are ignored. Runtime failures inside
+        Script.process are caught by A1111's ScriptRunner.process: then no unit is applied
+        (the hook is installed only after every unit succeeded) and no map is returned.
+        """
         if not self.controlnet_on:
-            return []
-        count = int(opts.get("control_net_unit_count", 3))
-        raw = self.script_args(job.req, "controlnet", count)
+            return [], [], None
+        raw = self.script_args(job.req, "controlnet", self.unit_slots)
         units = [controlnet.parse_unit(u) for u in raw if isinstance(u, dict)]
         enabled = [u for u in units if u.enabled]
+        sampling_error = None
         for unit in enabled:
-            if unit.image is None and not job.init_images:
-                raise runtime_error(
-                    "controlnet is enabled but no input image is given", "ValueError"
-                )
-            free = controlnet.MODULES[unit.module][1]
-            if free:
-                continue
-            if unit.model in (None, "", "None"):
-                raise runtime_error("You have not selected any ControlNet Model.")
-            found = controlnet.find_model(unit.model, self.catalog.controlnet_models)
-            if found is None:
-                # scripts/controlnet.py build_control_model rebinds `model` to the result of
-                # find_closest_lora_model_name (None on no match) before formatting the error.
-                raise runtime_error("model not found: None")
-            version = controlnet.model_sd_version(found)
-            if version and version != self.loaded.base:
-                raise runtime_error(
-                    f"ControlNet model {found}({version}) is not compatible with sd model({self.loaded.base})",
-                    "Exception",
-                )
-        return enabled
+            # check_sd_version_compatible: by the model name as written in the request
+            if "revision" in unit.module.lower() and self.loaded.base != "sdxl":
+                return enabled, [], None
+            if unit.model.lower() != "none" and not controlnet.versions_compatible(
+                controlnet.model_sd_version(unit.model), self.loaded.base
+            ):
+                return enabled, [], None
+            if not controlnet.MODULES[unit.module][1]:  # load_control_model
+                if unit.model in (None, "", "None"):
+                    return enabled, [], None  # "You have not selected any ControlNet Model."
+                found = controlnet.find_model(unit.model, self.catalog.controlnet_models)
+                if found is None:
+                    return enabled, [], None  # "model not found: None"
+                if not controlnet.versions_compatible(
+                    controlnet.model_sd_version(found), self.loaded.base
+                ):
+                    # Not caught by the version check (the written name told nothing): the
+                    # wrong-family model is hooked in and fails in the UNet (inferred).
+                    sampling_error = "mat1 and mat2 shapes cannot be multiplied"
+            if unit.image is None and not job.init_images:  # choose_input_image
+                return enabled, [], None  # "controlnet is enabled but no input image is given"
+        return enabled, enabled, sampling_error
 
     def _control_image(self, unit: controlnet.Unit, job: Job) -> Image.Image:
         image = unit.image
@@ -445,14 +512,6 @@ class Engine:
                 batch_size = len(job.init_images)
         hires = not img2img and bool(req.get("enable_hr"))
         upscaler = req.get("hr_upscaler")
-        if hires and upscaler is not None and upscaler not in self.catalog.upscaler_names():
-            raise runtime_error(f"could not find upscaler named {upscaler}", "Exception")
-        if hires and req.get("denoising_strength") is None:
-            # The txt2img API default is None (models.py merge_class_params); the hires pass's
-            # sd_samplers_common.setup_img2img_steps then compares it with 0.
-            raise runtime_error(
-                "'>' not supported between instances of 'NoneType' and 'int'", "TypeError"
-            )
         final_w, final_h = self._final_size(req) if hires else (width, height)
 
         sampler, scheduler = resolve_sampler(req.get("sampler_name") or req.get("sampler_index"),
@@ -468,14 +527,35 @@ class Engine:
         all_subseeds = [subseed + i for i in range(total)]
         job.history.update(all_seeds=all_seeds, checkpoint=self.loaded.title, sampler_name=sampler)
 
+        # processing.process_images_inner: p.scripts.process (ControlNet, Regional Prompter) ...
         extra: dict[str, Any] = {}
-        units = self._control_units(job, opts)
+        enabled_units, units, cn_sampling_error = self._control_units(job)
+        for i, unit in enumerate(enabled_units):
+            extra[f"ControlNet {i}"] = controlnet.infotext(unit)
         rp_plan = None
         if self.regional_on:
             rp_args = self.script_args(req, "regional prompter", len(RP_ARG_DEFAULTS))
             rp_plan = regional.plan(rp_args, prompt, final_w, final_h)
+            if rp_plan is not None:
+                extra.update(rp_plan.extra_params)
+        # ... then p.init (hires / img2img parameters) ...
+        shown: dict[str, Any] = {}  # values create_infotext computes from callables
         if hires:
             extra["Denoising strength"] = req.get("denoising_strength")
+            hr_sampler_name = req.get("hr_sampler_name")
+            if hr_sampler_name is not None and hr_sampler_name != req.get("sampler_name"):
+                extra["Hires sampler"] = hr_sampler_name
+            hr_prompt = req.get("hr_prompt") or prompt
+            hr_negative = req.get("hr_negative_prompt") or req.get("negative_prompt") or ""
+            extra["Hires prompt"] = None  # get_hr_prompt: a callable, null in Processed.js
+            extra["Hires negative prompt"] = None
+            shown["Hires prompt"] = hr_prompt if hr_prompt != prompt else None
+            shown["Hires negative prompt"] = (
+                hr_negative if hr_negative != (req.get("negative_prompt") or "") else None
+            )
+            extra["Hires schedule type"] = None  # set by get_sigmas in the hires pass
+            if upscaler is not None and upscaler not in self.catalog.upscaler_names():
+                raise runtime_error(f"could not find upscaler named {upscaler}", "Exception")
             if req.get("hr_resize_x") or req.get("hr_resize_y"):
                 extra["Hires resize"] = f"{req['hr_resize_x']}x{req['hr_resize_y']}"
             else:
@@ -489,13 +569,20 @@ class Engine:
             if job.mask is not None:
                 blur = req.get("mask_blur")
                 extra["Mask blur"] = blur if blur is not None else req.get("mask_blur_x")
+        # ... then, per batch, extra_networks.activate ...
         loras = self._loras([prompt], req)
         if loras and opts.get("lora_add_hashes_to_infotext", True):
-            extra["Lora hashes"] = ", ".join(f"{alias}: {h}" for alias, h, _ in loras)
-        for i, unit in enumerate(units):
-            extra[f"ControlNet {i}"] = controlnet.infotext(unit)
-        if rp_plan is not None:
-            extra.update(rp_plan.extra_params)
+            extra["Lora hashes"] = ", ".join(f"{name}: {h}" for name, h, _, _ in loras)
+        # ... and the sampler's get_sigmas.
+        schedule = kdiffusion_schedule(sampler, scheduler)
+        if schedule is not None:
+            extra["Schedule type"] = schedule
+        if hires:
+            hr_sampler = req.get("hr_sampler_name") or sampler
+            hr_sampler = hr_sampler if hr_sampler in SAMPLER_NAMES else sampler
+            hr_schedule = kdiffusion_schedule(hr_sampler, req.get("hr_scheduler") or scheduler)
+            if hr_schedule is not None and hr_schedule != extra.get("Schedule type"):
+                extra["Hires schedule type"] = hr_schedule
 
         control_maps = [(unit, self._detected_map(unit, job, final_w, final_h)) for unit in units]
         hr_steps = req.get("hr_second_pass_steps") or steps
@@ -507,6 +594,16 @@ class Engine:
             passes = [steps, hr_steps] if hires else [steps]
         self.state.job_count = n_iter * len(passes)
 
+        def before_pass(index: int) -> None:
+            if cn_sampling_error is not None:
+                raise runtime_error(cn_sampling_error)
+            if index == 1 and req.get("denoising_strength") is None:
+                # The txt2img API default is None (models.py merge_class_params); the hires
+                # pass's sd_samplers_common.setup_img2img_steps then compares it with 0.
+                raise runtime_error(
+                    "'>' not supported between instances of 'NoneType' and 'int'", "TypeError"
+                )
+
         images: list[Image.Image] = []
         seeds_done: list[int] = []
         for n in range(n_iter):
@@ -516,18 +613,29 @@ class Engine:
                 break
             if n_iter > 1:
                 self.state.job = f"Batch {n + 1} out of {n_iter}"
-            fraction = self._sample(passes)
+            keys = [self._render_key(job, opts, sampler, scheduler, all_seeds[n * batch_size + i],
+                                     final_w, final_h, loras) for i in range(batch_size)]  # fmt: skip
+            preview_size = (max(8, final_w // 8), max(8, final_h // 8))
+            fraction = self._sample(passes, before_pass, opts, keys[0], preview_size)
             for i in range(batch_size):
                 idx = n * batch_size + i
-                img = self._render(job, opts, sampler, scheduler, all_seeds[idx], final_w, final_h,
-                                   loras, rp_plan, control_maps, i)  # fmt: skip
+                img = self._render(job, keys[i], final_w, final_h, rp_plan, control_maps, i)
                 images.append(render.partial(img, fraction))
                 seeds_done.append(idx)
 
+        infotext_extra = {**extra, **shown}
         infotexts = [
             self._infotext(
-                req, opts, sampler, scheduler, all_seeds[i], all_subseeds[i], extra, width, height
-            )
+                req,
+                opts,
+                sampler,
+                scheduler,
+                all_seeds[i],
+                all_subseeds[i],
+                infotext_extra,
+                width,
+                height,
+            )  # fmt: skip
             for i in seeds_done
         ]
         index_of_first = 0
@@ -572,10 +680,17 @@ class Engine:
             return ry * w // h, ry
         return rx, ry
 
-    def _sample(self, passes: list[int]) -> float:
-        """Spend step_ms per step; returns the finished fraction (1.0 unless stopped)."""
+    def _sample(self, passes: list[int], before_pass: Any, opts: dict[str, Any], key: str,
+                preview_size: tuple[int, int]) -> float:  # fmt: skip
+        """Spend step_ms per step; returns the finished fraction (1.0 unless stopped).
+
+        Each step leaves a "latent" the progress routes can turn into a live preview: the
+        small test pattern, blurrier the less of it has been sampled.
+        """
         done, total = 0, max(1, sum(passes))
-        for pass_steps in passes:
+        base = render.render_base(key, *preview_size)
+        for index, pass_steps in enumerate(passes):
+            before_pass(index)
             self.state.sampling_steps = pass_steps
             self.state.sampling_step = 0
             for step in range(pass_steps):
@@ -584,9 +699,11 @@ class Engine:
                 delay = self.faults.step_ms / 1000
                 if delay:
                     time.sleep(delay)
-                self.state.sampling_step = step + 1
                 done += 1
-            self.state.job_no += 1
+                fraction = done / total
+                self.state.current_latent = lambda f=fraction: render.partial(base, f)
+                self.state.sampling_step = step + 1
+            self.state.nextjob(opts)
         return 1.0
 
     def _detected_map(
@@ -598,21 +715,26 @@ class Engine:
         mode = {"Just Resize": 0, "Crop and Resize": 1, "Resize and Fill": 2}[unit.resize_mode]
         return render.resize_image(mode, detected, width, height)
 
-    def _render(self, job: Job, opts: dict[str, Any], sampler: str, scheduler: str, seed: int,
-                width: int, height: int, loras: list[tuple[str, str, float]],
-                rp_plan: regional.RegionPlan | None,
-                control_maps: list[tuple[controlnet.Unit, Image.Image]], index: int) -> Image.Image:  # fmt: skip
+    def _render_key(self, job: Job, opts: dict[str, Any], sampler: str, scheduler: str, seed: int,
+                    width: int, height: int, loras: list[tuple[str, str, float, str]]) -> str:  # fmt: skip
+        """Everything that decides the picture (LoRAs by file, not by the name written)."""
         req = job.req
         clean_prompt, _ = parse_extra_networks(req.get("prompt") or "")
-        key = "|".join(
+        return "|".join(
             str(x)
             for x in (
                 self.loaded.name, self.loaded_vae, clean_prompt, req.get("negative_prompt"), seed,
                 req.get("subseed") if req.get("subseed_strength") else "", req.get("subseed_strength"),
                 width, height, sampler, scheduler, req.get("steps"), req.get("cfg_scale"),
-                sorted(loras), opts.get("CLIP_stop_at_last_layers"),
+                sorted((stem, weight) for _, _, weight, stem in loras),
+                opts.get("CLIP_stop_at_last_layers"),
             )
         )  # fmt: skip
+
+    def _render(self, job: Job, key: str, width: int, height: int,
+                rp_plan: regional.RegionPlan | None,
+                control_maps: list[tuple[controlnet.Unit, Image.Image]], index: int) -> Image.Image:  # fmt: skip
+        req = job.req
         img = render.render_base(key, width, height)
         if rp_plan is not None and rp_plan.boxes:
             img = render.tint_regions(img, rp_plan.boxes)
@@ -731,7 +853,7 @@ class Engine:
 
     # --- progress ---
 
-    def progress(self) -> dict[str, Any]:
+    def progress(self, skip_current_image: bool = False) -> dict[str, Any]:
         """GET /sdapi/v1/progress (api.progressapi)."""
         st = self.state
         if st.job_count == 0:
@@ -744,15 +866,23 @@ class Engine:
             progress += 1 / st.job_count * st.sampling_step / st.sampling_steps
         elapsed = time.time() - st.time_start
         eta = elapsed / progress
+        st.set_current_image(self.options)
+        current_image = None
+        if st.current_image is not None and not skip_current_image:
+            # api.encode_pil_to_base64 follows samples_format
+            fmt = str(self.options.get("samples_format") or "png")
+            current_image = render.encode_image(st.current_image, None, fmt)
         return {
             "progress": min(progress, 1),
             "eta_relative": eta - elapsed,
             "state": st.as_dict(),
-            "current_image": None,
+            "current_image": current_image,
             "textinfo": st.textinfo,
         }
 
-    def task_progress(self, id_task: str | None, id_live_preview: int) -> dict[str, Any]:
+    def task_progress(
+        self, id_task: str | None, id_live_preview: int, live_preview: bool = True
+    ) -> dict[str, Any]:
         """POST /internal/progress (modules.progress.progressapi)."""
         tasks = self.tasks
         active = id_task is not None and id_task == tasks.current
@@ -775,5 +905,13 @@ class Engine:
         progress = min(progress, 1)
         elapsed = time.time() - st.time_start
         eta = elapsed / progress - elapsed if progress > 0 else None
-        return {**base, "progress": progress, "eta": eta, "id_live_preview": id_live_preview,
-                "textinfo": st.textinfo}  # fmt: skip
+        preview = None
+        if self.options.get("live_previews_enable", True) and live_preview:
+            st.set_current_image(self.options)
+            if st.id_live_preview != id_live_preview and st.current_image is not None:
+                fmt = str(self.options.get("live_previews_image_format") or "png").lower()
+                data = render.encode_image(st.current_image, None, fmt)
+                preview = f"data:image/{fmt};base64,{data}"
+                id_live_preview = st.id_live_preview
+        return {**base, "progress": progress, "eta": eta, "live_preview": preview,
+                "id_live_preview": id_live_preview, "textinfo": st.textinfo}  # fmt: skip

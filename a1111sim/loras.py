@@ -1,8 +1,8 @@
 """LoRA files: listing from a real folder, sample files, and ``<lora:...>`` prompt tags.
 
 Mirrors A1111's built-in Lora extension: the listing reads only each safetensors header,
-names resolve exactly (case-sensitive) by file stem or ``ss_output_name`` alias, and a
-missing LoRA is silently ignored.
+names resolve exactly (case-sensitive) by file stem or ``ss_output_name`` alias, a miss
+rescans the folder once, and a LoRA still missing is silently ignored.
 """
 
 from __future__ import annotations
@@ -158,6 +158,14 @@ class LoraLibrary:
         with self._lock:
             return self.by_name.get(name) or self.by_alias.get(name)
 
+    def resolve_all(self, names: list[str]) -> list[LoraFile | None]:
+        """networks.load_networks: any miss rescans the folder (list_available_networks) once."""
+        found = [self.resolve(n) for n in names]
+        if any(f is None for f in found):
+            self.refresh()
+            found = [self.resolve(n) for n in names]
+        return found
+
 
 @dataclass
 class ExtraNetworkTag:
@@ -176,13 +184,21 @@ def parse_extra_networks(prompt: str) -> tuple[str, list[ExtraNetworkTag]]:
     return RE_EXTRA_NET.sub(found, prompt), tags
 
 
-def lora_weight(items: list[str]) -> float:
-    """The text-encoder weight of a lora tag; bad numbers raise ValueError like A1111."""
-    positional = [i for i in items[1:] if "=" not in i]
-    named = dict(i.split("=", 1) for i in items[1:] if "=" in i)
-    if "te" in named:
-        return float(named["te"])
-    return float(positional[0]) if positional else 1.0
+def lora_params(items: list[str]) -> tuple[float, float, int | None]:
+    """extra_networks_lora.ExtraNetworkLora.activate: (te, unet, dyn) from a tag's items.
+
+    ExtraNetworkParams splits items into positional and ``key=value`` named ones; ``te``
+    defaults to 1.0, ``unet`` to ``te``. A value that does not parse raises ValueError.
+    """
+    positional = [i for i in items if "=" not in i]
+    named = dict(i.split("=", 1) for i in items if "=" in i)
+    te = float(positional[1]) if len(positional) > 1 else 1.0
+    te = float(named.get("te", te))
+    unet = float(positional[2]) if len(positional) > 2 else te
+    unet = float(named.get("unet", unet))
+    dyn = int(positional[3]) if len(positional) > 3 else None
+    dyn = int(named["dyn"]) if "dyn" in named else dyn
+    return te, unet, dyn
 
 
 # --- sample files (--seed-loras) ---

@@ -40,25 +40,32 @@ def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, str) and v.lower() == "true") or v == 1
 
 
-def _options(raw: Any) -> list[str]:
+def _options(raw: Any, debug: Any) -> list[str]:
+    """rp.py Script.process: bool (legacy), comma string split without stripping, or a list;
+    the debug slot appends "debug"; unknown names are dropped."""
     if isinstance(raw, bool):
-        return [OPTION_NAMES[0]] if raw else []
-    if isinstance(raw, str):
-        raw = [s.strip() for s in raw.split(",")]
-    if isinstance(raw, list):
-        return [o for o in raw if o in OPTION_NAMES]
-    return []
+        raw = [OPTION_NAMES[0]] if raw else []
+    elif isinstance(raw, str):
+        raw = raw.split(",")
+    elif not isinstance(raw, list):
+        raw = []
+    raw = list(raw)
+    if debug is True:
+        raw.append("debug")
+    return [o for o in raw if isinstance(o, str) and o in OPTION_NAMES]
+
+
+def _floatdef(text: str, default: float) -> float:
+    """regions.floatdef: a number, or the default for anything that does not parse."""
+    try:
+        return float(text)
+    except ValueError:
+        return default
 
 
 def _ratios(text: str) -> list[list[float]]:
-    """'1,2;3,4' -> [[1, 2], [3, 4]]; a bad number is the extension's ValueError."""
-    rows = []
-    for group in str(text).split(";"):
-        try:
-            rows.append([float(x) for x in group.split(",") if x.strip() != ""] or [1.0])
-        except ValueError as exc:
-            raise runtime_error(str(exc), "ValueError") from None
-    return rows
+    """'1,2;3,4' -> [[1, 2], [3, 4]]; a bad or empty number counts as 1 (ffloatd(1))."""
+    return [[_floatdef(x, 1.0) for x in group.split(",")] for group in str(text).split(";")]
 
 
 def _spans(weights: list[float], total: int) -> list[tuple[int, int]]:
@@ -94,11 +101,13 @@ def plan(args: list[Any], prompt: str, width: int, height: int) -> RegionPlan | 
     slots = list(RP_ARG_DEFAULTS)
     for i, v in enumerate(args[: len(slots)]):
         slots[i] = v
-    active, mode, split = _truthy(slots[0]), str(slots[2]), str(slots[3])
+    mode, split = str(slots[2]), str(slots[3])
+    if mode == "Nope":
+        mode = slots[2] = "Matrix"
     split = {"Horizontal": "Columns", "Vertical": "Rows"}.get(split, split)
-    if not active or not any(k in prompt for k in KEYWORDS):
+    if not slots[0] or not any(k in prompt for k in KEYWORDS):  # rp.py: `or not active`
         return None
-    options = _options(slots[12])
+    options = _options(slots[12], slots[1])
     usebase, usecom, calcmode = _truthy(slots[8]), _truthy(slots[9]), str(slots[11])
     if "ADDP" in prompt:
         mode = "Prompt"
@@ -117,30 +126,31 @@ def plan(args: list[Any], prompt: str, width: int, height: int) -> RegionPlan | 
         common, chunks = chunks[0], chunks[1:]
     if usebase and "ADDBASE" not in prompt and len(chunks) > 1:
         chunks = chunks[1:]
+    # rp.py Script.process writes the raw args, before any keyword changes them
     extra = {
-        "RP Active": True,
-        "RP Divide mode": mode,
-        "RP Matrix submode": split,
+        "RP Active": slots[0],
+        "RP Divide mode": slots[2],
+        "RP Matrix submode": slots[3],
         "RP Mask submode": slots[4],
         "RP Prompt submode": slots[5],
-        "RP Calc Mode": calcmode,
-        "RP Ratios": str(slots[6]),
-        "RP Base Ratios": str(slots[7]),
-        "RP Use Base": usebase,
-        "RP Use Common": usecom,
-        "RP Use Ncommon": _truthy(slots[10]),
-        "RP Options": options,
-        "RP LoRA Neg Te Ratios": str(slots[13]),
-        "RP LoRA Neg U Ratios": str(slots[14]),
-        "RP threshold": str(slots[15]),
-        "RP LoRA Stop Step": str(slots[17]),
-        "RP LoRA Hires Stop Step": str(slots[18]),
-        "RP Flip": _truthy(slots[19]),
+        "RP Calc Mode": slots[11],
+        "RP Ratios": slots[6],
+        "RP Base Ratios": slots[7],
+        "RP Use Base": slots[8],
+        "RP Use Common": slots[9],
+        "RP Use Ncommon": slots[10],
+        "RP Options": ",".join(options) if options else "No Options",
+        "RP LoRA Neg Te Ratios": slots[13],
+        "RP LoRA Neg U Ratios": slots[14],
+        "RP threshold": slots[15],
+        "RP LoRA Stop Step": slots[17],
+        "RP LoRA Hires Stop Step": slots[18],
+        "RP Flip": slots[19],
     }
     boxes: list[tuple[tuple[int, int, int, int], str]] = []
     if mode == "Matrix":
         ratio_text = str(slots[6])
-        if _truthy(slots[19]):
+        if slots[19]:
             ratio_text = ratio_text.replace(",", "\0").replace(";", ",").replace("\0", ";")
         cells = _cells(ratio_text, split, width // 8 * 8, height // 8 * 8)
         # attention.py matsepcalc walks the ratio cells and indexes the prompt chunks

@@ -63,6 +63,7 @@ class SimConfig:
     regional_prompter: bool = True
     fail_rate: float = 0.0
     seed_loras: bool = False
+    controlnet_unit_count: int = 3  # ControlNet's unit slots, fixed for the process's life
 
 
 @dataclass
@@ -105,7 +106,8 @@ class Simulator:
         self.loras = LoraLibrary(config.lora_dir)
         self.faults = Faults(config.fail_rate, config.step_ms, config.swap_ms)
         self.engine = Engine(self.catalog, self.loras, self.faults, controlnet_on=config.controlnet,
-                             regional_on=config.regional_prompter)  # fmt: skip
+                             regional_on=config.regional_prompter,
+                             unit_count=config.controlnet_unit_count)  # fmt: skip
         self.credentials = self._parse_auth(config.api_auth)
         self.routes: dict[tuple[str, str], Handler] = {}
         self._register()
@@ -133,7 +135,7 @@ class Simulator:
         sd = "/sdapi/v1/"
         r["POST", sd + "txt2img"] = lambda q: self._generate("txt2img", TXT2IMG, q)
         r["POST", sd + "img2img"] = lambda q: self._generate("img2img", IMG2IMG, q)
-        r["GET", sd + "progress"] = lambda q: e.progress()
+        r["GET", sd + "progress"] = lambda q: e.progress(q.query_bool("skip_current_image", False))
         r["POST", sd + "interrupt"] = self._interrupt
         r["POST", sd + "skip"] = self._skip
         r["GET", sd + "options"] = lambda q: dict(e.options)
@@ -172,7 +174,7 @@ class Simulator:
             ),
         }
         r["GET", sd + "script-info"] = lambda q: catalog.script_info(
-            self.config.controlnet, self.config.regional_prompter, self._unit_count()
+            self.config.controlnet, self.config.regional_prompter, self.engine.unit_slots
         )
         r["GET", sd + "extensions"] = lambda q: catalog.extensions_list(
             self.config.controlnet, self.config.regional_prompter
@@ -242,8 +244,8 @@ class Simulator:
             self.check_auth(q.headers.get("Authorization"))
 
     def _interrupt(self, q: Request) -> dict[str, Any]:
-        if self.engine.state.job_count != 0:
-            self.engine.state.interrupted = True
+        # api.interruptapi -> State.interrupt: no job check; State.begin clears it again
+        self.engine.state.interrupted = True
         return {}
 
     def _skip(self, q: Request) -> None:
@@ -267,6 +269,7 @@ class Simulator:
             return None
 
     def _unit_count(self) -> int:
+        """external_code.get_max_models_num: the option's current value (what /settings says)."""
         return int(self.engine.options.get("control_net_unit_count", 3))
 
     def _embeddings(self) -> dict[str, Any]:
@@ -325,16 +328,17 @@ class Simulator:
         body = q.json()
         self._auth_after_body(q)
         req = validate_model(body, PNG_INFO_REQUEST)
-        if not (req["image"] or "").strip():
-            return {"info": "", "items": {}, "parameters": {}}
-        img = render.decode_image(req["image"].strip())
+        # api.pnginfoapi decodes first: "" is 500 Invalid encoded image
+        img = render.decode_image((req["image"] or "").strip())
         items = {k: v for k, v in (img.info or {}).items() if isinstance(v, (str, int, float))}
         info = str(items.pop("parameters", "") or "")
         return {"info": info, "items": items, "parameters": parse_generation_parameters(info)}
 
     def _internal_progress(self, q: Request) -> dict[str, Any]:
         req = validate_model(q.json(), PROGRESS_REQUEST)
-        return self.engine.task_progress(req["id_task"], req["id_live_preview"])
+        return self.engine.task_progress(
+            req["id_task"], req["id_live_preview"], req["live_preview"] is not False
+        )
 
     def _detect(self, q: Request) -> dict[str, Any]:
         body = q.json()
@@ -343,11 +347,11 @@ class Simulator:
         module = controlnet.resolve_module(req["controlnet_module"])
         if module is None:
             raise http_error(422, "Module not available")
+        if module in controlnet.DETECT_UNSUPPORTED:
+            raise http_error(422, "Module not supported")
         images = req["controlnet_input_images"] or []
         if not images:
             raise http_error(422, "No image selected")
-        if module in controlnet.DETECT_UNSUPPORTED:
-            raise http_error(422, "Module not supported")
         res = req["controlnet_processor_res"]
         out, poses = [], []
         for data in images:

@@ -163,7 +163,9 @@ DETECT_REQUEST: Spec = [
     ("low_vram", "bool", False),
 ]
 
-PNG_INFO_REQUEST: Spec = [("image", "str", "")]
+REQUIRED = object()  # a field without a default: missing is a 422 "field required"
+
+PNG_INFO_REQUEST: Spec = [("image", "str", REQUIRED)]
 
 _BOOL_TRUE = {1, "1", "on", "t", "true", "y", "yes"}
 _BOOL_FALSE = {0, "0", "off", "f", "false", "n", "no"}
@@ -288,6 +290,11 @@ def validate_model(body: Any, spec: Spec, *, required: bool = True) -> dict[str,
     errors: list[dict[str, Any]] = []
     for name, type_, default in spec:
         if name not in body:
+            if default is REQUIRED:
+                errors.append(
+                    {"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}
+                )
+                continue
             out[name] = default.copy() if isinstance(default, (list, dict)) else default
             continue
         value = body[name]

@@ -52,8 +52,6 @@ def test_controlnet_validation_errors(sim):
     img = encode(test_image(64, 64))
     cases = [
         ({"enabled": True, "module": "nope", "model": "control_v11p_sd15_canny", "image": img}, "ValidationError", "module(nope)"),
-        # scripts/controlnet.py build_control_model formats the find_closest_lora_model_name result
-        ({"enabled": True, "module": "canny", "model": "nope", "image": img}, "RuntimeError", "model not found: None"),
         ({"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny", "image": img, "weight": 2.5},
          "ValidationError", "less than or equal to 2"),
         ({"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny", "image": img, "resize_mode": 1},
@@ -64,17 +62,17 @@ def test_controlnet_validation_errors(sim):
           "guidance_end": 0.2}, "ValidationError", "guidance_start(0.8) > guidance_end(0.2)"),
         ({"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny", "image": img, "input_image": img},
          "AssertionError", "Conflict of field 'input_image' and 'image'"),
-        ({"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny"}, "ValueError",
-         "controlnet is enabled but no input image is given"),
         ({"enabled": False, "module": "canny", "weight": 9}, "ValidationError", "weight"),
-        # "canny" matches the shortest stem containing it: the SDXL model, wrong for an SD1 checkpoint
-        ({"enabled": True, "module": "canny", "model": "canny", "image": img}, "Exception",
-         "diffusers_xl_canny_mid [112a778d](sdxl) is not compatible with sd model(sd1)"),
+        # "canny" tells no SD version (check_sd_version_compatible skips it) but loads the shortest
+        # stem containing it, the SDXL model: it fails in the UNet during sampling (inferred)
+        ({"enabled": True, "module": "canny", "model": "canny", "image": img}, "RuntimeError",
+         "mat1 and mat2 shapes cannot be multiplied"),
     ]  # fmt: skip
     for unit, error, text in cases:
         r = _cn(sim, unit)
         assert r.status_code == 500, unit
         assert r.json()["error"] == error and text in r.json()["errors"], r.json()
+    # runtime failures (model not found, no input image) are silent: see test_sim_source_pins
     ok = {"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny", "image": img,
           "resize_mode": "Inner Fit (Scale to Fit)", "control_mode": "ControlNet is more important",
           "guidance": 0.5, "lowvram": True, "processor_res": 64}  # fmt: skip

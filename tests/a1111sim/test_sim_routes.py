@@ -104,4 +104,4 @@ def test_feature_flags(make_sim):
     assert "controlnet" not in scripts and "regional prompter" not in scripts
     r = bare.post("/sdapi/v1/txt2img", {"alwayson_scripts": {"controlnet": {"args": []}}})
     assert r.status_code == 422
-    assert r.json()["detail"] == "always on script controlnet not found"
+    assert r.json()["detail"] == "Script 'controlnet' not found"

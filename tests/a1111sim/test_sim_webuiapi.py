@@ -41,8 +41,10 @@ def test_webuiapi_controlnet_unit(sim):
     bare = webuiapi.ControlNetUnit(module="depth_midas", model="control_v11f1p_sd15_depth")
     out = api.img2img(images=[test_image(128, 128)], width=128, height=128, controlnet_units=[bare])
     assert len(out.images) == 2
-    with pytest.raises(RuntimeError, match="no input image is given"):
-        api.txt2img(prompt="x", width=128, height=128, controlnet_units=[bare])
+    # In txt2img there is nothing to fall back to: ControlNet's process raises and A1111's
+    # ScriptRunner.process swallows it (issue 12): 200, no unit applied, no detected map.
+    out = api.txt2img(prompt="x", width=128, height=128, controlnet_units=[bare])
+    assert len(out.images) == 1
 
 
 def test_webuiapi_detect_uses_the_wrong_field(sim):
