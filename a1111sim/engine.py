@@ -89,6 +89,9 @@ class State:
     current_image: Image.Image | None = None
     current_image_sampling_step: int = 0
     id_live_preview: int = 0
+    # the sampling thread moves job_no/sampling_step under this lock, so one progress answer
+    # never mixes two steps (A1111 reads the fields unlocked; the values are the same)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def begin(self, job: str) -> None:
         self.skipped = self.interrupted = self.stopping_generation = False
@@ -105,9 +108,10 @@ class State:
         """shared_state.State.nextjob."""
         if opts.get("live_previews_enable", True) and opts.get("show_progress_every_n_steps") == -1:
             self.do_set_current_image()
-        self.job_no += 1
-        self.sampling_step = 0
-        self.current_image_sampling_step = 0
+        with self.lock:
+            self.job_no += 1
+            self.sampling_step = 0
+            self.current_image_sampling_step = 0
 
     def set_current_image(self, opts: dict[str, Any]) -> None:
         """shared_state.State.set_current_image: a new preview every N sampled steps."""
@@ -131,6 +135,10 @@ class State:
         self.job, self.job_count = "", 0
 
     def as_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return self._as_dict()
+
+    def _as_dict(self) -> dict[str, Any]:
         return {
             "skipped": self.skipped,
             "interrupted": self.interrupted,
@@ -349,7 +357,7 @@ class Engine:
             self.tasks.add(task_id)
             with self.queue_lock:
                 self.tasks.start(task_id)
-                job.history["status"] = "running"
+                job.history.update(status="running", started_at=time.time())
                 self.state.begin(job="scripts_img2img" if img2img else "scripts_txt2img")
                 try:
                     if injected is not None:
@@ -382,6 +390,7 @@ class Engine:
             "error": None,
             "images": 0,
             "received_at": time.time(),
+            "started_at": None,  # set under the queue lock: the order jobs really ran in
             "finished_at": None,
             "payload": sanitize(payload),
         }
@@ -691,8 +700,9 @@ class Engine:
         base = render.render_base(key, *preview_size)
         for index, pass_steps in enumerate(passes):
             before_pass(index)
-            self.state.sampling_steps = pass_steps
-            self.state.sampling_step = 0
+            with self.state.lock:
+                self.state.sampling_steps = pass_steps
+                self.state.sampling_step = 0
             for step in range(pass_steps):
                 if self.state.interrupted or self.state.skipped:
                     return done / total
@@ -701,8 +711,9 @@ class Engine:
                     time.sleep(delay)
                 done += 1
                 fraction = done / total
-                self.state.current_latent = lambda f=fraction: render.partial(base, f)
-                self.state.sampling_step = step + 1
+                with self.state.lock:
+                    self.state.current_latent = lambda f=fraction: render.partial(base, f)
+                    self.state.sampling_step = step + 1
             self.state.nextjob(opts)
         return 1.0
 
@@ -854,16 +865,18 @@ class Engine:
     # --- progress ---
 
     def progress(self, skip_current_image: bool = False) -> dict[str, Any]:
-        """GET /sdapi/v1/progress (api.progressapi)."""
+        """GET /sdapi/v1/progress (api.progressapi), computed from one snapshot of the state."""
         st = self.state
-        if st.job_count == 0:
-            return {"progress": 0, "eta_relative": 0, "state": st.as_dict(), "current_image": None,
+        snap = st.as_dict()
+        if snap["job_count"] == 0:
+            return {"progress": 0, "eta_relative": 0, "state": snap, "current_image": None,
                     "textinfo": st.textinfo}  # fmt: skip
+        job_count, steps = snap["job_count"], snap["sampling_steps"]
         progress = 0.01
-        if st.job_count > 0:
-            progress += st.job_no / st.job_count
-        if st.sampling_steps > 0:  # api.progressapi: no job_count guard on this term
-            progress += 1 / st.job_count * st.sampling_step / st.sampling_steps
+        if job_count > 0:
+            progress += snap["job_no"] / job_count
+        if steps > 0:  # api.progressapi: no job_count guard on this term
+            progress += 1 / job_count * snap["sampling_step"] / steps
         elapsed = time.time() - st.time_start
         eta = elapsed / progress
         st.set_current_image(self.options)
@@ -875,7 +888,7 @@ class Engine:
         return {
             "progress": min(progress, 1),
             "eta_relative": eta - elapsed,
-            "state": st.as_dict(),
+            "state": snap,
             "current_image": current_image,
             "textinfo": st.textinfo,
         }
