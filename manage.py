@@ -7,6 +7,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "a1111hub.settings")
+    from a1111hub.datadir import prepare_data_dir
+
+    prepare_data_dir()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

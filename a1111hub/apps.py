@@ -2,14 +2,8 @@ from django.apps import AppConfig
 
 
 class HubConfig(AppConfig):
+    """The project: settings, urls, runhub and the benchmarks. It owns no models (its
+    migrations only record that the API key table moved to ``core``)."""
+
     name = "a1111hub"
-    verbose_name = "Hub (API keys)"
-
-    def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
-
-        from a1111hub.auth import forget_cached_keys
-        from a1111hub.models import ApiKey
-
-        post_save.connect(forget_cached_keys, sender=ApiKey, dispatch_uid="forget-keys-save")
-        post_delete.connect(forget_cached_keys, sender=ApiKey, dispatch_uid="forget-keys-delete")
+    verbose_name = "Hub"

@@ -1,40 +1,24 @@
 """Settings for A1111 Hub, read from the environment with working defaults.
 
 Every knob is an environment variable; the README lists them. Nothing here talks to
-the network or the database.
+the network or the database, or writes a file (``a1111hub.datadir`` does, at start-up).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
 
+from a1111hub import __version__
+from a1111hub.datadir import data_dir, read_secret_key
 from a1111hub.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-HUB_DATA_DIR = Path(env_str("HUB_DATA_DIR", str(BASE_DIR / "data"))).resolve()
-HUB_DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _secret_key() -> str:
-    """Use SECRET_KEY if given, else one generated once and kept in the data dir."""
-    given = env_str("SECRET_KEY", "")
-    if given:
-        return given
-    path = HUB_DATA_DIR / "secret_key"
-    if not path.exists():
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+HUB_DATA_DIR = data_dir()
+SECRET_KEY = env_str("SECRET_KEY", "") or read_secret_key(HUB_DATA_DIR)
+HUB_VERSION = __version__
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -50,6 +34,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "core",
+    "backends",
     "a1111hub",
     "loras_app",
     "sessions_app",
@@ -130,7 +116,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = HUB_DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 # WhiteNoise serves the admin's and /docs' assets from the production server too; with
 # WHITENOISE_USE_FINDERS no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
@@ -143,8 +128,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- REST framework and OpenAPI -------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["a1111hub.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["a1111hub.auth.HasApiKey"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.auth.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -152,7 +137,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "a1111hub.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # `?format=` is ours (GET /jobs/{id}/result?format=url), not a renderer override.
     "URL_FORMAT_OVERRIDE": None,

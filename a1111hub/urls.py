@@ -3,15 +3,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from a1111hub import views
+from backends import views as backend_views
 
-handler404 = "a1111hub.errors.json_404"
-handler500 = "a1111hub.errors.json_500"
+handler404 = "core.errors.json_404"
+handler500 = "core.errors.json_500"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("health", views.HealthView.as_view(), name="health"),
-    path("models", views.ModelsView.as_view(), name="models"),
+    path("health", backend_views.HealthView.as_view(), name="health"),
+    path("models", backend_views.ModelsView.as_view(), name="models"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("", include("loras_app.urls")),

@@ -4,32 +4,23 @@ from django.conf import settings
 from django.contrib import admin
 from django.utils.html import format_html
 
-from generation_app.models import Backend, Job, JobImage
+from generation_app.models import BackendLease, Job, JobImage
 from generation_app.services import cancel_job
 
 
-@admin.register(Backend)
-class BackendAdmin(admin.ModelAdmin):
-    list_display = [
-        "url",
-        "name",
-        "enabled",
-        "healthy",
-        "is_simulator",
-        "loaded_checkpoint",
-        "current_job",
-        "last_checked_at",
-    ]
-    list_filter = ["enabled", "healthy", "is_simulator"]
-    search_fields = ["url", "name"]
-    readonly_fields = [
-        "is_simulator",
-        "loaded_checkpoint",
-        "capabilities",
-        "current_job",
-        "last_checked_at",
-        "last_error",
-    ]
+@admin.register(BackendLease)
+class BackendLeaseAdmin(admin.ModelAdmin):
+    """Which job holds which backend. Deleting a lease frees a backend by hand (the sweep
+    does it by itself once the holder's heartbeat is stale)."""
+
+    list_display = ["backend", "job", "claimed_at", "heartbeat_at"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class JobImageInline(admin.TabularInline):

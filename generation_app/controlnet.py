@@ -1,10 +1,11 @@
 """ControlNet (Mikubill/sd-webui-controlnet): units for the payload, and the preprocessor.
 
-The extension is strict and silent in turns (contract page §8): it rejects integer
+The extension is strict and silent in turns (its ``scripts/controlnet.py`` and
+``external_code.py``; see the README's ControlNet section): it rejects integer
 ``resize_mode``/``control_mode``, fails a whole job with a 500 on an unknown model or a
 unit without an image, and silently ignores units beyond ``control_net_unit_count``. The
 hub settles all of that before queueing. Unit settings are checked by
-``params.validate_controlnet_units`` (shared with sessions and presets); this module adds
+``genparams.controlnet.validate_controlnet_units`` (shared with sessions and presets); this module adds
 what only a generation has: images, session defaults, and the complete unit sent.
 """
 
@@ -15,15 +16,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from a1111hub.a1111.client import A1111Error
-from a1111hub.errors import ApiError, BackendUnavailable
+from a1111.client import A1111Error
+from backends.models import Backend
+from backends.registry import client_for
+from core.errors import ApiError, BackendUnavailable
 from generation_app.images import CheckedImage, check_image
-from generation_app.params import (
-    CONTROLNET_UNIT_DEFAULTS,
-    controlnet_unavailable,
-    find_controlnet_model,
-    find_controlnet_module,
-)
+from genparams.controlnet import CONTROLNET_UNIT_DEFAULTS, controlnet_unavailable
+from genparams.names import find_controlnet_model, find_controlnet_module
 
 SCRIPT_KEY = "controlnet"
 PREPROCESS_TIMEOUT = 120.0  # seconds; a preprocessor on a cold GPU loads its own model
@@ -155,8 +154,6 @@ def complete_unit(unit: dict, index: int, controlnet: dict[str, Any]) -> dict:
 
 # --- the preprocessor -----------------------------------------------------------------
 def _controlnet_backend(catalog: dict[str, Any]):
-    from generation_app.models import Backend
-
     urls = [b["url"] for b in catalog.get("backends", []) if b.get("controlnet")]
     backend = Backend.objects.filter(enabled=True, url__in=urls).order_by("-healthy", "id").first()
     if backend is None:
@@ -188,8 +185,6 @@ def preprocess(data: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
 
     Synchronous with a bounded timeout: a map is a preview a client waits for, not a job.
     """
-    from generation_app.backends import client_for
-
     sources = data["images"]
     images = [check_image(v, f"images[{i}]") for i, v in enumerate(sources)]
     masks = [check_image(v, f"masks[{i}]") for i, v in enumerate(data.get("masks") or [])]

@@ -11,14 +11,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation_app import regional
-from generation_app.params import ControlNetUnitSerializer
-from generation_app.serializers import ImageInputField, Txt2ImgRequestSerializer
+from generation_app.controlnet import numbered_images
+from generation_app.serializers import (
+    ImageInputField,
+    Txt2ImgRequestSerializer,
+    merge_init_image,
+)
+from generation_app.structured import parse_structured
+from genparams.controlnet import ControlNetUnitSerializer
 
 
 class NamedChoiceFieldSchema(OpenApiSerializerFieldExtension):
-    """Documents ``params.NamedChoiceField``: the extension's name, or its index."""
+    """Documents ``genparams.controlnet.NamedChoiceField``: the extension's name, or its index."""
 
-    target_class = "generation_app.params.NamedChoiceField"
+    target_class = "genparams.controlnet.NamedChoiceField"
 
     def map_serializer_field(self, auto_schema, direction):
         choices = self.target.choices
@@ -46,9 +52,7 @@ class ControlNetUnitsField(serializers.Field):
     """
 
     def to_internal_value(self, data: Any) -> list[dict]:
-        from generation_app.intake import _parse_structured
-
-        data = _parse_structured("controlnet_units", data)
+        data = parse_structured("controlnet_units", data)
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
@@ -96,11 +100,8 @@ class ControlNetGenerationSerializer(Txt2ImgRequestSerializer):
         return attrs
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        from generation_app.controlnet import numbered_images
-
         attrs = super().validate(attrs)
-        if attrs.get("init_image"):
-            attrs.setdefault("init_images", []).insert(0, attrs.pop("init_image"))
+        merge_init_image(attrs)
         attrs["unit_images"] = numbered_images(self.initial_data)
         return attrs
 
@@ -139,7 +140,7 @@ REGION_KEY = re.compile(r"^region(\d+)_(prompt|negative_prompt)$")
 
 
 class RegionalConfigSerializer(serializers.Serializer):
-    """The brief's ``regional_config``: a layout and one prompt per region.
+    """The README's ``regional_config``: a layout and one prompt per region.
 
     Regions come as ``region1_prompt``… (``region1_negative_prompt``… optional) or as a
     ``regions`` list, in reading order: left to right, top to bottom.

@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub.serializers import ErrorSerializer
-from a1111hub.services import models_catalog
+from backends.catalog import models_catalog
+from core.serializers import ErrorSerializer
 from generation_app import controlnet, intake, regional
 from generation_app.extension_serializers import (
     ControlNetGenerationSerializer,
@@ -30,7 +30,7 @@ IDEMPOTENCY = OpenApiParameter(
 )  # fmt: skip
 
 BRIEF_CONTROLNET = OpenApiExample(
-    "The brief's ControlNet example (multipart: the file as `image`)",
+    "The README's ControlNet example (multipart: the file as `image`)",
     value={
         "user_id": "user123",
         "prompt": "detailed portrait, studio lighting",
@@ -61,7 +61,7 @@ TWO_UNITS = OpenApiExample(
     request_only=True,
 )  # fmt: skip
 BRIEF_REGIONAL = OpenApiExample(
-    "The brief's regional example",
+    "The README's regional example",
     value={
         "user_id": "user123",
         "prompt": "masterpiece, high quality",
@@ -126,8 +126,8 @@ class ControlNetGenerateView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request):
-        return intake.controlnet(data, request)
+    def build(self, data, request, context):
+        return intake.controlnet(data, request, context)
 
 
 class RegionalGenerateView(GenerateView):
@@ -158,8 +158,8 @@ class RegionalGenerateView(GenerateView):
     def prepare(self, data: dict, request: Request) -> dict:
         return intake.with_preset_regional_config(data, request)
 
-    def build(self, data, request):
-        return intake.regional(data, request)
+    def build(self, data, request, context):
+        return intake.regional(data, request, context)
 
 
 class ControlNetModelsView(APIView):

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from PIL import Image, ImageFilter
 
-from a1111hub.errors import ApiError
+from core.errors import ApiError
 
 THUMBNAIL_SIZE = (256, 256)
 

@@ -6,19 +6,25 @@ thin and out of the payload builder so that stays pure.
 
 from __future__ import annotations
 
-import ast
 import base64
-import json
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from a1111hub.errors import ApiError, NotFound
+from core.auth import check_user_access
+from core.errors import ApiError, Conflict
+from generation_app import controlnet as cn
+from generation_app import regional as rp
+from generation_app.context import GenerationContext
 from generation_app.images import CheckedImage, check_image, outpaint_canvas, to_b64_png
-from generation_app.models import Job, JobImage
+from generation_app.models import Job
 from generation_app.services import JobRequest
+from generation_app.structured import parse_structured
+from genparams.controlnet import check_unit_count, validate_controlnet_units
+from presets_app.services import get_preset_for_generation
 
 # Fields that carry structure; in multipart they arrive as text.
 STRUCTURED_FIELDS = {
@@ -32,36 +38,6 @@ STRUCTURED_FIELDS = {
 # Of those, the ones that are a list of objects (`requests` sends one form field per object).
 LIST_OF_OBJECTS_FIELDS = {"controlnet_units", "regions"}
 HUB_REQUEST_FIELDS = {"user_id", "preset_id"}
-INFO_KEYS = (
-    "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
-    "sampler_name", "cfg_scale", "steps", "batch_size", "sd_model_name", "sd_model_hash",
-    "sd_vae_name", "denoising_strength", "clip_skip", "extra_generation_params", "version",
-)  # fmt: skip
-
-
-def _parse_structured(key: str, value: Any) -> Any:
-    """JSON, or the Python literal that `requests` sends for a dict inside ``data=``.
-
-    ``requests.post(url, files=..., data={"units": [{"enabled": True}]})`` puts
-    ``str(dict)`` on the wire, i.e. ``{'enabled': True}``. ``ast.literal_eval`` reads that
-    safely (literals only, never code).
-    """
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if not text or text[0] not in "[{":
-        return value
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise ApiError(
-            f"{key}: could not be read. Send JSON (or use a JSON request body).",
-            code="malformed_request",
-        ) from None
 
 
 def request_data(request: Request) -> dict[str, Any]:
@@ -77,7 +53,7 @@ def request_data(request: Request) -> dict[str, Any]:
             continue
         values = data.getlist(key)
         if key in STRUCTURED_FIELDS:  # a prompt such as "[masterpiece], ..." stays text
-            values = [_parse_structured(key, v) for v in values]
+            values = [parse_structured(key, v) for v in values]
         if key in LIST_OF_OBJECTS_FIELDS and all(isinstance(v, dict) for v in values):
             # `requests` sends a list of dicts in `data=` as one form field per dict
             out[key] = values
@@ -117,12 +93,15 @@ def _params(data: dict[str, Any], drop: set[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in HUB_REQUEST_FIELDS and k not in drop}
 
 
-def txt2img(data: dict[str, Any], request: Request, kind: str = Job.Kind.TXT2IMG) -> JobRequest:
+def txt2img(
+    data: dict[str, Any], request: Request, context: GenerationContext, kind: str = Job.Kind.TXT2IMG
+) -> JobRequest:
     return JobRequest(
         kind=kind,
         user_id=data["user_id"],
         params=_params(data, set()),
         received=data,
+        context=context,
         preset_id=data.get("preset_id"),
         idempotency_key=_idempotency_key(request),
     )
@@ -133,29 +112,43 @@ def _snap(size: int) -> int:
     return max(settings.HUB_MIN_SIZE, min(settings.HUB_MAX_WIDTH, size - size % 8))
 
 
-def img2img(data: dict[str, Any], request: Request) -> JobRequest:
-    init = [check_image(image, f"init_images[{i}]") for i, image in enumerate(data["init_images"])]
-    mask = check_image(data["mask"], "mask") if data.get("mask") else None
-    params = _params(data, {"init_images", "mask"})
+def _init_images(values: list[Any]) -> list[CheckedImage]:
+    return [check_image(image, f"init_images[{i}]") for i, image in enumerate(values)]
+
+
+def _add_init_images(
+    params: dict[str, Any], images: dict[str, Any], init: list[CheckedImage]
+) -> None:
+    """img2img's source images; without a size, the first image's own (snapped to 8)."""
+    if not init:
+        return
     params["init_images"] = [image.b64 for image in init]
-    if mask is not None:
-        params["mask"] = mask.b64
     params.setdefault("width", _snap(init[0].width))
     params.setdefault("height", _snap(init[0].height))
-    images: dict[str, Any] = {"init_images": init}
+    images["init_images"] = init
+
+
+def img2img(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
+    init = _init_images(data["init_images"])
+    mask = check_image(data["mask"], "mask") if data.get("mask") else None
+    params = _params(data, {"init_images", "mask"})
+    images: dict[str, Any] = {}
+    _add_init_images(params, images, init)
     if mask is not None:
+        params["mask"] = mask.b64
         images["mask"] = mask
     return JobRequest(
         kind=Job.Kind.INPAINT if mask else Job.Kind.IMG2IMG,
         user_id=data["user_id"],
         params=params,
         received=elide_images(data, images),
+        context=context,
         preset_id=data.get("preset_id"),
         idempotency_key=_idempotency_key(request),
     )
 
 
-def outpaint(data: dict[str, Any], request: Request) -> JobRequest:
+def outpaint(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
     source = check_image(data["image"], "image")
     left, right, up, down = (data.get(k) or 0 for k in ("left", "right", "up", "down"))
     width, height = source.width, source.height
@@ -193,6 +186,7 @@ def outpaint(data: dict[str, Any], request: Request) -> JobRequest:
         user_id=data["user_id"],
         params=params,
         received=elide_images(data, {"image": source}),
+        context=context,
         preset_id=data.get("preset_id"),
         idempotency_key=_idempotency_key(request),
     )
@@ -211,66 +205,15 @@ def bad_filter(field: str, value: str, choices: list[str]) -> ApiError:
     )
 
 
-def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
-    from generation_app.serializers import JobImageSerializer, image_url
-
-    images = list(job.images.all())
-    generated = [i for i in images if i.role == JobImage.Role.IMAGE]
-    extras = [i for i in images if i.role != JobImage.Role.IMAGE]
-    if as_urls:
-        inline = [image_url(request, i.file) for i in generated]
-    else:
-        try:
-            inline = [
-                base64.b64encode((settings.MEDIA_ROOT / i.file).read_bytes()).decode()
-                for i in generated
-            ]
-        except FileNotFoundError:
-            raise NotFound(
-                f"An image of job {job.pk} is gone from media storage; ask with ?format=url "
-                "to see which ones remain.",
-                code="image_not_found",
-            ) from None
-    context = {"request": request}
-    return {
-        "job_id": str(job.pk),
-        "status": job.status,
-        "images": inline,
-        "items": JobImageSerializer(generated, many=True, context=context).data,
-        "extras": JobImageSerializer(extras, many=True, context=context).data,
-        "seeds": [i.seed for i in generated],
-        "warnings": job.warnings,
-        "info": {k: job.info[k] for k in INFO_KEYS if k in job.info},
-    }
-
-
 # --- ControlNet and Regional Prompter ---------------------------------------------------
-def _saved_controlnet_units(user_id: str, preset_id: int | None) -> list[dict]:
-    """Unit defaults: the preset's units if it has any, else the session's configs."""
-    if preset_id is not None:
-        from presets_app.services import get_preset_for_generation
-
-        preset_units = get_preset_for_generation(user_id, preset_id).controlnet_units
-        if preset_units:
-            return list(preset_units)
-    from sessions_app.services import session_state
-
-    return list(session_state(user_id)["controlnet_configs"])
-
-
-def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
+def controlnet(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
     """Units validated against the catalog, merged over saved configs, each with its image."""
-    from generation_app import controlnet as cn
-    from generation_app.params import check_unit_count, load_catalog, validate_controlnet_units
-
-    catalog = load_catalog()
+    catalog = context.catalog
     extension = cn.require_controlnet(catalog) if catalog is not None else {}
     units = validate_controlnet_units(
         data.get("controlnet_units") or [], catalog=catalog or {}, allow_images=True
     )
-    units = cn.merge_defaults(
-        units, _saved_controlnet_units(data["user_id"], data.get("preset_id"))
-    )
+    units = cn.merge_defaults(units, context.saved_controlnet_units)
     if not units:
         raise serializers.ValidationError(
             {
@@ -280,19 +223,12 @@ def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
             }
         )
     check_unit_count(len(units), extension)
-    init = [
-        check_image(image, f"init_images[{i}]")
-        for i, image in enumerate(data.get("init_images") or [])
-    ]
+    init = _init_images(data.get("init_images") or [])
     units, images = cn.attach_images(units, data.get("image"), data["unit_images"], bool(init))
     units = [cn.complete_unit(unit, i, extension) for i, unit in enumerate(units)]
 
     params = _params(data, {"controlnet_units", "image", "unit_images", "init_images"})
-    if init:
-        params["init_images"] = [image.b64 for image in init]
-        params.setdefault("width", _snap(init[0].width))
-        params.setdefault("height", _snap(init[0].height))
-        images["init_images"] = init  # type: ignore[assignment]
+    _add_init_images(params, images, init)
     received = {
         k: v for k, v in data.items() if k not in ("unit_images", "image", "controlnet_units")
     }
@@ -304,6 +240,7 @@ def controlnet(data: dict[str, Any], request: Request) -> JobRequest:
         user_id=data["user_id"],
         params=params,
         received=elide_images(received, images),
+        context=context,
         preset_id=data.get("preset_id"),
         idempotency_key=_idempotency_key(request),
         scripts={cn.SCRIPT_KEY: {"args": units}},
@@ -314,23 +251,14 @@ def with_preset_regional_config(data: dict[str, Any], request: Request) -> dict[
     """A request without ``regional_config`` that names a preset takes the preset's."""
     if data.get("regional_config") or not data.get("preset_id") or not data.get("user_id"):
         return data
-    from a1111hub.auth import check_user_access
-    from presets_app.services import get_preset_for_generation
-
     check_user_access(request, str(data["user_id"]))
     preset = get_preset_for_generation(str(data["user_id"]), data["preset_id"])
     return {**data, "regional_config": preset.regional_config} if preset.regional_config else data
 
 
-def regional(data: dict[str, Any], request: Request) -> JobRequest:
+def regional(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
     """The prompt written with the extension's separators, and its 20 script args."""
-    from dataclasses import asdict
-
-    from a1111hub.errors import Conflict
-    from generation_app import regional as rp
-    from generation_app.params import load_catalog
-
-    catalog = load_catalog()
+    catalog = context.catalog
     if catalog is not None and not catalog.get("regional_prompter"):
         raise Conflict(
             "No backend has the Regional Prompter extension "
@@ -366,6 +294,7 @@ def regional(data: dict[str, Any], request: Request) -> JobRequest:
         user_id=data["user_id"],
         params=params,
         received=received,
+        context=context,
         preset_id=data.get("preset_id"),
         idempotency_key=_idempotency_key(request),
         scripts={rp.SCRIPT_TITLE: {"args": plan.args}},

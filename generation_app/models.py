@@ -1,45 +1,13 @@
-"""Backends (A1111 servers) and, later, the jobs that run on them."""
+"""Jobs, their images, and the leases that bind a running job to its backend."""
 
 from __future__ import annotations
 
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
-
-class Backend(models.Model):
-    """One A1111 server the hub can send work to."""
-
-    name = models.CharField(max_length=100, blank=True)
-    url = models.URLField(unique=True, help_text="Base URL, e.g. http://127.0.0.1:7860")
-    auth = models.CharField(
-        max_length=200,
-        blank=True,
-        help_text="user:pass for A1111's --api-auth (blank: A1111_AUTH).",
-    )
-    enabled = models.BooleanField(default=True)
-    from_config = models.BooleanField(
-        default=False,
-        editable=False,
-        help_text="Created from A1111_URL (disabled again when it is no longer named there).",
-    )
-    healthy = models.BooleanField(default=True)
-    is_simulator = models.BooleanField(default=False, editable=False)
-    loaded_checkpoint = models.CharField(max_length=300, blank=True, editable=False)
-    capabilities = models.JSONField(default=dict, blank=True, editable=False)
-    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
-    # The job holding this backend. A1111 runs one generation at a time, so the hub never
-    # sends a second one to the same backend: claiming is an atomic UPDATE on this column.
-    current_job = models.OneToOneField(
-        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
-    )
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.name or self.url
+from backends.models import Backend
 
 
 class Job(models.Model):
@@ -77,6 +45,11 @@ class Job(models.Model):
     payload = models.JSONField(default=dict, help_text="The exact body sent to A1111.")
     info = models.JSONField(default=dict, blank=True, help_text="A1111's decoded `info`.")
     preset_id = models.BigIntegerField(null=True, blank=True)
+    # Domain facts the runner needs, kept apart from the A1111 wire payload.
+    checkpoint = models.CharField(
+        max_length=300, blank=True, help_text="The checkpoint title the job asks for, if any."
+    )
+    img2img = models.BooleanField(default=False, help_text="Runs on A1111's img2img route.")
     backend = models.ForeignKey(
         Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
@@ -139,3 +112,20 @@ class JobImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} #{self.index}"
+
+
+class BackendLease(models.Model):
+    """A backend held by one job. A1111 runs one generation at a time, so a backend has at
+    most one lease (the primary key): taking one is an INSERT that only one worker wins.
+    The holder renews ``heartbeat_at`` while it runs; a lease whose heartbeat went stale
+    belongs to a dead worker and is broken by the sweep."""
+
+    backend = models.OneToOneField(
+        Backend, primary_key=True, on_delete=models.CASCADE, related_name="lease"
+    )
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="lease")
+    claimed_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.backend} -> {self.job_id}"

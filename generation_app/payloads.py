@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loras_app.rules import unusable_reason
+
 # Request fields that are not A1111 fields of the same name.
 HUB_ONLY_FIELDS = {
     "user_id",
@@ -107,14 +109,13 @@ def add_lora_tags(
     tags = []
     for filename, weight in loras.items():
         ref = catalog.get(filename)
-        if ref is None:
-            warnings.append(f"LoRA {filename!r} is not in the catalog; it was left out.")
-            continue
-        if ref.missing:
-            warnings.append(f"LoRA {filename!r} is missing on disk; it was left out.")
-            continue
-        if not ref.enabled:
-            warnings.append(f"LoRA {filename!r} is disabled in the catalog; it was left out.")
+        reason = (
+            unusable_reason(known=True, enabled=ref.enabled, missing=ref.missing)
+            if ref
+            else unusable_reason(known=False)
+        )
+        if reason:
+            warnings.append(f"LoRA {filename!r} {reason}; it was left out.")
             continue
         applied[ref.prompt_name] = float(weight)
         if ref.prompt_name not in present:

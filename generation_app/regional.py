@@ -4,7 +4,7 @@ Pure functions, no database and no HTTP. The extension splits the picture by a r
 and reads one prompt chunk per region, separated by keywords; it does nothing unless it is
 ``active`` *and* the prompt carries a separator, and a chunk count that does not match the
 ratios dies in A1111 with a 500 IndexError. So the hub writes the prompt itself, counts the
-regions before queueing, and always sends ``active`` (contract page §9).
+regions before queueing, and always sends ``active`` (``scripts/rp.py`` of hako-mikan/sd-webui-regional-prompter).
 """
 
 from __future__ import annotations

@@ -14,19 +14,21 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from a1111hub.a1111.client import A1111Client, A1111Error
-from generation_app.backends import actionable_message, client_for, interrupt
+from a1111.client import A1111Client, A1111Error
+from a1111.messages import actionable_message
+from backends.catalog import backend_models
+from backends.models import Backend
+from backends.registry import client_for, interrupt, mark_unhealthy
 from generation_app.images import store_result_image
-from generation_app.models import Backend, Job, JobImage
+from generation_app.models import BackendLease, Job, JobImage
 from generation_app.payloads import applied_lora_names
 
 logger = logging.getLogger(__name__)
 
-IMG2IMG_KINDS = {Job.Kind.IMG2IMG, Job.Kind.INPAINT, Job.Kind.OUTPAINT}
 # Kinds that need an extension, by the capability recorded on Backend.capabilities.
 REQUIRED_CAPABILITY = {
     Job.Kind.CONTROLNET: ("controlnet", "the ControlNet extension"),
@@ -59,7 +61,7 @@ def run(job_id: str) -> str:
             )
             outcome = None
         finally:
-            Backend.objects.filter(pk=backend.pk, current_job=job).update(current_job=None)
+            BackendLease.objects.filter(backend=backend, job=job).delete()
         if outcome is None:
             break
         refused[backend.pk] = outcome
@@ -82,9 +84,7 @@ def _attempt(job: Job, backend: Backend) -> str | None:
     try:
         _execute(job, backend)
     except A1111Error as exc:  # only a refused connection comes back here
-        Backend.objects.filter(pk=backend.pk).update(
-            healthy=False, last_error=exc.message, last_checked_at=timezone.now()
-        )
+        mark_unhealthy(backend, exc.message)
         message = f"Backend unreachable: {actionable_message(exc)}"
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
             status=Job.Status.QUEUED, backend=None, started_at=None, message=message
@@ -94,15 +94,9 @@ def _attempt(job: Job, backend: Backend) -> str | None:
 
 
 # --- claiming a backend ---------------------------------------------------------------
-def _wanted_checkpoint(job: Job) -> str | None:
-    return (job.payload.get("override_settings") or {}).get("sd_model_checkpoint")
-
-
 def _has_checkpoint(backend: Backend, title: str) -> bool:
     """A backend without the checkpoint would silently use another one: never send it there.
     Unknown (the listing failed) counts as yes; the run itself will say what is wrong."""
-    from a1111hub.services import backend_models
-
     try:
         checkpoints = backend_models(backend)["checkpoints"]
     except A1111Error:
@@ -118,13 +112,13 @@ def _capable(job: Job, backends) -> list[Backend]:
 def _candidates(job: Job, exclude) -> list[Backend]:
     retry_after = timezone.now() - timedelta(seconds=UNHEALTHY_RETRY_SECONDS)
     backends = (
-        Backend.objects.filter(enabled=True, current_job__isnull=True)
+        Backend.objects.filter(enabled=True, lease__isnull=True)
         .filter(
             Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
         )
         .exclude(pk__in=exclude)
     )
-    wanted = _wanted_checkpoint(job)
+    wanted = job.checkpoint
     backends = [b for b in _capable(job, backends) if not wanted or _has_checkpoint(b, wanted)]
     # Prefer a backend that already has the checkpoint loaded: a swap costs seconds to minutes.
     return sorted(
@@ -145,11 +139,7 @@ def claim_backend(job: Job, refused: dict[int, str] | None = None) -> Backend | 
         if not Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).exists():
             return None  # cancelled while waiting
         for backend in _candidates(job, refused):
-            claimed = Backend.objects.filter(pk=backend.pk, current_job__isnull=True).update(
-                current_job=job
-            )
-            if claimed:
-                backend.current_job = job
+            if _take_lease(backend, job):
                 return backend
         usable = _capable(job, Backend.objects.filter(enabled=True).exclude(pk__in=refused))
         if not usable:
@@ -171,6 +161,16 @@ def claim_backend(job: Job, refused: dict[int, str] | None = None) -> Backend | 
         time.sleep(0.25)
 
 
+def _take_lease(backend: Backend, job: Job) -> bool:
+    """One INSERT that only one worker wins (the backend is the lease's primary key)."""
+    try:
+        with transaction.atomic():
+            BackendLease.objects.create(backend=backend, job=job)
+    except IntegrityError:
+        return False
+    return True
+
+
 def _no_backend_message(job: Job, refused: dict[int, str]) -> str:
     if refused:
         return " ".join(dict.fromkeys(refused.values()))
@@ -187,11 +187,7 @@ def _no_backend_message(job: Job, refused: dict[int, str]) -> str:
 # --- running ----------------------------------------------------------------------------
 def _execute(job: Job, backend: Backend) -> None:
     client = client_for(backend)
-    call = (
-        client.img2img
-        if job.kind in IMG2IMG_KINDS or job.payload.get("init_images")
-        else client.txt2img
-    )
+    call = client.img2img if job.img2img else client.txt2img
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, job.payload)
     try:
@@ -204,9 +200,7 @@ def _execute(job: Job, backend: Backend) -> None:
             # A1111 may still be generating; stop it before the backend is handed on.
             interrupt(backend)
         elif exc.unreachable:
-            Backend.objects.filter(pk=backend.pk).update(
-                healthy=False, last_error=exc.message, last_checked_at=timezone.now()
-            )
+            mark_unhealthy(backend, exc.message)
         finish(job, Job.Status.FAILED, _failure_message(exc))
         return
     finally:
@@ -243,6 +237,7 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             update, use_task_progress = _read_progress(progress_client, job, use_task_progress)
             update["heartbeat_at"] = timezone.now()
             Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+            BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:
         progress_client.close()
         if backend.capabilities.get("internal_progress", True) != use_task_progress:
@@ -360,8 +355,8 @@ def _complete(job: Job, result: dict[str, Any]) -> None:
     count = job.images.filter(role=JobImage.Role.IMAGE).count()
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
     Job.objects.filter(pk=job.pk).update(warnings=warnings)
-    if _wanted_checkpoint(job):  # A1111 keeps an overridden model loaded after the job
-        Backend.objects.filter(pk=job.backend_id).update(loaded_checkpoint=_wanted_checkpoint(job))
+    if job.checkpoint:  # A1111 keeps an overridden model loaded after the job
+        Backend.objects.filter(pk=job.backend_id).update(loaded_checkpoint=job.checkpoint)
     finish(
         job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
     )

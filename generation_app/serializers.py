@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.request import Request
 
+from core.errors import NotFound
+from core.serializers import OptionalBooleanField
 from generation_app.models import Job, JobImage
-from generation_app.params import GenerationParamsSerializer, OptionalBooleanField
-from generation_app.services import estimate_eta, queue_position
+from generation_app.selectors import QueueState, queue_state
+from genparams.params import GenerationParamsSerializer
 
 
 class LoraWeightsField(serializers.DictField):
@@ -44,6 +50,12 @@ class ImageInputField(serializers.CharField):
         super().__init__(**kwargs)
 
 
+def merge_init_image(attrs: dict[str, Any]) -> None:
+    """``init_image`` (one image, the short form) becomes the first of ``init_images``."""
+    if attrs.get("init_image"):
+        attrs.setdefault("init_images", []).insert(0, attrs.pop("init_image"))
+
+
 class InpaintFieldsMixin(serializers.Serializer):
     mask = ImageInputField(required=False, allow_null=True, help_text="White = repaint.")
     mask_blur = serializers.IntegerField(required=False, min_value=0, max_value=64)
@@ -68,8 +80,7 @@ class Img2ImgRequestSerializer(InpaintFieldsMixin, Txt2ImgRequestSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        if attrs.get("init_image"):
-            attrs.setdefault("init_images", []).insert(0, attrs.pop("init_image"))
+        merge_init_image(attrs)
         if not attrs.get("init_images"):
             raise serializers.ValidationError(
                 {"init_images": ["Give at least one image: base64 in JSON, or a multipart file."]}
@@ -117,7 +128,7 @@ class JobLinksMixin:
 
 
 class JobSerializer(JobLinksMixin, serializers.Serializer):
-    """What the brief's polling loop reads. A plain Serializer: this is the hottest read."""
+    """What the README's polling loop reads. A plain Serializer: this is the hottest read."""
 
     job_id = serializers.UUIDField(source="id", read_only=True)
     user_id = serializers.CharField()
@@ -141,17 +152,17 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
         # polling client makes about twice a second, and DRF copies a serializer's fields
         # per instance. The declared fields above still document it (a test keeps the two
         # in step).
-        position = queue_position(job)
+        queue: QueueState = self.context.get("queue") or queue_state(job)
         return {
             "job_id": str(job.id),
             "user_id": job.user_id,
             "kind": job.kind,
             "status": job.status,
             "progress": job.progress,
-            "eta_seconds": estimate_eta(job, position),
+            "eta_seconds": queue.eta_seconds,
             "step": job.step,
             "total_steps": job.total_steps,
-            "queue_position": position,
+            "queue_position": queue.position,
             "message": job.message,
             "warnings": job.warnings,
             "backend": job.backend.url if job.backend_id else None,
@@ -232,3 +243,46 @@ class JobResultSerializer(serializers.Serializer):
     seeds = serializers.ListField(child=serializers.IntegerField())
     warnings = serializers.ListField(child=serializers.CharField())
     info = serializers.DictField()
+
+
+INFO_KEYS = (
+    "prompt", "negative_prompt", "seed", "all_seeds", "subseed", "width", "height",
+    "sampler_name", "cfg_scale", "steps", "batch_size", "sd_model_name", "sd_model_hash",
+    "sd_vae_name", "denoising_strength", "clip_skip", "extra_generation_params", "version",
+)  # fmt: skip
+
+
+def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
+    images = list(job.images.all())
+    generated = [i for i in images if i.role == JobImage.Role.IMAGE]
+    extras = [i for i in images if i.role != JobImage.Role.IMAGE]
+    if as_urls:
+        inline = [image_url(request, i.file) for i in generated]
+    else:
+        try:
+            inline = [
+                base64.b64encode((settings.MEDIA_ROOT / i.file).read_bytes()).decode()
+                for i in generated
+            ]
+        except FileNotFoundError:
+            raise NotFound(
+                f"An image of job {job.pk} is gone from media storage; ask with ?format=url "
+                "to see which ones remain.",
+                code="image_not_found",
+            ) from None
+    context = {"request": request}
+    return {
+        "job_id": str(job.pk),
+        "status": job.status,
+        "images": inline,
+        "items": JobImageSerializer(generated, many=True, context=context).data,
+        "extras": JobImageSerializer(extras, many=True, context=context).data,
+        "seeds": [i.seed for i in generated],
+        "warnings": job.warnings,
+        "info": {k: job.info[k] for k in INFO_KEYS if k in job.info},
+    }
+
+
+def job_body(job: Job, request=None) -> dict:
+    """The job as GET /jobs/{id} shows it."""
+    return JobSerializer(job, context={"request": request}).data

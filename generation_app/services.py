@@ -9,14 +9,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Avg, F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from a1111hub.errors import ApiError, Conflict, TooManyRequests
-from generation_app.backends import interrupt
-from generation_app.models import Backend, Job
+from backends.registry import interrupt
+from core.errors import ApiError, Conflict, TooManyRequests
+from generation_app.context import GenerationContext
+from generation_app.models import BackendLease, Job
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
+from loras_app.rules import unusable_reason
+from loras_app.search import suggest
+from loras_app.selectors import catalog_is_empty, loras_by_name
+from presets_app.services import record_preset_use
+from sessions_app.custom_settings import custom_settings_to_params
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,7 @@ class JobRequest:
     user_id: str
     params: dict[str, Any]  # validated generation parameters and kind-specific A1111 fields
     received: dict[str, Any]  # the request as received, images elided, for the record
+    context: GenerationContext
     preset_id: int | None = None
     idempotency_key: str | None = None
     scripts: dict[str, Any] = field(default_factory=dict)  # alwayson_scripts to add
@@ -38,99 +44,67 @@ class JobRequest:
 
 
 # --- the pieces a payload is merged from -----------------------------------------------
-def _session_state(user_id: str) -> dict[str, Any]:
-    from sessions_app.services import session_state
-
-    return session_state(user_id)
-
-
-def _preset(user_id: str, preset_id: int | None):
-    if preset_id is None:
-        return None
-    from presets_app.services import get_preset_for_generation
-
-    return get_preset_for_generation(user_id, preset_id)
-
-
 def _catalog_loras(filenames: set[str], prompt_names: set[str]) -> dict[str, LoraRef]:
-    from loras_app.models import Lora
-
-    rows = Lora.objects.filter(filename__in=filenames) | Lora.objects.filter(
-        prompt_name__in=prompt_names
-    )
     return {
         row.filename: LoraRef(row.filename, row.prompt_name, row.enabled, row.missing)
-        for row in rows
+        for row in loras_by_name(filenames, prompt_names)
     }
-
-
-def _checkpoint_titles() -> dict[str, str]:
-    """Every name a user may give a checkpoint -> its exact title (never silently dropped)."""
-    from a1111hub.services import models_catalog
-
-    try:
-        catalog = models_catalog()
-    except ApiError:
-        return {}
-    titles: dict[str, str] = {}
-    for checkpoint in catalog["checkpoints"]:
-        title = checkpoint["title"]
-        name = title.rsplit(" [", 1)[0]
-        for alias in (title, name, checkpoint["name"], checkpoint.get("hash")):
-            if alias:
-                titles[alias] = title
-    return titles
 
 
 def _refuse_unknown_loras(requested: dict[str, float], prompt: str, catalog: dict[str, LoraRef]):
     """A1111 ignores a LoRA it does not know; the hub says so before queueing instead."""
-    from loras_app.models import Lora
-    from loras_app.search import suggest
-
     unknown = [f for f in requested if f not in catalog]
+    not_known = unusable_reason(known=False)
     if unknown:
         raise ApiError(
-            f"Unknown LoRA(s): {', '.join(unknown)}. Use a filename from GET /loras.",
+            f"LoRA(s) {', '.join(unknown)} {not_known}. Use a filename from GET /loras.",
             code="unknown_lora",
             suggestions={name: suggest(name) for name in unknown},
         )
     known_names = {ref.prompt_name for ref in catalog.values()}
     in_prompt = prompt_lora_names(prompt) - known_names
-    if in_prompt and Lora.objects.exists():
+    if in_prompt and not catalog_is_empty():
         raise ApiError(
-            "The prompt names LoRA(s) A1111 would silently ignore: "
-            + ", ".join(sorted(in_prompt))
-            + ". Check the names with GET /loras (or POST /loras/scan if they are new).",
+            f"The prompt names LoRA(s) {', '.join(sorted(in_prompt))}, which {not_known}: "
+            "A1111 would silently ignore them. Check the names with GET /loras (or POST "
+            "/loras/scan if they are new).",
             code="unknown_lora",
             suggestions={name: suggest(name) for name in sorted(in_prompt)},
         )
 
 
-def prepare_payload(job_request: JobRequest, task_id: str) -> tuple[dict, list[str], dict, int]:
-    session = _session_state(job_request.user_id)
-    preset = _preset(job_request.user_id, job_request.preset_id)
+@dataclass
+class PreparedPayload:
+    payload: dict[str, Any]
+    warnings: list[str]
+    loras: dict[str, float]  # the LoRAs asked for, by the name written in the tag
+    total_steps: int
+
+
+def prepare_payload(job_request: JobRequest, task_id: str) -> PreparedPayload:
+    context = job_request.context
+    preset = context.preset
     preset_params = dict(preset.params) if preset else {}
     preset_loras = dict(preset.loras) if preset else {}
     params = job_request.params
     requested_loras = dict(params.get("loras") or {})
     prompt = params.get("prompt") or preset_params.get("prompt") or ""
-    filenames = set(session["active_loras"]) | set(preset_loras) | set(requested_loras)
+    session_loras = context.session["active_loras"]
+    filenames = set(session_loras) | set(preset_loras) | set(requested_loras)
     catalog_loras = _catalog_loras(filenames, prompt_lora_names(prompt))
     _refuse_unknown_loras(requested_loras, prompt, catalog_loras)
-
-    from generation_app.params import custom_settings_to_params
 
     built = build_payload(
         BuildInputs(
             kind=job_request.kind,
             request=params,
             defaults=settings.HUB_GENERATION_DEFAULTS,
-            custom_settings=custom_settings_to_params(session["custom_settings"]),
+            custom_settings=custom_settings_to_params(context.session["custom_settings"]),
             preset_params=preset_params,
-            session_loras=session["active_loras"],
+            session_loras=session_loras,
             preset_loras=preset_loras,
             catalog_loras=catalog_loras,
-            checkpoint_titles=_checkpoint_titles(),
+            checkpoint_titles=context.checkpoint_titles,
             task_id=task_id,
         )
     )
@@ -143,7 +117,9 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> tuple[dict, list[s
         )
     if job_request.scripts:
         built.payload["alwayson_scripts"] = job_request.scripts
-    return built.payload, job_request.warnings + built.warnings, built.loras, built.total_steps
+    return PreparedPayload(
+        built.payload, job_request.warnings + built.warnings, built.loras, built.total_steps
+    )
 
 
 # --- creating, finding, cancelling ------------------------------------------------------
@@ -165,11 +141,15 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
         preset_id=job_request.preset_id,
         idempotency_key=key,
     )
-    payload, warnings, loras, total_steps = prepare_payload(job_request, job.task_id)
-    job.payload = payload
-    job.warnings = warnings
-    job.total_steps = total_steps
-    job.info = {"requested_loras": loras}
+    prepared = prepare_payload(job_request, job.task_id)
+    job.payload = prepared.payload
+    job.warnings = prepared.warnings
+    job.total_steps = prepared.total_steps
+    job.checkpoint = (prepared.payload.get("override_settings") or {}).get(
+        "sd_model_checkpoint", ""
+    )
+    job.img2img = "init_images" in prepared.payload
+    job.info = {"requested_loras": prepared.loras}
     try:
         with transaction.atomic():
             _lock_user(job_request.user_id)
@@ -181,8 +161,6 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
             return Job.objects.get(user_id=job_request.user_id, idempotency_key=key), False
         raise
     if job_request.preset_id is not None:
-        from presets_app.services import record_preset_use
-
         record_preset_use(job_request.preset_id)
     return job, True
 
@@ -221,40 +199,6 @@ def enqueue(job: Job) -> None:
         )
 
 
-def queue_position(job: Job) -> int | None:
-    """1 = next to start. Jobs queue in one FIFO across users, like A1111's own lock."""
-    if job.status != Job.Status.QUEUED:
-        return None
-    return Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=job.created_at).count() + 1
-
-
-def typical_duration() -> float | None:
-    """Mean run time of the last 20 completed jobs, in seconds."""
-    recent = (
-        Job.objects.filter(status=Job.Status.COMPLETED, started_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("id", flat=True)[:20]
-    )
-    mean = (
-        Job.objects.filter(id__in=list(recent))
-        .annotate(duration=F("finished_at") - F("started_at"))
-        .aggregate(mean=Avg("duration"))["mean"]
-    )
-    return mean.total_seconds() if mean else None
-
-
-def estimate_eta(job: Job, position: int | None) -> float | None:
-    if job.status == Job.Status.RUNNING:
-        return job.eta_seconds
-    if position is None:
-        return None
-    typical = typical_duration()
-    if typical is None:
-        return None
-    backends = max(1, Backend.objects.filter(enabled=True).count())
-    return round(typical * (position + backends - 1) / backends, 1)
-
-
 def cancel_job(job: Job) -> Job:
     """A queued job never starts; a running one is interrupted on its backend."""
     if job.is_final:
@@ -279,9 +223,9 @@ def cancel_job(job: Job) -> Job:
 
 def interrupt_if_running(job: Job) -> None:
     """Interrupt is global in A1111: only send it when this job holds the backend."""
-    backend = Backend.objects.filter(current_job=job).first()
-    if backend is not None:
-        interrupt(backend)  # if it fails, the worker interrupts when it sees cancel_requested
+    lease = BackendLease.objects.filter(job=job).select_related("backend").first()
+    if lease is not None:
+        interrupt(lease.backend)  # if it fails, the worker interrupts when it sees cancel_requested
 
 
 def stale_running_jobs():
@@ -303,7 +247,7 @@ def sweep_stale_jobs() -> int:
             ),
         )
         count += updated
-        Backend.objects.filter(current_job=job).update(current_job=None)
+        BackendLease.objects.filter(job=job).delete()
     # A job that was waiting for a backend when its worker died never reached A1111:
     # running it is safe, so it goes back on the queue.
     cutoff = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS)
@@ -313,7 +257,7 @@ def sweep_stale_jobs() -> int:
         ):
             enqueue(job)
     # A backend held by a job that has ended is free again (self-healing after a crash).
-    Backend.objects.filter(current_job__status__in=Job.FINAL).update(current_job=None)
+    BackendLease.objects.filter(job__status__in=Job.FINAL).delete()
     return count
 
 

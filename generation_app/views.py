@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -19,11 +17,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub.auth import check_user_access
-from a1111hub.errors import Conflict, NotFound, TooManyRequests
-from a1111hub.serializers import ErrorSerializer
-from generation_app import intake
+from core.auth import check_user_access
+from core.errors import Conflict, NotFound
+from core.serializers import ErrorSerializer
+from generation_app import intake, streams
+from generation_app.context import GenerationContext, read_context
 from generation_app.models import Job, JobImage
+from generation_app.selectors import user_jobs
 from generation_app.serializers import (
     Img2ImgRequestSerializer,
     JobListSerializer,
@@ -31,8 +31,10 @@ from generation_app.serializers import (
     JobSerializer,
     OutpaintRequestSerializer,
     Txt2ImgRequestSerializer,
+    job_body,
+    result_body,
 )
-from generation_app.services import cancel_job, create_job
+from generation_app.services import JobRequest, cancel_job, create_job
 
 ERRORS = {
     400: ErrorSerializer,
@@ -54,10 +56,11 @@ class GenerateView(APIView):
         data = self.prepare(intake.request_data(request), request)
         serializer = self.serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
-        check_user_access(request, serializer.validated_data["user_id"])
-        job_request = self.build(serializer.validated_data, request)
-        job, created = create_job(job_request)
-        body = JobSerializer(job, context={"request": request}).data
+        data = serializer.validated_data
+        check_user_access(request, data["user_id"])
+        context = read_context(data["user_id"], data.get("preset_id"))
+        job, created = create_job(self.build(data, request, context))
+        body = job_body(job, request)
         headers = {"Location": body["links"]["self"]}
         if not created:
             headers["Idempotent-Replayed"] = "true"
@@ -71,8 +74,8 @@ class GenerateView(APIView):
         """Fill the raw request before validation (a hook for kinds that need it)."""
         return data
 
-    def build(self, data: dict, request: Request) -> intake.JobRequest:
-        return intake.txt2img(data, request, kind=self.kind)
+    def build(self, data: dict, request: Request, context: GenerationContext) -> JobRequest:
+        return intake.txt2img(data, request, context, kind=self.kind)
 
 
 def _generate_schema(serializer, summary: str):
@@ -106,8 +109,8 @@ class Img2ImgView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request):
-        return intake.img2img(data, request)
+    def build(self, data, request, context):
+        return intake.img2img(data, request, context)
 
 
 class OutpaintView(GenerateView):
@@ -118,8 +121,8 @@ class OutpaintView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request):
-        return intake.outpaint(data, request)
+    def build(self, data, request, context):
+        return intake.outpaint(data, request, context)
 
 
 def get_job(request: Request, job_id, *, full: bool = False) -> Job:
@@ -142,7 +145,7 @@ class JobDetailView(APIView):
         responses={200: JobSerializer, **ERRORS}, tags=["jobs"], summary="Job status and progress"
     )
     def get(self, request: Request, job_id) -> Response:
-        return Response(JobSerializer(get_job(request, job_id), context={"request": request}).data)
+        return Response(job_body(get_job(request, job_id), request))
 
     @extend_schema(
         responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS},
@@ -150,8 +153,7 @@ class JobDetailView(APIView):
         summary="Cancel a job",
     )
     def delete(self, request: Request, job_id) -> Response:
-        job = cancel_job(get_job(request, job_id))
-        return Response(JobSerializer(job, context={"request": request}).data)
+        return _cancel(request, job_id)
 
 
 class JobCancelView(APIView):
@@ -162,8 +164,11 @@ class JobCancelView(APIView):
         summary="Cancel a job",
     )
     def post(self, request: Request, job_id) -> Response:
-        job = cancel_job(get_job(request, job_id))
-        return Response(JobSerializer(job, context={"request": request}).data)
+        return _cancel(request, job_id)
+
+
+def _cancel(request: Request, job_id) -> Response:
+    return Response(job_body(cancel_job(get_job(request, job_id)), request))
 
 
 class JobResultView(APIView):
@@ -186,7 +191,7 @@ class JobResultView(APIView):
                 status=job.status,
             )
         as_urls = request.query_params.get("format") == "url"
-        return Response(intake.result_body(job, request, as_urls))
+        return Response(result_body(job, request, as_urls))
 
 
 class JobListView(APIView):
@@ -203,17 +208,17 @@ class JobListView(APIView):
         summary="A user's jobs, newest first",
     )
     def get(self, request: Request) -> Response:
-        user_id = request.query_params.get("user_id") or request.user.user_id
-        jobs = Job.objects.prefetch_related("images").order_by("-created_at")
+        params = request.query_params
+        user_id = params.get("user_id") or request.user.user_id
         if user_id:
             check_user_access(request, user_id)
-            jobs = jobs.filter(user_id=user_id)
+        filters = {}
         for field, choices in (("status", Job.Status.values), ("kind", Job.Kind.values)):
-            value = request.query_params.get(field)
-            if value:
-                if value not in choices:
-                    raise intake.bad_filter(field, value, choices)
-                jobs = jobs.filter(**{field: value})
+            value = params.get(field)
+            if value and value not in choices:
+                raise intake.bad_filter(field, value, choices)
+            filters[field] = value
+        jobs = user_jobs(user_id, **filters)
         paginator = LimitOffsetPagination()
         paginator.default_limit = 20
         paginator.max_limit = 100
@@ -229,11 +234,6 @@ class EventStreamRenderer(renderers.BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return json.dumps(data).encode()
-
-
-# Each open stream holds a web thread; a bounded number per process keeps the rest of the
-# API (and the brief's polling loop) answering however many clients stream.
-_event_streams = threading.BoundedSemaphore(settings.HUB_MAX_EVENT_STREAMS)
 
 
 class JobEventsView(APIView):
@@ -254,38 +254,8 @@ class JobEventsView(APIView):
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
-        if not _event_streams.acquire(blocking=False):
-            raise TooManyRequests(
-                "Too many open event streams on this server; poll GET /jobs/{id} instead, "
-                "or retry in a few seconds.",
-                code="too_many_streams",
-            )
-        context = {"request": request}
-
-        def stream():
-            try:
-                yield "retry: 2000\n\n"
-                last = None
-                deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
-                while time.monotonic() < deadline:
-                    current = (
-                        Job.objects.select_related("backend")
-                        .defer("payload", "request", "info")
-                        .get(pk=job.pk)
-                    )
-                    body = JobSerializer(current, context=context).data
-                    if body != last:
-                        event = "done" if current.is_final else "progress"
-                        yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
-                        last = body
-                    if current.is_final:
-                        return
-                    yield ": keep-alive\n\n"
-                    time.sleep(0.5)
-            finally:
-                _event_streams.release()
-
-        response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+        stream = streams.job_events(job, request)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response

@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from a1111hub.errors import ApiError
+from core.errors import ApiError
 from loras_app import services
 from loras_app.models import Lora, LoraTag, ScanRun, Tag
 

@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from a1111hub.a1111.client import A1111Error
-from a1111hub.errors import ApiError, Conflict, NotFound
-from generation_app.backends import client_for, enabled_backends
-from generation_app.models import Backend
+from a1111.client import A1111Error
+from backends.models import Backend
+from backends.registry import client_for, enabled_backends
+from core.errors import ApiError, Conflict, NotFound
 from loras_app import hashing, scanner, search
 from loras_app.models import Lora, LoraTag, ScanLock, ScanRun, Tag
 

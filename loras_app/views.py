@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub.errors import NotFound
-from a1111hub.serializers import ErrorSerializer
+from core.errors import NotFound
+from core.serializers import ErrorSerializer
 from loras_app import search, services
 from loras_app.serializers import (
     AutocompleteQuerySerializer,

@@ -2,7 +2,8 @@ from django import forms
 from django.contrib import admin
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from generation_app.params import validate_controlnet_units, validate_generation_params
+from genparams.controlnet import validate_controlnet_units
+from genparams.params import validate_generation_params
 from presets_app.models import Preset
 
 

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation_app.params import OptionalBooleanField
+from core.serializers import OptionalBooleanField
 from presets_app.models import Preset
 from sessions_app.serializers import SessionSerializer
 

@@ -15,14 +15,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from rest_framework.exceptions import ValidationError
 
-from a1111hub.errors import Conflict, NotFound
-from generation_app.params import (
-    custom_settings_to_params,
-    validate_controlnet_units,
-    validate_generation_params,
-)
+from core.errors import Conflict, NotFound
+from genparams.controlnet import validate_controlnet_units
+from genparams.params import validate_generation_params
+from loras_app.rules import unusable_reason
+from loras_app.search import suggest
+from loras_app.selectors import unusable_loras
 from presets_app.models import Preset
 from sessions_app import services as sessions
+from sessions_app.custom_settings import custom_settings_to_params
 
 CONTENT_FIELDS = (
     "description",
@@ -74,7 +75,7 @@ def browse_presets(
     *, public: bool = True, search: str = "", share_code: str = "", limit: int = 20, offset: int = 0
 ) -> dict[str, Any]:
     """A page of public presets, most used first (``search`` matches name or description),
-    or the one preset a share code names. ``public`` is the brief's flag, always true."""
+    or the one preset a share code names. ``public`` is the README's flag, always true."""
     if share_code:
         presets = Preset.objects.filter(share_code=share_code)
     else:
@@ -102,30 +103,6 @@ def with_warnings(presets: list[Preset]) -> list[Preset]:
             if filename in unusable
         ]
     return presets
-
-
-def unusable_loras(filenames: set[str]) -> dict[str, str]:
-    """filename -> why it cannot be used (not in the catalog, disabled, file missing)."""
-    from loras_app.models import Lora
-
-    if not filenames:
-        return {}
-    found = {
-        lora.filename: lora
-        for lora in Lora.objects.filter(filename__in=filenames).only(
-            "filename", "enabled", "missing"
-        )
-    }
-    reasons = {}
-    for filename in filenames:
-        lora = found.get(filename)
-        if lora is None:
-            reasons[filename] = "is no longer in the catalog"
-        elif lora.missing:
-            reasons[filename] = "has a missing file"
-        elif not lora.enabled:
-            reasons[filename] = "is disabled in the catalog"
-    return reasons
 
 
 # --- saving ---------------------------------------------------------------------------
@@ -156,13 +133,14 @@ def _check_loras(loras: dict[str, float], *, known: bool) -> None:
         )
     if not known:
         return
-    from loras_app.search import suggest
-
-    absent = [f for f, why in unusable_loras(set(loras)).items() if "catalog" in why]
+    not_known = unusable_reason(known=False)
+    absent = [f for f, why in unusable_loras(set(loras)).items() if why == not_known]
     errors = {}
     for filename in absent:
         hint = ", ".join(suggest(filename, limit=5))
-        errors[filename] = [f"Not in the LoRA catalog.{' Did you mean: ' + hint if hint else ''}"]
+        errors[filename] = [
+            f"LoRA {filename!r} {not_known}.{' Did you mean: ' + hint if hint else ''}"
+        ]
     if errors:
         raise ValidationError({"loras": errors})
 

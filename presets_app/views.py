@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub.auth import check_user_access
-from a1111hub.serializers import ErrorSerializer
+from core.auth import check_user_access
+from core.serializers import ErrorSerializer
 from presets_app import services
 from presets_app.serializers import (
     ApplyResultSerializer,

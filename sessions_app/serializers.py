@@ -1,4 +1,4 @@
-"""Request and response shapes of the session endpoints (the brief's "Session Structure")."""
+"""Request and response shapes of the session endpoints (the README's "Session Structure")."""
 
 from __future__ import annotations
 

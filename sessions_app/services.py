@@ -14,18 +14,19 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from a1111hub.errors import Conflict, NotFound
-from generation_app.params import (
+from core.errors import Conflict, NotFound
+from genparams.controlnet import validate_controlnet_units
+from loras_app.selectors import usable_lora
+from sessions_app.custom_settings import (
     check_custom_settings_keys,
     custom_setting_field,
-    validate_controlnet_units,
     validate_custom_settings,
 )
 from sessions_app.models import SessionLora, UserSession
 
 
 def session_state(user_id: str) -> dict[str, Any]:
-    """The brief's "Session Structure"; a user with no session gets an empty one."""
+    """The README's "Session Structure"; a user with no session gets an empty one."""
     session = UserSession.objects.filter(user_id=user_id).prefetch_related("loras").first()
     if session is None:
         return {
@@ -52,26 +53,6 @@ def _locked_session(user_id: str) -> UserSession:
     """
     session, _ = UserSession.objects.get_or_create(user_id=user_id)
     return UserSession.objects.select_for_update().get(pk=session.pk)
-
-
-def usable_lora(filename: str):
-    """The catalog's LoRA for ``filename`` if it can be used now; else 404 with suggestions."""
-    from loras_app.models import Lora
-    from loras_app.search import suggest
-
-    lora = Lora.objects.filter(filename=filename).first()
-    if lora is not None and lora.enabled and not lora.missing:
-        return lora
-    if lora is None:
-        detail = f"No LoRA {filename!r} in the catalog."
-    elif lora.missing:
-        detail = f"LoRA {filename!r} is in the catalog but its file is missing."
-    else:
-        detail = f"LoRA {filename!r} is disabled in the catalog."
-    suggestions = [f for f in suggest(filename, limit=5) if f != filename]
-    if suggestions:
-        detail += " Did you mean: " + ", ".join(suggestions) + "?"
-    raise NotFound(detail, code="lora_not_found", suggestions=suggestions)
 
 
 def add_lora(user_id: str, filename: str, weight: float | None = None) -> dict[str, Any]:

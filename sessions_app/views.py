@@ -1,4 +1,4 @@
-"""The brief's session endpoints. A user key may only touch its own user's session."""
+"""The README's session endpoints. A user key may only touch its own user's session."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub.auth import check_user_access
-from a1111hub.serializers import ErrorSerializer
+from core.auth import check_user_access
+from core.serializers import ErrorSerializer
 from sessions_app import services
 from sessions_app.serializers import (
     AddLoraSerializer,
@@ -82,7 +82,7 @@ class SessionLorasView(APIView):
         responses={200: SessionSerializer, 404: ErrorSerializer, 409: ErrorSerializer, **ERRORS},
         examples=[
             OpenApiExample(
-                "The brief's call",
+                "The README's call",
                 value={"filename": "character_lora.safetensors", "weight": 0.8},
                 request_only=True,
             ),
@@ -174,7 +174,7 @@ class SessionSettingsView(APIView):
         operation_id="session_settings_update",
         description=(
             "Keys are generation request fields (`sampler_name`, `steps`, `cfg_scale`, `width`, "
-            "`checkpoint`, `vae`, `negative_prompt`...) or the brief's names (`preferred_sampler`, "
+            "`checkpoint`, `vae`, `negative_prompt`...) or the README's names (`preferred_sampler`, "
             "`default_steps`, `default_cfg`, `preferred_checkpoint`, `default_width`...). Values "
             "are checked like a generation request, names against the backends. A null value "
             'removes the setting. The body may also be wrapped as `{"custom_settings": {...}}`.'
@@ -183,7 +183,7 @@ class SessionSettingsView(APIView):
         responses={200: SessionSerializer, **ERRORS},
         examples=[
             OpenApiExample(
-                "The brief's settings",
+                "The README's settings",
                 value={"preferred_sampler": "DPM++ 2M Karras", "default_steps": 20},
                 request_only=True,
             ),

@@ -6,8 +6,11 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from a1111hub.models import ApiKey
-from generation_app.models import Backend
+from a1111hub.datadir import prepare_data_dir
+from backends.models import Backend
+from core.models import ApiKey
+
+prepare_data_dir()  # what manage.py does at start-up: the SQLite test database lives there
 
 
 @pytest.fixture(scope="session")

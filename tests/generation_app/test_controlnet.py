@@ -10,10 +10,11 @@ import requests
 from PIL import Image, ImageDraw
 from rest_framework import serializers
 
-from a1111hub.errors import Conflict
+from backends.models import Backend
+from core.errors import Conflict
 from generation_app import controlnet as cn
-from generation_app.models import Backend, Job, JobImage
-from generation_app.params import check_unit_count
+from generation_app.models import Job, JobImage
+from genparams.controlnet import check_unit_count
 
 EXTENSION = {
     "models": ["control_openpose-fp16 [9ca67cc5]", "control_v11p_sd15_canny [d14c016b]"],

@@ -11,7 +11,8 @@ import pytest
 import requests
 from PIL import Image
 
-from generation_app.models import Backend, Job, JobImage
+from backends.models import Backend
+from generation_app.models import BackendLease, Job, JobImage
 from loras_app.models import Lora
 
 BRIEF_REQUEST = {
@@ -88,7 +89,7 @@ def test_the_brief_request_becomes_a_job_that_completes_with_pngs(api, backend, 
         "animefull_final.safetensors ["
     )
     assert payload["force_task_id"] == Job.objects.get().task_id
-    assert Backend.objects.get().current_job is None
+    assert not BackendLease.objects.exists()
 
 
 def test_result_as_urls_leaves_the_base64_out(api, backend, cluster):
@@ -352,7 +353,7 @@ def test_cancel_while_running_interrupts_the_backend(api, backend, cluster, sim,
     job = Job.objects.get(pk=job_id)
     assert job.status == "cancelled" and "Cancelled while running" in job.message
     assert job.finished_at is not None
-    assert Backend.objects.get().current_job is None
+    assert not BackendLease.objects.exists()
 
 
 def test_an_a1111_error_fails_the_job_with_its_message(api, backend, cluster, sim):
@@ -411,12 +412,12 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
     fresh = Job.objects.create(
         user_id="u", kind="txt2img", status="running", heartbeat_at=timezone.now()
     )
-    Backend.objects.filter(pk=backend.pk).update(current_job=job)
+    BackendLease.objects.create(backend=backend, job=job)
     assert sweep_stale_jobs() == 1
     job.refresh_from_db()
     assert job.status == "failed" and "Submit it again" in job.message
     assert Job.objects.get(pk=fresh.pk).status == "running"
-    assert Backend.objects.get().current_job is None
+    assert not BackendLease.objects.exists()
 
 
 def test_the_history_is_per_user_newest_first_and_paginated(api, user_api, backend, cluster):
@@ -546,11 +547,12 @@ def test_the_sweep_requeues_a_job_whose_worker_died_while_it_waited(
 
 
 def test_event_streams_are_bounded_per_process(api, backend, settings):
-    from generation_app import views
+    from generation_app import streams
 
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
     held = [
-        views._event_streams.acquire(blocking=False) for _ in range(settings.HUB_MAX_EVENT_STREAMS)
+        streams._event_streams.acquire(blocking=False)
+        for _ in range(settings.HUB_MAX_EVENT_STREAMS)
     ]
     try:
         assert all(held)
@@ -559,7 +561,7 @@ def test_event_streams_are_bounded_per_process(api, backend, settings):
         assert json.loads(response.content)["error"] == "too_many_streams"
     finally:
         for _ in held:
-            views._event_streams.release()
+            streams._event_streams.release()
     settings.HUB_EVENT_STREAM_SECONDS = 0  # a queued job: the stream ends at its deadline
     response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
     assert b"retry: 2000" in b"".join(response.streaming_content)

@@ -90,7 +90,7 @@ def test_disabled_missing_and_unknown_loras_are_left_out_with_a_warning():
     assert len(built.warnings) == 3
     assert any("disabled" in w for w in built.warnings)
     assert any("missing" in w for w in built.warnings)
-    assert any("not in the catalog" in w for w in built.warnings)
+    assert any("not in the LoRA catalog" in w for w in built.warnings)
 
 
 def test_checkpoint_vae_and_clip_skip_go_to_override_settings_never_global_options():

@@ -9,8 +9,9 @@ import pytest
 import requests
 from PIL import Image
 
+from backends.models import Backend
 from generation_app import regional
-from generation_app.models import Backend, Job
+from generation_app.models import Job
 from generation_app.regional import Region, RegionalError, RegionalSpec, plan
 
 BRIEF_REGIONAL = {

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from safetensors.numpy import save_file
 
-from a1111hub.errors import Conflict
+from core.errors import Conflict
 from loras_app import services
 from loras_app.models import Lora, ScanRun
 
@@ -350,7 +350,7 @@ def test_it_scans_the_loras_a1111_lists(backend, sim):
 
 
 def test_an_unreachable_backend_marks_nothing_missing(db, unused_port, tmp_path):
-    from generation_app.models import Backend
+    from backends.models import Backend
 
     Lora.objects.create(
         filename="keep.safetensors",

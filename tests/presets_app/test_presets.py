@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from a1111hub.errors import NotFound
+from core.errors import NotFound
 from loras_app.models import Lora
 from loras_app.search import reindex
 from presets_app.models import Preset
@@ -150,7 +150,7 @@ def test_a_preset_naming_a_lora_no_longer_in_the_catalog_loads_with_a_warning(ap
     preset = make("u1", loras={"gone.safetensors": 1.0, "style_lora.safetensors": 0.5})
     body = api.get(f"/presets/u1/{preset.pk}").json()
     assert body["warnings"] == [
-        "LoRA 'gone.safetensors' is no longer in the catalog; it is skipped.",
+        "LoRA 'gone.safetensors' is not in the LoRA catalog; it is skipped.",
         "LoRA 'style_lora.safetensors' is disabled in the catalog; it is skipped.",
     ]
 

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from a1111hub.a1111.client import A1111Client, A1111Error
-from a1111hub.models import ApiKey
-from generation_app.backends import DEFAULT_A1111_URL, sync_configured_backends
-from generation_app.models import Backend
+from a1111.client import A1111Client, A1111Error
+from backends.models import Backend
+from backends.registry import DEFAULT_A1111_URL, sync_configured_backends
+from core.models import ApiKey
 from generation_app.services import ensure_schedules
 from loras_app.services import startup_scan
 

@@ -103,7 +103,7 @@ class Command(BaseCommand):
         self._table(result)
 
     def _run(self, tmp: Path, opts) -> dict:
-        from a1111hub.models import ApiKey
+        from core.models import ApiKey
         from loras_app import services
         from loras_app.models import Lora
 

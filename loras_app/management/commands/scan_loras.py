@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from a1111hub.errors import ApiError
+from core.errors import ApiError
 from loras_app import services
 from loras_app.models import ScanRun
 

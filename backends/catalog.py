@@ -1,93 +1,39 @@
-"""Health and the model catalog: what the hub and its backends can do right now."""
+"""The model catalog (/models): what every enabled backend offers, merged and cached.
+
+Apps above this layer may add a field to it (the LoRA catalog adds ``lora_count``) with
+``register_catalog_field``, so this module never imports them.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 
-import a1111hub
-from a1111hub.a1111.client import A1111Error
-from generation_app.backends import (
-    actionable_message,
-    client_for,
-    enabled_backends,
-    probe,
-    record_probe,
-)
-from generation_app.models import Backend
+from a1111.client import A1111Error
+from a1111.messages import actionable_message
+from backends.models import Backend
+from backends.registry import client_for, enabled_backends
+from core.errors import BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
 REGIONAL_PROMPTER_SCRIPT = "regional prompter"
 CONTROLNET_SCRIPT = "controlnet"
 
-
-# --- health ---------------------------------------------------------------------------
-def database_status() -> dict[str, Any]:
-    start = time.perf_counter()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return {
-            "reachable": True,
-            "vendor": connection.vendor,
-            "response_ms": round((time.perf_counter() - start) * 1000, 1),
-        }
-    except Exception as exc:  # any driver error means "not reachable"
-        return {"reachable": False, "vendor": connection.vendor, "error": str(exc)}
+# name -> function(per-backend listings) -> value; filled by apps in their ready().
+_catalog_fields: dict[str, Callable[[list[dict[str, Any]]], Any]] = {}
 
 
-def broker_status() -> dict[str, Any]:
-    from django_q.brokers import get_broker
-
-    kind = "redis" if settings.REDIS_URL else "orm"
-    try:
-        broker = get_broker()
-        reachable = bool(broker.ping())
-        depth = broker.queue_size()
-    except Exception as exc:  # a broker down raises its own driver's errors
-        return {"kind": kind, "reachable": False, "error": str(exc)}
-    return {"kind": kind, "reachable": reachable, "queue_depth": depth}
+def register_catalog_field(name: str, compute: Callable[[list[dict[str, Any]]], Any]) -> None:
+    """Add a field to the merged catalog, computed from the backends' own listings."""
+    _catalog_fields[name] = compute
 
 
-def health() -> tuple[dict[str, Any], bool]:
-    """The health report and whether the hub can serve (database, broker, one backend)."""
-    database = database_status()
-    broker = broker_status()
-    backends = enabled_backends() if database["reachable"] else []
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(backends)))) as pool:
-        reports = list(pool.map(probe, backends))
-    for backend, report in zip(backends, reports, strict=True):
-        record_probe(backend, report)
-    simulated = [r["url"] for r in reports if r["is_simulator"]]
-    ok = database["reachable"] and broker["reachable"] and any(r["reachable"] for r in reports)
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "version": a1111hub.__version__,
-        "time": timezone.now().isoformat(),
-        "database": database,
-        "queue": broker,
-        "backends": reports,
-        "simulator": bool(simulated),
-    }
-    if simulated:
-        body["warning"] = (
-            "Backend(s) "
-            + ", ".join(simulated)
-            + " are a1111sim, the built-in simulator: images are test patterns, not Stable "
-            "Diffusion. Point A1111_URL at a real A1111 started with --api."
-        )
-    return body, ok
-
-
-# --- model catalog --------------------------------------------------------------------
 def _backend_models(backend: Backend) -> dict[str, Any]:
     """Everything one backend offers, fetched with listing calls (no generation lock)."""
     client = client_for(backend)
@@ -184,8 +130,6 @@ def _union(lists: list[list[dict]], key: str) -> list[dict]:
 
 def models_catalog(refresh: bool = False) -> dict[str, Any]:
     """What every enabled backend offers, merged; raises BackendUnavailable if none answers."""
-    from a1111hub.errors import BackendUnavailable
-
     per_backend: list[tuple[Backend, dict[str, Any]]] = []
     errors = []
     for backend in enabled_backends():
@@ -210,7 +154,7 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
         "schedulers": _union([m["schedulers"] for m in parts], "name"),
         "upscalers": _union([m["upscalers"] for m in parts], "name"),
         "embeddings": sorted({e for m in parts for e in m["embeddings"]}),
-        "lora_count": _lora_count(parts),
+        "lora_count": max(m["backend_lora_count"] for m in parts),
         "controlnet": _merge_controlnet(controlnets),
         "regional_prompter": any(m["regional_prompter"] for m in parts),
         "backends": [
@@ -224,17 +168,7 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
             for b, m in per_backend
         ],
         "unreachable_backends": errors,
-    }
-
-
-def _lora_count(parts: list[dict[str, Any]]) -> int:
-    """Usable LoRAs in the catalog (enabled, file present); the backends' count before the
-    first scan."""
-    from loras_app.models import Lora
-
-    if Lora.objects.exists():
-        return Lora.objects.filter(enabled=True, missing=False).count()
-    return max(m["backend_lora_count"] for m in parts)
+    } | {name: compute(parts) for name, compute in _catalog_fields.items()}
 
 
 def _merge_controlnet(units: list[dict[str, Any]]) -> dict[str, Any] | None:

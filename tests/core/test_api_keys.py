@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from a1111hub.models import ApiKey
+from core.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_create_api_key_prints_the_key_alone_on_its_last_line():
 
 
 def test_user_key_may_act_only_for_its_own_user(user_api):
-    from a1111hub.auth import Principal
+    from core.auth import Principal
 
     alice = Principal(key_id=1, name="alice", user_id="alice")
     bot = Principal(key_id=2, name="bot")

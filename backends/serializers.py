@@ -1,14 +1,8 @@
-"""Response shapes of the hub's own endpoints, for the OpenAPI document."""
+"""Response shapes of /health and /models, for the OpenAPI document."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField(help_text="Stable machine-readable code.")
-    detail = serializers.CharField(help_text="What is wrong and how to fix it.")
-    fields = serializers.DictField(required=False, help_text="Per-field messages (400 only).")
 
 
 class BackendHealthSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from a1111hub.a1111.client import A1111Client, A1111Error
+from a1111.client import A1111Client, A1111Error
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from a1111hub.models import ApiKey, hash_key
+from core.models import ApiKey, hash_key
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,13 @@ import pytest
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
-from a1111hub.errors import Conflict
-from generation_app.params import (
-    GenerationParamsSerializer,
-    custom_settings_to_params,
-    load_catalog,
-    split_sampler_name,
-    validate_controlnet_unit,
-    validate_controlnet_units,
-    validate_custom_settings,
-    validate_generation_params,
-)
+from core.errors import Conflict
+from genparams.controlnet import validate_controlnet_unit, validate_controlnet_units
+from genparams.names import load_catalog, split_sampler_name
+from genparams.params import GenerationParamsSerializer, validate_generation_params
+from sessions_app.custom_settings import custom_settings_to_params, validate_custom_settings
 
-# The shapes models_catalog() returns (a1111hub.services), with A1111 v1.10's names.
+# The shapes models_catalog() returns (backends.catalog), with A1111 v1.10's names.
 CATALOG = {
     "checkpoints": [
         {
@@ -205,7 +199,7 @@ def test_a_catalog_without_a_list_skips_that_check():
 
 
 def test_names_are_not_checked_when_no_backend_answers(db, unused_port):
-    from generation_app.models import Backend
+    from backends.models import Backend
 
     Backend.objects.create(url=f"http://127.0.0.1:{unused_port}")
     assert load_catalog() is None

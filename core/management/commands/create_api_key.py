@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from a1111hub.models import ApiKey
+from core.models import ApiKey
 
 
 class Command(BaseCommand):

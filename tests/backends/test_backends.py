@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation_app.backends import sync_configured_backends
-from generation_app.models import Backend
+from backends.models import Backend
+from backends.registry import sync_configured_backends
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from a1111hub.auth import forget_cached_keys
-from a1111hub.models import ApiKey
+from core.auth import forget_cached_keys
+from core.models import ApiKey
 
 
 @admin.register(ApiKey)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from generation_app.models import Backend
+from backends.models import Backend
 
 pytestmark = pytest.mark.django_db
 

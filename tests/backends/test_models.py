@@ -42,7 +42,7 @@ def test_models_are_cached_until_refresh_is_asked(api, backend, sim):
 
 
 def test_models_is_503_with_advice_when_no_backend_answers(api, db, unused_port):
-    from generation_app.models import Backend
+    from backends.models import Backend
 
     Backend.objects.create(url=f"http://127.0.0.1:{unused_port}")
     response = api.get("/models")

@@ -8,8 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from a1111hub import services
-from a1111hub.serializers import ErrorSerializer, HealthSerializer, ModelsSerializer
+from backends import catalog, health
+from backends.serializers import HealthSerializer, ModelsSerializer
+from core.serializers import ErrorSerializer
 
 
 class HealthView(APIView):
@@ -20,7 +21,7 @@ class HealthView(APIView):
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["system"])
     def get(self, request: Request) -> Response:
-        body, ok = services.health()
+        body, ok = health.health()
         return Response(body, status=200 if ok else 503)
 
 
@@ -38,4 +39,4 @@ class ModelsView(APIView):
     )
     def get(self, request: Request) -> Response:
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
-        return Response(services.models_catalog(refresh=refresh))
+        return Response(catalog.models_catalog(refresh=refresh))

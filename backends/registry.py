@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from a1111hub.a1111.client import A1111Client, A1111Error
-from generation_app.models import Backend
+from a1111.client import A1111Client, A1111Error
+from a1111.messages import actionable_message
+from backends.models import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -95,20 +96,11 @@ def record_probe(backend: Backend, report: dict) -> None:
     Backend.objects.filter(pk=backend.pk).update(**fields)
 
 
-def actionable_message(exc: A1111Error) -> str:
-    if exc.unreachable:
-        return (
-            f"{exc.message}. Is A1111 running with --api at {exc.url}? "
-            "Start it, or set A1111_URL to the right address."
-        )
-    if exc.status == 401:
-        return (
-            f"A1111 refused the credentials ({exc.message}). Set A1111_AUTH (or the backend's "
-            "auth in the admin) to a user:pass pair from A1111's --api-auth."
-        )
-    if exc.status == 404:
-        return f"{exc.message}. Was A1111 started with --api?"
-    return exc.message
+def mark_unhealthy(backend: Backend, error: str) -> None:
+    """Job routing skips an unhealthy backend until it is probed again."""
+    Backend.objects.filter(pk=backend.pk).update(
+        healthy=False, last_error=error, last_checked_at=timezone.now()
+    )
 
 
 def interrupt(backend: Backend) -> bool:
