@@ -185,16 +185,23 @@ HUB_ALLOW_ANONYMOUS = env_bool("HUB_ALLOW_ANONYMOUS", False)
 HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 
 # --- Queue (django-q2) ----------------------------------------------------------------
-# A generation may take many minutes; it must never be handed to a second worker while
-# the first is still on it, so `retry` is well above `timeout` (django-q2 re-delivers an
-# unacknowledged task after `retry` seconds).
-# A task may wait for a backend and then generate; django-q2 must not kill it before both.
+# Two queues. Generation: a dispatcher task drives every free backend at once (one thread
+# per running job), so concurrency follows the enabled backends, not HUB_WORKERS; it stops
+# taking new jobs after HUB_DISPATCH_SECONDS and hands over to a fresh task. Housekeeping:
+# sweeps, LoRA scans and hashing, on a cluster of their own, so they never wait behind
+# generation work. A task must never be handed to a second worker while the first is
+# still on it, so `retry` is well above `timeout` (django-q2 re-delivers an unacknowledged
+# task after `retry` seconds).
+HUB_DISPATCH_SECONDS = env_int("HUB_DISPATCH_SECONDS", 300)
 JOB_TIMEOUT = env_int(
-    "HUB_JOB_TIMEOUT", HUB_BACKEND_WAIT_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120
+    "HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120
 )
+HOUSEKEEPING_TIMEOUT = env_int("HUB_HOUSEKEEPING_TIMEOUT", 3600)
 REDIS_URL = env_str("REDIS_URL", "")
+HUB_QUEUE_NAME = env_str("HUB_QUEUE_NAME", "a1111hub")
+HUB_HOUSEKEEPING_QUEUE = f"{HUB_QUEUE_NAME}-housekeeping"
 Q_CLUSTER = {
-    "name": env_str("HUB_QUEUE_NAME", "a1111hub"),
+    "name": HUB_QUEUE_NAME,
     "workers": env_int("HUB_WORKERS", 2),
     "timeout": JOB_TIMEOUT,
     "retry": JOB_TIMEOUT + 600,
@@ -205,6 +212,14 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": env_float("HUB_QUEUE_POLL", 0.1),
     "recycle": 500,
+    # Started with Q_CLUSTER_NAME=<HUB_HOUSEKEEPING_QUEUE> (runhub does it).
+    "ALT_CLUSTERS": {
+        HUB_HOUSEKEEPING_QUEUE: {
+            "workers": env_int("HUB_HOUSEKEEPING_WORKERS", 1),
+            "timeout": HOUSEKEEPING_TIMEOUT,
+            "retry": HOUSEKEEPING_TIMEOUT + 600,
+        }
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
