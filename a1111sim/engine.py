@@ -552,7 +552,8 @@ class Engine:
         if hires:
             extra["Denoising strength"] = req.get("denoising_strength")
             hr_sampler_name = req.get("hr_sampler_name")
-            if hr_sampler_name is not None and hr_sampler_name != req.get("sampler_name"):
+            # compared with p.sampler_name, which the API already resolved (legacy split)
+            if hr_sampler_name is not None and hr_sampler_name != sampler:
                 extra["Hires sampler"] = hr_sampler_name
             hr_prompt = req.get("hr_prompt") or prompt
             hr_negative = req.get("hr_negative_prompt") or req.get("negative_prompt") or ""

@@ -325,6 +325,10 @@ def test_extra_generation_params_schedule_type_and_hires(sim):
     assert info["extra_generation_params"]["Hires prompt"] is None
     assert "Hires prompt: other" in info["infotexts"][0]
     assert "Hires schedule type: Exponential" in info["infotexts"][0]
+    _, info = sim.txt2img(**hires, sampler_name="DPM++ 2M Karras", hr_sampler_name="DPM++ 2M")
+    assert "Hires sampler" not in info["extra_generation_params"]  # same as the resolved name
+    _, info = sim.txt2img(**hires, sampler_name="Euler", hr_sampler_name="Euler a")
+    assert info["extra_generation_params"]["Hires sampler"] == "Euler a"
 
 
 def test_script_params_come_before_hires_mask_blur_and_lora_hashes(sim):
