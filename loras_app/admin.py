@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.errors import ApiError
-from loras_app import services
+from loras_app import edits, selectors
 from loras_app.models import Lora, LoraTag, ScanRun, Tag
+from loras_app.scan import runs
 
 
 class LoraTagInline(admin.TabularInline):
@@ -27,8 +29,6 @@ class TagFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request, model_admin):
-        from django.db.models import Count
-
         top = Tag.objects.annotate(n=Count("lora_tags")).order_by("-n", "name")[:50]
         return [(t.name, f"{t.name} ({t.n})") for t in top]
 
@@ -109,7 +109,7 @@ class LoraAdmin(admin.ModelAdmin):
 
     def preview_view(self, request, lora_id: int):
         lora = Lora.objects.filter(pk=lora_id).first()
-        file = services.preview_path(lora) if lora else None
+        file = selectors.preview_path(lora) if lora else None
         if file is None:
             raise Http404("No preview")
         return FileResponse(open(file, "rb"))
@@ -150,22 +150,22 @@ class LoraAdmin(admin.ModelAdmin):
         edited = list(form.changed_data)
         if any(f.has_changed() for f in formsets):
             edited.append("tags")
-        services.mark_edited(form.instance, edited)
+        edits.mark_edited(form.instance, edited)
 
     @admin.action(description="Enable selected LoRAs")
     def enable(self, request, queryset):
-        count = services.set_enabled(list(queryset.values_list("pk", flat=True)), True)
+        count = edits.set_enabled(list(queryset.values_list("pk", flat=True)), True)
         self.message_user(request, f"Enabled {count} LoRA(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected LoRAs")
     def disable(self, request, queryset):
-        count = services.set_enabled(list(queryset.values_list("pk", flat=True)), False)
+        count = edits.set_enabled(list(queryset.values_list("pk", flat=True)), False)
         self.message_user(request, f"Disabled {count} LoRA(s).", messages.SUCCESS)
 
     @admin.action(description="Scan now (the whole catalog, in the background)")
     def scan_now(self, request, queryset):
         try:
-            run = services.start_scan()
+            run = runs.start_scan()
         except ApiError as exc:
             self.message_user(request, str(exc.detail), messages.WARNING)
             return

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+# A row's ``source`` (and a scan's) is a LoRA root folder or a backend URL: this tells them
+# apart, for every reader (hashing, previews, re-queued scans).
+BACKEND_SCHEMES = ("http://", "https://")
+TAG_NAME_CHARS = 200
+
+
+def is_backend_source(source: str) -> bool:
+    """True when ``source`` is a backend URL (the LoRA was listed by A1111, not read)."""
+    return source.startswith(BACKEND_SCHEMES)
+
+
+def backend_source_filter(field: str = "source") -> Q:
+    """:func:`is_backend_source` as a query filter on ``field``."""
+    q = Q()
+    for scheme in BACKEND_SCHEMES:
+        q |= Q(**{f"{field}__startswith": scheme})
+    return q
+
+
+def tag_name(tag: str) -> str:
+    """How a tag is stored: trimmed, lower case, cut to the column's length."""
+    return tag.strip().lower()[:TAG_NAME_CHARS]
 
 
 class Tag(models.Model):
     """A training tag (from ``ss_tag_frequency``) or one added in the admin."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=TAG_NAME_CHARS, unique=True)
 
     class Meta:
         ordering = ["name"]
@@ -71,6 +95,11 @@ class Lora(models.Model):
     @property
     def stem(self) -> str:
         return self.filename.rsplit(".", 1)[0] if "." in self.filename else self.filename
+
+    @property
+    def from_backend(self) -> bool:
+        """Listed by an A1111 backend (no file the hub can read)."""
+        return is_backend_source(self.source)
 
 
 class LoraTag(models.Model):

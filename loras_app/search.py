@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from rapidfuzz import fuzz, process
 
-from loras_app.models import Lora, LoraTag, Tag
+from loras_app.models import Lora, LoraTag, Tag, tag_name
 
 CANDIDATES = 200
 PG_CANDIDATES = 100  # the typo-tolerant PostgreSQL path returns them nearest first
@@ -68,6 +68,13 @@ def index_fields(lora: Lora, tags: list[str]) -> dict[str, str]:
     """``search_text`` and ``name_key`` for a row (call after any edit of what is searched)."""
     text = search_text([lora.name, lora.alias, lora.stem], list(lora.trigger_words) + tags)
     return {"search_text": text, "name_key": normalize(lora.name)[:255]}
+
+
+def index_columns(lora: Lora, tags: list[str]) -> tuple[str, str]:
+    """(``search_text``, ``name_key``) for a row whose tags are given as found (not yet
+    normalised to stored tag names)."""
+    fields = index_fields(lora, [tag_name(t) for t in tags])
+    return fields["search_text"], fields["name_key"]
 
 
 def reindex(lora_ids: list[int] | None = None) -> int:

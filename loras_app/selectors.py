@@ -1,13 +1,15 @@
-"""Reading the catalog for other apps: one LoRA, which LoRAs are usable, how many."""
+"""Reading the catalog: one LoRA, a page of a search, which LoRAs are usable, how many, a
+preview file, a scan's record."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.errors import NotFound
-from loras_app.models import Lora
+from loras_app import search
+from loras_app.models import Lora, ScanRun
 from loras_app.rules import unusable_reason
-from loras_app.search import suggest
 
 
 def _reason(lora: Lora | None) -> str | None:
@@ -17,7 +19,7 @@ def _reason(lora: Lora | None) -> str | None:
 
 
 def _not_found(filename: str, reason: str) -> NotFound:
-    suggestions = [f for f in suggest(filename, limit=5) if f != filename]
+    suggestions = [f for f in search.suggest(filename, limit=5) if f != filename]
     detail = f"LoRA {filename!r} {reason}."
     if suggestions:
         detail += " Did you mean: " + ", ".join(suggestions) + "?"
@@ -77,3 +79,41 @@ def lora_count(backend_listings: list[dict[str, Any]]) -> int:
     if Lora.objects.exists():
         return Lora.objects.filter(enabled=True, missing=False).count()
     return max(m["backend_lora_count"] for m in backend_listings)
+
+
+def find_loras(
+    search_text: str = "",
+    tag: str = "",
+    base_model: str = "",
+    enabled: str = "true",
+    include_missing: bool = False,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[int, list[Lora]]:
+    """One page of the catalog: ranked matches for a search, else newest first."""
+    filters = search.Filters(
+        tag=tag,
+        base_model=base_model,
+        enabled={"true": True, "false": False}.get(enabled),
+        include_missing=include_missing,
+    )
+    total, ids = search.search(search_text, filters, limit=limit, offset=offset)
+    return total, search.page_rows(ids)
+
+
+def preview_path(lora: Lora) -> Path | None:
+    """The preview image on disk, if the row came from a folder and the file is inside it."""
+    if not lora.preview or not lora.source or lora.from_backend:
+        return None
+    root = Path(lora.source).resolve()
+    path = (root / lora.preview).resolve()
+    if root not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def get_scan(scan_id: int) -> ScanRun:
+    run = ScanRun.objects.filter(pk=scan_id).first()
+    if run is None:
+        raise NotFound(f"No LoRA scan {scan_id}.", code="scan_not_found")
+    return run

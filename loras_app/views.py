@@ -1,4 +1,4 @@
-"""LoRA catalog endpoints: thin views over loras_app.services and loras_app.search."""
+"""LoRA catalog endpoints: thin views over loras_app.selectors, .search and .scan.runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from core.errors import NotFound
 from core.serializers import ErrorSerializer
-from loras_app import search, services
+from loras_app import search, selectors
+from loras_app.scan import runs, sources
 from loras_app.serializers import (
     AutocompleteQuerySerializer,
     ChoiceSerializer,
@@ -64,7 +65,7 @@ class LoraListView(APIView):
         params.is_valid(raise_exception=True)
         query = dict(params.validated_data)
         query["search_text"] = query.pop("search")
-        total, rows = services.find_loras(**query)
+        total, rows = selectors.find_loras(**query)
         body = {
             "count": total,
             "limit": query["limit"],
@@ -113,7 +114,7 @@ class LoraDetailView(APIView):
         operation_id="loras_get",
     )
     def get(self, request: Request, filename: str) -> Response:
-        return Response(LoraDetailSerializer(services.get_lora(filename)).data)
+        return Response(LoraDetailSerializer(selectors.get_lora(filename)).data)
 
 
 class LoraPreviewView(APIView):
@@ -129,7 +130,7 @@ class LoraPreviewView(APIView):
         operation_id="loras_preview",
     )
     def get(self, request: Request, filename: str):
-        path = services.preview_path(services.get_lora(filename))
+        path = selectors.preview_path(selectors.get_lora(filename))
         if path is None:
             raise NotFound(
                 f"LoRA {filename!r} has no preview image on this hub.", code="no_preview"
@@ -166,10 +167,10 @@ class ScanView(APIView):
         body = ScanRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        source = services.resolve_source(
+        source = sources.resolve_source(
             backend=data["backend"] or None, from_a1111=data["source"] == "a1111"
         )
-        run = services.start_scan(source, hashes=data["hashes"], prune=data["prune"])
+        run = runs.start_scan(source, hashes=data["hashes"], prune=data["prune"])
         return Response(ScanRunSerializer(run).data, status=202)
 
 
@@ -183,4 +184,4 @@ class ScanDetailView(APIView):
         operation_id="loras_scan_status",
     )
     def get(self, request: Request, scan_id: int) -> Response:
-        return Response(ScanRunSerializer(services.get_scan(scan_id)).data)
+        return Response(ScanRunSerializer(selectors.get_scan(scan_id)).data)

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from loras_app import services
 from loras_app.models import Lora, ScanRun
+from loras_app.scan import runs
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def catalog(tmp_path, settings):
     for name in ("one", "two"):
         (tmp_path / f"{name}.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw)
     (tmp_path / "one.png").write_bytes(b"\x89PNG fake")
-    services.scan()
+    runs.scan()
     return Lora.objects.order_by("filename")
 
 

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from loras_app import services
 from loras_app.models import Lora, ScanRun
+from loras_app.scan import runs
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def lora_dir(tmp_path, settings):
     write_lora(tmp_path / "anime_lineart.safetensors", {"ss_base_model_version": "sdxl_base_v1-0"})
     write_lora(tmp_path / "style_lora.safetensors", {})
     (tmp_path / "character_lora.preview.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
-    services.scan()
+    runs.scan()
     return tmp_path
 
 
@@ -95,7 +95,7 @@ def test_scan_answers_202_then_its_status_and_a_second_scan_is_409(api, lora_dir
     second = api.post("/loras/scan", {}, format="json")
     assert second.status_code == 409 and second.json()["scan_id"] == scan_id
 
-    services.run_queued_scan(scan_id)  # what the django-q2 worker does
+    runs.run_queued_scan(scan_id)  # what the django-q2 worker does
     status = api.get(f"/loras/scans/{scan_id}").json()
     assert (status["status"], status["unchanged"], status["added"]) == ("succeeded", 3, 0)
     assert api.get("/loras/scans/999999").status_code == 404
@@ -104,7 +104,7 @@ def test_scan_answers_202_then_its_status_and_a_second_scan_is_409(api, lora_dir
 def test_scan_from_a1111_reads_the_backends_listing(api, backend):
     response = api.post("/loras/scan", {"source": "a1111"}, format="json")
     assert response.status_code == 202 and response.json()["source"] == backend.url
-    run = services.run_queued_scan(response.json()["scan_id"])
+    run = runs.run_queued_scan(response.json()["scan_id"])
     assert run.status == ScanRun.Status.SUCCEEDED and run.added >= 2
     assert Lora.objects.filter(filename="character_lora.safetensors").exists()
 

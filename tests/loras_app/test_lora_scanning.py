@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -13,11 +14,15 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_q.models import Schedule
 from safetensors.numpy import save_file
 
+from a1111sim.loras import addnet_hash
+from backends.models import Backend
 from core.errors import Conflict
-from loras_app import services
+from loras_app import edits
 from loras_app.models import Lora, ScanRun
+from loras_app.scan import lock, merge, runs, sources
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +52,7 @@ def kohya(output_name: str, **extra) -> dict:
 
 
 def scan(root: Path, **kwargs) -> ScanRun:
-    run = services.scan(services.Source(directory=str(root)), **kwargs)
+    run = runs.scan(sources.Source(directory=str(root)), **kwargs)
     assert run.status == ScanRun.Status.SUCCEEDED, run.message
     return run
 
@@ -264,15 +269,11 @@ def test_symlinks_that_loop_or_leave_the_root_are_refused(tmp_path):
 
 
 def test_hashes_match_what_a1111_reports(tmp_path):
-    from a1111sim.loras import addnet_hash
-
     path = write_lora(tmp_path / "h.safetensors", kohya("h"), payload=os.urandom(1000))
     write_lora(tmp_path / "given.safetensors", kohya("given", sshs_model_hash="ABCDEF0123456789"))
     run = scan(tmp_path, hashes=True)
     assert run.hashed == 2
     row = Lora.objects.get(filename="h.safetensors")
-    import hashlib
-
     assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert row.short_hash == addnet_hash(path)[:12]
     assert Lora.objects.get(filename="given.safetensors").short_hash == "abcdef012345"
@@ -292,7 +293,7 @@ def test_a_rescan_keeps_what_was_edited_by_hand(tmp_path):
     row = Lora.objects.get()
     row.name, row.preferred_weight = "My Favourite", 0.6
     row.save()
-    services.mark_edited(row, ["name", "preferred_weight"])
+    edits.mark_edited(row, ["name", "preferred_weight"])
     write_lora(path, kohya("e", ss_base_model_version="sdxl_base_v1-0"), payload=b"\2" * 99)
     scan(tmp_path)
     row.refresh_from_db()
@@ -301,19 +302,19 @@ def test_a_rescan_keeps_what_was_edited_by_hand(tmp_path):
 
 def test_two_scans_never_run_at_once(tmp_path):
     write_lora(tmp_path / "x.safetensors", kohya("x"))
-    queued = services.start_scan(services.Source(directory=str(tmp_path)))
+    queued = runs.start_scan(sources.Source(directory=str(tmp_path)))
     with pytest.raises(Conflict):
-        services.scan(services.Source(directory=str(tmp_path)))
-    finished = services.run_queued_scan(queued.pk)
+        runs.scan(sources.Source(directory=str(tmp_path)))
+    finished = runs.run_queued_scan(queued.pk)
     assert finished.status == ScanRun.Status.SUCCEEDED
-    assert services.run_queued_scan(queued.pk) is None  # delivered twice: runs once
+    assert runs.run_queued_scan(queued.pk) is None  # delivered twice: runs once
     scan(tmp_path)  # the lock was released
 
 
 def test_a_stale_lock_expires(tmp_path, settings):
     settings.LORA_SCAN_LOCK_SECONDS = -1  # every lock is already past its expiry
-    assert services.acquire_lock(12345)
-    assert services.acquire_lock(67890)
+    assert lock.acquire_lock(12345)
+    assert lock.acquire_lock(67890)
 
 
 def test_scan_command_prints_a_summary(tmp_path):
@@ -345,13 +346,11 @@ def test_it_scans_the_loras_a1111_lists(backend, sim):
     assert "1girl" in [t.tag.name for t in chara.lora_tags.all()]
     assert "unchanged" in out.getvalue()
 
-    again = services.scan(services.resolve_source(from_a1111=True))
+    again = runs.scan(sources.resolve_source(from_a1111=True))
     assert again.unchanged == len(rows) and again.added == 0
 
 
 def test_an_unreachable_backend_marks_nothing_missing(db, unused_port, tmp_path):
-    from backends.models import Backend
-
     Lora.objects.create(
         filename="keep.safetensors",
         name="keep",
@@ -360,30 +359,28 @@ def test_an_unreachable_backend_marks_nothing_missing(db, unused_port, tmp_path)
         source=f"http://127.0.0.1:{unused_port}",
     )
     Backend.objects.create(url=f"http://127.0.0.1:{unused_port}")
-    run = services.scan(services.resolve_source(from_a1111=True))
+    run = runs.scan(sources.resolve_source(from_a1111=True))
     assert run.error_count >= 1 and "cannot list LoRAs" in run.errors[-1]["reason"]
     assert Lora.objects.get().missing is False
 
 
 def test_the_schedule_is_created_once_and_can_be_switched_off(settings):
-    from django_q.models import Schedule
-
     settings.LORA_SCAN_INTERVAL_MINUTES = 15
-    services.ensure_schedule()
-    services.ensure_schedule()
-    schedule = Schedule.objects.get(name=services.SCHEDULE_NAME)
+    runs.ensure_schedule()
+    runs.ensure_schedule()
+    schedule = Schedule.objects.get(name=runs.SCHEDULE_NAME)
     assert (schedule.minutes, schedule.func) == (15, "loras_app.tasks.scheduled_scan")
     settings.LORA_SCAN_INTERVAL_MINUTES = 0
-    services.ensure_schedule()
-    assert not Schedule.objects.filter(name=services.SCHEDULE_NAME).exists()
+    runs.ensure_schedule()
+    assert not Schedule.objects.filter(name=runs.SCHEDULE_NAME).exists()
 
 
 def test_startup_scan_queues_a_scan_of_lora_dir(tmp_path, settings):
     settings.LORA_DIR = str(tmp_path)
     settings.LORA_SCAN_ON_START = True
-    run = services.startup_scan()
+    run = runs.startup_scan()
     assert run.status == ScanRun.Status.QUEUED and run.source == str(tmp_path.resolve())
-    assert services.startup_scan() is None  # one is already queued
+    assert runs.startup_scan() is None  # one is already queued
 
 
 def test_a_rescan_restamps_last_seen_only_when_it_is_older_than_the_precision(tmp_path):
@@ -392,6 +389,6 @@ def test_a_rescan_restamps_last_seen_only_when_it_is_older_than_the_precision(tm
     first = Lora.objects.get().last_seen
     scan(tmp_path)
     assert Lora.objects.get().last_seen == first  # seen moments ago: no row rewritten
-    Lora.objects.update(last_seen=first - services.LAST_SEEN_PRECISION * 2)
+    Lora.objects.update(last_seen=first - merge.LAST_SEEN_PRECISION * 2)
     scan(tmp_path)
     assert Lora.objects.get().last_seen > first

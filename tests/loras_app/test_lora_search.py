@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from loras_app import search, services
+from loras_app import edits, search
 from loras_app.models import Lora, LoraTag, Tag
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +35,7 @@ def catalog(db):
             relative_path=filename,
             trigger_words=triggers,
         )
-        lora.search_text, lora.name_key = services._index(lora, tags)
+        lora.search_text, lora.name_key = search.index_columns(lora, tags)
         lora.save()
         for tag in tags:
             LoraTag.objects.create(
@@ -113,7 +115,7 @@ def add_anime_styles(count: int) -> None:
             prompt_name="x",
             relative_path="x",
         )
-        lora.search_text, lora.name_key = services._index(lora, [])
+        lora.search_text, lora.name_key = search.index_columns(lora, [])
         lora.save()
 
 
@@ -133,7 +135,7 @@ def test_the_search_index_follows_an_edit(catalog):
     lora = Lora.objects.get(filename="chapter_book.safetensors")
     lora.name = "Storybook Pages"
     lora.save()
-    services.mark_edited(lora, ["name"])
+    edits.mark_edited(lora, ["name"])
     assert top("storybook", 1) == ["chapter_book.safetensors"]
 
 
@@ -159,16 +161,12 @@ def test_the_postgresql_word_similarity_threshold_keeps_one_typo():
 
 
 def _vendor() -> str:
-    from django.db import connection
-
     return connection.vendor
 
 
 def test_postgresql_searches_a_gin_trigram_index(db):
     if _vendor() != "postgresql":
         pytest.skip("PostgreSQL only")
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
@@ -179,9 +177,6 @@ def test_postgresql_searches_a_gin_trigram_index(db):
 
 
 def test_a_query_found_as_typed_skips_the_typo_tolerant_pass(db):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     add_anime_styles(search.ENOUGH + 5)
     with CaptureQueriesContext(connection) as typed:
         assert search.search("nime styl", limit=10)[0] >= search.ENOUGH
@@ -194,8 +189,6 @@ def test_a_query_found_as_typed_skips_the_typo_tolerant_pass(db):
 def test_the_postgresql_threshold_does_not_outlive_the_search():
     if _vendor() != "postgresql":
         pytest.skip("PostgreSQL only")
-    from django.db import connection
-
     with connection.cursor() as cursor:
         # pg_trgm registers its settings when the session first uses it.
         cursor.execute("SELECT similarity('a', 'b')")

@@ -19,7 +19,7 @@ from backends.models import Backend
 from backends.registry import DEFAULT_A1111_URL, sync_configured_backends
 from core.models import ApiKey
 from generation_app.services import ensure_schedules
-from loras_app.services import startup_scan
+from loras_app.scan.runs import startup_scan
 
 BANNER = "=" * 78
 # Measured with wrk on 2 cores (GET /jobs/{id}): three processes beat two processes with

@@ -14,11 +14,18 @@ import struct
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.test import Client
 from django.test.utils import setup_databases, teardown_databases
+
+from core.models import ApiKey
+from loras_app.models import Lora
+from loras_app.scan.runs import scan, summary_line
+from loras_app.scan.sources import Source
+from loras_app.search import index_columns
 
 COMMON = (
     "anime style character lora detail eyes hair girl boy city neon dark light fantasy "
@@ -103,10 +110,6 @@ class Command(BaseCommand):
         self._table(result)
 
     def _run(self, tmp: Path, opts) -> dict:
-        from core.models import ApiKey
-        from loras_app import services
-        from loras_app.models import Lora
-
         rng = random.Random(opts["seed"])
         names = _names(rng, opts["rows"])
         rng.shuffle(names)
@@ -115,12 +118,12 @@ class Command(BaseCommand):
             folder = tmp / f"group{i % 20}"
             folder.mkdir(exist_ok=True)
             _write_sparse(folder / f"{name}.safetensors", name, rng)
-        source = services.Source(directory=str(tmp))
+        source = Source(directory=str(tmp))
         start = time.perf_counter()
-        first = services.scan(source)
+        first = scan(source)
         first_s = time.perf_counter() - start
         start = time.perf_counter()
-        again = services.scan(source)
+        again = scan(source)
         again_s = time.perf_counter() - start
 
         rows = []
@@ -132,7 +135,7 @@ class Command(BaseCommand):
                 prompt_name=name,
                 relative_path=f"x/{name}.safetensors",
             )
-            lora.search_text, lora.name_key = services._index(lora, [name.split("_")[0]])
+            lora.search_text, lora.name_key = index_columns(lora, [name.split("_")[0]])
             rows.append(lora)
         Lora.objects.bulk_create(rows, batch_size=2000)
         if connection.vendor == "postgresql":
@@ -170,9 +173,9 @@ class Command(BaseCommand):
             "catalog_rows": Lora.objects.count(),
             "files": len(on_disk),
             "scan_first_s": round(first_s, 2),
-            "scan_first": services.summary_line(first),
+            "scan_first": summary_line(first),
             "scan_unchanged_s": round(again_s, 3),
-            "scan_unchanged": services.summary_line(again),
+            "scan_unchanged": summary_line(again),
             "search_typo_ms": {"p50": _p(search_ms, 0.5), "p95": _p(search_ms, 0.95)},
             "search_prefix_ms": {"p50": _p(prefix_ms, 0.5), "p95": _p(prefix_ms, 0.95)},
             "autocomplete_ms": {
@@ -187,8 +190,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def _time(client: Client, url: str, queries, files_of) -> tuple[list[float], int]:
-        from urllib.parse import quote
-
         timings, hits = [], 0
         for query, target in queries:
             start = time.perf_counter()

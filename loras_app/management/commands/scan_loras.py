@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApiError
-from loras_app import services
 from loras_app.models import ScanRun
+from loras_app.scan.runs import scan, summary_line
+from loras_app.scan.sources import resolve_source
+
+# django-q2 logs "INFO Enqueued [queue] id" for every task it queues (here: the background
+# hashing after a scan); the command's output is its summary line, not the queue's log.
+DJANGO_Q_LOGGER = "django-q"
+
+
+@contextmanager
+def _quiet_queue_log() -> Iterator[None]:
+    logger = logging.getLogger(DJANGO_Q_LOGGER)
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -31,14 +51,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            source = services.resolve_source(
+            source = resolve_source(
                 directory=opts["dir"],
                 backend=opts["from_a1111"] or None,
                 from_a1111=opts["from_a1111"] is not None,
             )
-            run = services.scan(
-                source, hashes=opts["hashes"], prune=opts["prune"], progress=self._progress()
-            )
+            with _quiet_queue_log():
+                run = scan(
+                    source, hashes=opts["hashes"], prune=opts["prune"], progress=self._progress()
+                )
         except ApiError as exc:
             raise CommandError(str(exc.detail)) from exc
         for error in run.errors[:20]:
@@ -47,7 +68,7 @@ class Command(BaseCommand):
             self.stderr.write(f"  … and {run.error_count - 20} more (see the scan in the admin)")
         if run.status != ScanRun.Status.SUCCEEDED:
             raise CommandError(f"Scan {run.pk} failed: {run.message}")
-        self.stdout.write(f"Scan {run.pk} of {run.source}: {services.summary_line(run)}")
+        self.stdout.write(f"Scan {run.pk} of {run.source}: {summary_line(run)}")
 
     def _progress(self):
         """A one-line bar when stdout is a terminal; silence otherwise (logs, tests)."""
