@@ -82,6 +82,7 @@ class A1111Client:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         generation_timeout: float | None = None,
+        connect_retries: int = 2,
     ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout or settings.A1111_CONNECT_TIMEOUT
@@ -95,8 +96,8 @@ class A1111Client:
         # Only idempotent calls are retried, and only when the connection failed: a
         # generation that reached A1111 must never be sent twice.
         retry = Retry(
-            total=2,
-            connect=2,
+            total=connect_retries,
+            connect=connect_retries,
             read=0,
             status=0,
             other=0,

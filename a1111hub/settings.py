@@ -178,7 +178,11 @@ A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
 HUB_SIMULATOR_STARTED = env_bool("HUB_SIMULATOR_STARTED", False)
 MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)
 # How long a job waits for a free, healthy backend before it fails.
-HUB_BACKEND_WAIT_SECONDS = env_int("HUB_BACKEND_WAIT_SECONDS", 600)
+# A queued job no backend took within this long is failed (the queue is not a parking lot).
+HUB_BACKEND_WAIT_SECONDS = env_int("HUB_BACKEND_WAIT_SECONDS", 3600)
+# A backend prefers jobs for the checkpoint it has loaded, but never delays another job
+# longer than this for it.
+HUB_AFFINITY_MAX_WAIT_SECONDS = env_int("HUB_AFFINITY_MAX_WAIT_SECONDS", 30)
 
 # --- Auth -----------------------------------------------------------------------------
 HUB_ALLOW_ANONYMOUS = env_bool("HUB_ALLOW_ANONYMOUS", False)
@@ -193,9 +197,7 @@ HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 # still on it, so `retry` is well above `timeout` (django-q2 re-delivers an unacknowledged
 # task after `retry` seconds).
 HUB_DISPATCH_SECONDS = env_int("HUB_DISPATCH_SECONDS", 300)
-JOB_TIMEOUT = env_int(
-    "HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120
-)
+JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120)
 HOUSEKEEPING_TIMEOUT = env_int("HUB_HOUSEKEEPING_TIMEOUT", 3600)
 REDIS_URL = env_str("REDIS_URL", "")
 HUB_QUEUE_NAME = env_str("HUB_QUEUE_NAME", "a1111hub")

@@ -6,11 +6,20 @@ from core.models import ApiKey
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "kind", "user_id", "is_active", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "kind",
+        "user_id",
+        "priority",
+        "is_active",
+        "created_at",
+        "last_used_at",
+    ]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "user_id", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
-    fields = ["name", "user_id", "is_active", "prefix", "created_at", "last_used_at"]
+    fields = ["name", "user_id", "priority", "is_active", "prefix", "created_at", "last_used_at"]
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):

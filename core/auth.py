@@ -22,6 +22,7 @@ class Principal:
     key_id: int | None
     name: str
     user_id: str = ""
+    priority: int = 0
 
     is_authenticated = True
 
@@ -68,7 +69,7 @@ def _principal_for(raw: str) -> Principal | None:
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     user_id = key.user_id if key.kind == ApiKey.Kind.USER else ""
-    principal = Principal(key_id=key.pk, name=key.name, user_id=user_id)
+    principal = Principal(key_id=key.pk, name=key.name, user_id=user_id, priority=key.priority)
     if len(_principals) > 10_000:
         _principals.clear()
     _principals[digest] = (time.monotonic() + settings.HUB_API_KEY_CACHE_SECONDS, principal)
@@ -101,6 +102,16 @@ class HasApiKey(permissions.BasePermission):
 
     def has_permission(self, request: Request, view) -> bool:
         return isinstance(request.user, Principal)
+
+
+class IsServiceKey(permissions.BasePermission):
+    """Operator views (the whole queue, every user): service keys only."""
+
+    message = "This needs a service key; a user key sees only its own user's data."
+
+    def has_permission(self, request: Request, view) -> bool:
+        principal = request.user
+        return isinstance(principal, Principal) and principal.is_service
 
 
 def check_user_access(request: Request, user_id: str) -> None:

@@ -32,6 +32,11 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     is_active = models.BooleanField(default=True)
+    priority = models.SmallIntegerField(
+        default=0,
+        help_text="Jobs of higher-priority keys start first (a premium tier, an admin); "
+        "fair share between users applies within a priority.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -57,6 +62,3 @@ class ApiKey(models.Model):
         self.key_hash = hash_key(raw)
         self.kind = self.Kind.USER if self.user_id else self.Kind.SERVICE
         return raw
-
-    def may_act_for(self, user_id: str) -> bool:
-        return self.kind == self.Kind.SERVICE or self.user_id == user_id

@@ -45,6 +45,7 @@ class Job(models.Model):
     payload = models.JSONField(default=dict, help_text="The exact body sent to A1111.")
     info = models.JSONField(default=dict, blank=True, help_text="A1111's decoded `info`.")
     preset_id = models.BigIntegerField(null=True, blank=True)
+    priority = models.SmallIntegerField(default=0, help_text="From the API key that sent it.")
     # Domain facts the runner needs, kept apart from the A1111 wire payload.
     checkpoint = models.CharField(
         max_length=300, blank=True, help_text="The checkpoint title the job asks for, if any."

@@ -1,4 +1,4 @@
-"""Running one job on a backend: claim, call A1111, follow its progress, store the images.
+"""Running one claimed job on its backend: call A1111, follow its progress, store the images.
 
 No database transaction is held across an HTTP call to A1111: every write here is a short
 single-statement UPDATE, so the web process and other workers are never blocked by a
@@ -8,180 +8,64 @@ generation in progress.
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
 from a1111.client import A1111Client, A1111Error
 from a1111.messages import actionable_message
-from backends.catalog import backend_models
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
+from generation_app import scheduler
 from generation_app.images import store_result_image
 from generation_app.models import BackendLease, Job, JobImage
 from generation_app.payloads import applied_lora_names
+from generation_app.scheduler import Claim
 
 logger = logging.getLogger(__name__)
 
-# Kinds that need an extension, by the capability recorded on Backend.capabilities.
-REQUIRED_CAPABILITY = {
-    Job.Kind.CONTROLNET: ("controlnet", "the ControlNet extension"),
-    Job.Kind.REGIONAL: ("regional_prompter", "the Regional Prompter extension"),
-}
-UNHEALTHY_RETRY_SECONDS = 15
 
-
-class JobCancelled(Exception):
-    pass
-
-
-def run(job_id: str) -> str:
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.status != Job.Status.QUEUED:
-        return f"skipped ({job.status if job else 'gone'})"
-    refused: dict[int, str] = {}  # backends that refused the connection: the job never reached them
-    while True:
-        backend = claim_backend(job, refused)
-        if backend is None:
-            break
-        try:
-            outcome = _attempt(job, backend)
-        except Exception as exc:
-            logger.exception("Job %s failed unexpectedly", job.id)
-            finish(
-                job,
-                Job.Status.FAILED,
-                f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
-            )
-            outcome = None
-        finally:
-            BackendLease.objects.filter(backend=backend, job=job).delete()
-        if outcome is None:
-            break
-        refused[backend.pk] = outcome
-    return Job.objects.get(pk=job.pk).status
-
-
-def _attempt(job: Job, backend: Backend) -> str | None:
-    """Run the job on a claimed backend. Returns an error message when the backend refused
-    the connection (the request never reached it, so another backend may take it)."""
-    started = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING,
-        backend=backend,
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-        message=f"Running on {backend}.",
-    )
-    if not started:  # cancelled between the claim and now
-        return None
-    job.refresh_from_db()
+def run_claim(claim: Claim) -> None:
+    """Run a claimed job on its leased backend, then give the lease back."""
+    job, backend = claim.job, claim.backend
     try:
         _execute(job, backend)
     except A1111Error as exc:  # only a refused connection comes back here
-        mark_unhealthy(backend, exc.message)
-        message = f"Backend unreachable: {actionable_message(exc)}"
+        _refused(job, backend, exc)
+    except Exception as exc:
+        logger.exception("Job %s failed unexpectedly", job.pk)
+        finish(
+            job,
+            Job.Status.FAILED,
+            f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
+        )
+    finally:
+        scheduler.release(backend, job)
+
+
+def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
+    """The request never reached A1111, so running the job elsewhere is safe: back on the
+    queue if another backend could take it, else failed saying what to check."""
+    mark_unhealthy(backend, exc.message)
+    message = f"Backend unreachable: {actionable_message(exc)}"
+    others = list(scheduler.usable_backends().exclude(pk=backend.pk))
+    job_view = scheduler.QueuedJob(
+        job.pk, job.user_id, job.kind, job.checkpoint, job.priority, job.created_at
+    )
+    titles = scheduler.checkpoint_titles(others)
+    if any(scheduler.can_run(job_view, other, titles) for other in others):
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-            status=Job.Status.QUEUED, backend=None, started_at=None, message=message
+            status=Job.Status.QUEUED,
+            backend=None,
+            started_at=None,
+            heartbeat_at=None,
+            message=f"{message} Waiting for another backend.",
         )
-        return message
-    return None
-
-
-# --- claiming a backend ---------------------------------------------------------------
-def _has_checkpoint(backend: Backend, title: str) -> bool:
-    """A backend without the checkpoint would silently use another one: never send it there.
-    Unknown (the listing failed) counts as yes; the run itself will say what is wrong."""
-    try:
-        checkpoints = backend_models(backend)["checkpoints"]
-    except A1111Error:
-        return True
-    return any(title == c["title"] for c in checkpoints)
-
-
-def _capable(job: Job, backends) -> list[Backend]:
-    needed = REQUIRED_CAPABILITY.get(job.kind)
-    return [b for b in backends if not needed or b.capabilities.get(needed[0])]
-
-
-def _candidates(job: Job, exclude) -> list[Backend]:
-    retry_after = timezone.now() - timedelta(seconds=UNHEALTHY_RETRY_SECONDS)
-    backends = (
-        Backend.objects.filter(enabled=True, lease__isnull=True)
-        .filter(
-            Q(healthy=True) | Q(last_checked_at__lt=retry_after) | Q(last_checked_at__isnull=True)
-        )
-        .exclude(pk__in=exclude)
-    )
-    wanted = job.checkpoint
-    backends = [b for b in _capable(job, backends) if not wanted or _has_checkpoint(b, wanted)]
-    # Prefer a backend that already has the checkpoint loaded: a swap costs seconds to minutes.
-    return sorted(
-        backends,
-        key=lambda b: (not b.healthy, bool(wanted) and b.loaded_checkpoint != wanted, b.pk),
-    )
-
-
-def claim_backend(job: Job, refused: dict[int, str] | None = None) -> Backend | None:
-    """Atomically take a free backend for this job, waiting (bounded) while all are busy.
-
-    While it waits, the job's heartbeat shows a worker holds it (the sweep re-queues a
-    waiting job whose worker died)."""
-    refused = refused or {}
-    deadline = time.monotonic() + settings.HUB_BACKEND_WAIT_SECONDS
-    next_beat = 0.0
-    while True:
-        if not Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).exists():
-            return None  # cancelled while waiting
-        for backend in _candidates(job, refused):
-            if _take_lease(backend, job):
-                return backend
-        usable = _capable(job, Backend.objects.filter(enabled=True).exclude(pk__in=refused))
-        if not usable:
-            finish(job, Job.Status.FAILED, _no_backend_message(job, refused))
-            return None
-        if time.monotonic() > deadline:
-            finish(
-                job,
-                Job.Status.FAILED,
-                f"No A1111 backend became free within {settings.HUB_BACKEND_WAIT_SECONDS} s. "
-                "Try again later, or add backends (A1111_URL takes several).",
-            )
-            return None
-        if time.monotonic() >= next_beat:
-            Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-                message="Waiting for a free backend.", heartbeat_at=timezone.now()
-            )
-            next_beat = time.monotonic() + 2
-        time.sleep(0.25)
-
-
-def _take_lease(backend: Backend, job: Job) -> bool:
-    """One INSERT that only one worker wins (the backend is the lease's primary key)."""
-    try:
-        with transaction.atomic():
-            BackendLease.objects.create(backend=backend, job=job)
-    except IntegrityError:
-        return False
-    return True
-
-
-def _no_backend_message(job: Job, refused: dict[int, str]) -> str:
-    if refused:
-        return " ".join(dict.fromkeys(refused.values()))
-    if not Backend.objects.filter(enabled=True).exists():
-        return (
-            "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin."
-        )
-    _, what = REQUIRED_CAPABILITY[job.kind]
-    return (
-        f"No enabled backend has {what} any more. Install it on an A1111 backend (see the README)."
-    )
+    else:
+        finish(job, Job.Status.FAILED, message)
 
 
 # --- running ----------------------------------------------------------------------------

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from statistics import median
 
-from django.db.models import Avg, F, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from backends.models import Backend
+from generation_app import scheduler
 from generation_app.models import Job
 
 
@@ -16,43 +21,103 @@ class QueueState:
     eta_seconds: float | None
 
 
+SNAPSHOT_KEY = "generation:queue-snapshot"
+SNAPSHOT_SECONDS = 1.0  # every poller in a process shares one computation per second
+RECENT_JOBS = 50  # completed jobs that step times are learned from
+
+
 def queue_state(job: Job) -> QueueState:
-    position = queue_position(job)
-    return QueueState(position, estimate_eta(job, position))
-
-
-def queue_position(job: Job) -> int | None:
-    """1 = next to start. Jobs queue in one FIFO across users, like A1111's own lock."""
-    if job.status != Job.Status.QUEUED:
-        return None
-    return Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=job.created_at).count() + 1
-
-
-def typical_duration() -> float | None:
-    """Mean run time of the last 20 completed jobs, in seconds."""
-    recent = (
-        Job.objects.filter(status=Job.Status.COMPLETED, started_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("id", flat=True)[:20]
-    )
-    mean = (
-        Job.objects.filter(id__in=list(recent))
-        .annotate(duration=F("finished_at") - F("started_at"))
-        .aggregate(mean=Avg("duration"))["mean"]
-    )
-    return mean.total_seconds() if mean else None
-
-
-def estimate_eta(job: Job, position: int | None) -> float | None:
+    """Queue position (1 = next) and seconds until done, under the scheduler's rule."""
     if job.status == Job.Status.RUNNING:
-        return job.eta_seconds
-    if position is None:
-        return None
-    typical = typical_duration()
-    if typical is None:
-        return None
-    backends = max(1, Backend.objects.filter(enabled=True).count())
-    return round(typical * (position + backends - 1) / backends, 1)
+        return QueueState(None, job.eta_seconds)
+    if job.status != Job.Status.QUEUED:
+        return QueueState(None, None)
+    snapshot = cache.get(SNAPSHOT_KEY)
+    if snapshot is None or str(job.pk) not in snapshot:
+        snapshot = queue_snapshot()
+        cache.set(SNAPSHOT_KEY, snapshot, SNAPSHOT_SECONDS)
+    position, eta = snapshot.get(str(job.pk), (None, None))
+    return QueueState(position, eta)
+
+
+def queue_snapshot() -> dict[str, tuple[int, float | None]]:
+    """Every queued job's position and ETA: the jobs in the order the rule starts them,
+    laid onto the backends as each frees up, at the step times recently seen there."""
+    queued = scheduler.queued_jobs()
+    steps = dict(Job.objects.filter(status=Job.Status.QUEUED).values_list("id", "total_steps"))
+    running = list(
+        Job.objects.filter(status=Job.Status.RUNNING).values(
+            "user_id", "backend_id", "checkpoint", "total_steps", "progress", "eta_seconds"
+        )
+    )
+    load = scheduler.current_load({job.user_id for job in queued})
+    order = scheduler.fair_order(queued, load)
+    rates = StepRates.recent()
+    backend_ids = list(Backend.objects.filter(enabled=True).values_list("id", flat=True))
+    busy_until = {b: 0.0 for b in backend_ids}
+    for job in running:
+        if job["backend_id"] in busy_until:
+            remaining = job["eta_seconds"]
+            if remaining is None:
+                rate = rates.rate(job["backend_id"], job["checkpoint"])
+                remaining = (1 - job["progress"]) * job["total_steps"] * rate if rate else 0.0
+            busy_until[job["backend_id"]] = max(0.0, remaining)
+    free = [(t, b) for b, t in busy_until.items()]
+    heapq.heapify(free)
+    snapshot = {}
+    for position, job in enumerate(order, start=1):
+        eta = None
+        if free:
+            at, backend_id = heapq.heappop(free)
+            rate = rates.rate(backend_id, job.checkpoint)
+            if rate is not None:
+                done = at + steps.get(job.id, 0) * rate
+                eta = round(done, 1)
+                heapq.heappush(free, (done, backend_id))
+            else:
+                heapq.heappush(free, (at, backend_id))
+        snapshot[str(job.id)] = (position, eta)
+    return snapshot
+
+
+@dataclass
+class StepRates:
+    """Seconds per sampling step (the job's whole run time over its steps, so overheads
+    are included), by backend and checkpoint, from recently completed jobs."""
+
+    by_model: dict[tuple[int, str], float]
+    by_backend: dict[int, float]
+    overall: float | None
+
+    @classmethod
+    def recent(cls) -> StepRates:
+        rows = (
+            Job.objects.filter(
+                status=Job.Status.COMPLETED, started_at__isnull=False, total_steps__gt=0
+            )
+            .order_by("-finished_at")
+            .values_list("backend_id", "checkpoint", "started_at", "finished_at", "total_steps")[
+                :RECENT_JOBS
+            ]
+        )
+        by_model: dict[tuple[int, str], list[float]] = {}
+        by_backend: dict[int, list[float]] = {}
+        every = []
+        for backend_id, checkpoint, started, finished, total in rows:
+            rate = (finished - started).total_seconds() / total
+            by_model.setdefault((backend_id, checkpoint), []).append(rate)
+            by_backend.setdefault(backend_id, []).append(rate)
+            every.append(rate)
+        return cls(
+            {k: median(v) for k, v in by_model.items()},
+            {k: median(v) for k, v in by_backend.items()},
+            median(every) if every else None,
+        )
+
+    def rate(self, backend_id: int, checkpoint: str) -> float | None:
+        return self.by_model.get(
+            (backend_id, checkpoint), self.by_backend.get(backend_id, self.overall)
+        )
 
 
 def user_jobs(user_id: str | None, status: str | None = None, kind: str | None = None) -> QuerySet:
@@ -65,3 +130,71 @@ def user_jobs(user_id: str | None, status: str | None = None, kind: str | None =
     if kind:
         jobs = jobs.filter(kind=kind)
     return jobs
+
+
+TOP_USERS = 50  # the queue view lists this many users, busiest first
+
+
+def queue_overview() -> dict:
+    """The whole queue for an operator or a bot's /queue command."""
+    now = timezone.now()
+    active = Job.objects.filter(status__in=Job.ACTIVE)
+    by_user = (
+        active.values("user_id")
+        .annotate(
+            queued=Count("id", filter=Q(status=Job.Status.QUEUED)),
+            running=Count("id", filter=Q(status=Job.Status.RUNNING)),
+        )
+        .order_by("-queued", "-running", "user_id")
+    )
+    by_checkpoint = (
+        active.filter(status=Job.Status.QUEUED)
+        .values("checkpoint")
+        .annotate(queued=Count("id"))
+        .order_by("-queued", "checkpoint")
+    )
+    oldest = (
+        Job.objects.filter(status=Job.Status.QUEUED)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    running = {
+        row["backend_id"]: row
+        for row in Job.objects.filter(status=Job.Status.RUNNING).values(
+            "id", "backend_id", "user_id", "kind", "checkpoint", "progress", "started_at"
+        )
+    }
+    backends = []
+    for backend in Backend.objects.order_by("id"):
+        job = running.get(backend.pk)
+        backends.append(
+            {
+                "url": backend.url,
+                "name": backend.name or backend.url,
+                "enabled": backend.enabled,
+                "healthy": backend.healthy,
+                "loaded_checkpoint": backend.loaded_checkpoint or None,
+                "job": None
+                if job is None
+                else {
+                    "job_id": str(job["id"]),
+                    "user_id": job["user_id"],
+                    "kind": job["kind"],
+                    "checkpoint": job["checkpoint"] or None,
+                    "progress": job["progress"],
+                    "started_at": job["started_at"],
+                },
+            }
+        )
+    return {
+        "queued": sum(row["queued"] for row in by_checkpoint),
+        "running": len(running),
+        "oldest_wait_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "users": list(by_user[:TOP_USERS]),
+        "checkpoints": [
+            {"checkpoint": row["checkpoint"] or None, "queued": row["queued"]}
+            for row in by_checkpoint
+        ],
+        "backends": backends,
+    }

@@ -286,3 +286,41 @@ def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
 def job_body(job: Job, request=None) -> dict:
     """The job as GET /jobs/{id} shows it."""
     return JobSerializer(job, context={"request": request}).data
+
+
+class QueueUserSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+
+
+class QueueCheckpointSerializer(serializers.Serializer):
+    checkpoint = serializers.CharField(allow_null=True, help_text="null: the backend's own.")
+    queued = serializers.IntegerField()
+
+
+class QueueRunningJobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    user_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    checkpoint = serializers.CharField(allow_null=True)
+    progress = serializers.FloatField()
+    started_at = serializers.DateTimeField(allow_null=True)
+
+
+class QueueBackendSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    healthy = serializers.BooleanField()
+    loaded_checkpoint = serializers.CharField(allow_null=True)
+    job = QueueRunningJobSerializer(allow_null=True)
+
+
+class QueueSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    oldest_wait_seconds = serializers.FloatField(allow_null=True)
+    users = QueueUserSerializer(many=True, help_text="The busiest users first (at most 50).")
+    checkpoints = QueueCheckpointSerializer(many=True)
+    backends = QueueBackendSerializer(many=True)

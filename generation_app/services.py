@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from backends.registry import interrupt
 from core.errors import ApiError, Conflict, TooManyRequests
+from generation_app import dispatcher, scheduler
 from generation_app.context import GenerationContext
 from generation_app.models import BackendLease, Job
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
@@ -24,8 +23,6 @@ from presets_app.services import record_preset_use
 from sessions_app.custom_settings import custom_settings_to_params
 
 logger = logging.getLogger(__name__)
-
-RUN_JOB_TASK = "generation_app.tasks.run_job"
 
 
 @dataclass
@@ -39,6 +36,7 @@ class JobRequest:
     context: GenerationContext
     preset_id: int | None = None
     idempotency_key: str | None = None
+    priority: int = 0  # the API key's
     scripts: dict[str, Any] = field(default_factory=dict)  # alwayson_scripts to add
     warnings: list[str] = field(default_factory=list)
 
@@ -140,6 +138,7 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
         request=job_request.received,
         preset_id=job_request.preset_id,
         idempotency_key=key,
+        priority=job_request.priority,
     )
     prepared = prepare_payload(job_request, job.task_id)
     job.payload = prepared.payload
@@ -183,19 +182,14 @@ def _lock_user(user_id: str) -> None:
 
 
 def enqueue(job: Job) -> None:
-    """Hand the job to django-q2. If the broker is down the job fails at once, saying so,
-    rather than staying `queued` with no task behind it."""
-    try:
-        async_task(
-            RUN_JOB_TASK, str(job.id), task_name=f"job-{job.id}", timeout=settings.JOB_TIMEOUT
-        )
-    except Exception as exc:  # the broker's own driver errors (Redis, database)
-        logger.exception("Could not enqueue job %s", job.id)
+    """Ask for a dispatcher. If the broker is down the job fails at once, saying so,
+    rather than staying `queued` with nothing to run it."""
+    if not dispatcher.enqueue_dispatch():
         Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
             status=Job.Status.FAILED,
             finished_at=timezone.now(),
-            message=f"The hub could not queue this job ({exc.__class__.__name__}: the queue "
-            "broker is unreachable). Check GET /health, then submit it again.",
+            message="The hub could not queue this job (the queue broker is unreachable). "
+            "Check GET /health, then submit it again.",
         )
 
 
@@ -228,36 +222,14 @@ def interrupt_if_running(job: Job) -> None:
         interrupt(lease.backend)  # if it fails, the worker interrupts when it sees cancel_requested
 
 
-def stale_running_jobs():
-    cutoff = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS)
-    return Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
-
-
 def sweep_stale_jobs() -> int:
-    """Fail jobs whose worker died (no heartbeat) and free their backends. Never re-runs."""
-    count = 0
-    for job in stale_running_jobs():
-        updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-            status=Job.Status.FAILED,
-            finished_at=timezone.now(),
-            message=(
-                "The worker running this job stopped responding (no heartbeat for "
-                f"{settings.HUB_JOB_STALE_SECONDS} s), so the job was failed rather than "
-                "run twice. Submit it again."
-            ),
-        )
-        count += updated
-        BackendLease.objects.filter(job=job).delete()
-    # A job that was waiting for a backend when its worker died never reached A1111:
-    # running it is safe, so it goes back on the queue.
-    cutoff = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS)
-    for job in Job.objects.filter(status=Job.Status.QUEUED, heartbeat_at__lt=cutoff):
-        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, heartbeat_at__lt=cutoff).update(
-            heartbeat_at=None, message="Re-queued: the worker holding it stopped."
-        ):
-            enqueue(job)
-    # A backend held by a job that has ended is free again (self-healing after a crash).
-    BackendLease.objects.filter(job__status__in=Job.FINAL).delete()
+    """Housekeeping, every minute on its own queue: fail the jobs of dead workers (freeing
+    their backends), fail jobs no backend can run, and start a dispatcher for what is
+    queued (its task may have died with a worker, or a backend came back)."""
+    count = scheduler.break_stale_leases()
+    scheduler.fail_jobs_no_backend_can_run()
+    if Job.objects.filter(status=Job.Status.QUEUED).exists():
+        dispatcher.enqueue_dispatch()
     return count
 
 
@@ -269,6 +241,7 @@ def ensure_schedules() -> None:
         name="sweep stale jobs",
         defaults={
             "func": "generation_app.tasks.sweep",
+            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
             "repeats": -1,

@@ -1,13 +1,18 @@
-"""django-q2 tasks. Thin: they re-fetch by id and hand over to the runner."""
+"""django-q2 tasks. Thin: they hand over to the dispatcher or the sweep."""
 
 from __future__ import annotations
 
-from generation_app import runner, services
+from generation_app import dispatcher, services
 
 
-def run_job(job_id: str) -> str:
-    """Run one job. Delivery is at-least-once, so a job that is not queued is left alone."""
-    return runner.run(job_id)
+def dispatch() -> int:
+    """Run queued jobs on every free backend (see generation_app.dispatcher)."""
+    return dispatcher.dispatch()
+
+
+def run_job(job_id: str) -> int:
+    """Tasks enqueued by earlier versions name a job: any dispatcher runs it now."""
+    return dispatcher.dispatch()
 
 
 def sweep() -> int:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("generate/controlnet", ext.ControlNetGenerateView.as_view(), name="generate-controlnet"),
     path("generate/regional", ext.RegionalGenerateView.as_view(), name="generate-regional"),
     path("jobs", views.JobListView.as_view(), name="job-list"),
+    path("queue", views.QueueView.as_view(), name="queue"),
     # The job's links are these suffixes of job-detail (serializers.JobLinksMixin).
     path("jobs/<uuid:job_id>", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/result", views.JobResultView.as_view(), name="job-result"),

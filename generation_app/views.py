@@ -17,19 +17,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.auth import check_user_access
+from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import Conflict, NotFound
 from core.serializers import ErrorSerializer
 from generation_app import intake, streams
 from generation_app.context import GenerationContext, read_context
 from generation_app.models import Job, JobImage
-from generation_app.selectors import user_jobs
+from generation_app.selectors import queue_overview, user_jobs
 from generation_app.serializers import (
     Img2ImgRequestSerializer,
     JobListSerializer,
     JobResultSerializer,
     JobSerializer,
     OutpaintRequestSerializer,
+    QueueSerializer,
     Txt2ImgRequestSerializer,
     job_body,
     result_body,
@@ -59,7 +60,9 @@ class GenerateView(APIView):
         data = serializer.validated_data
         check_user_access(request, data["user_id"])
         context = read_context(data["user_id"], data.get("preset_id"))
-        job, created = create_job(self.build(data, request, context))
+        job_request = self.build(data, request, context)
+        job_request.priority = getattr(request.user, "priority", 0)
+        job, created = create_job(job_request)
         body = job_body(job, request)
         headers = {"Location": body["links"]["self"]}
         if not created:
@@ -296,3 +299,17 @@ def _uuid_or_404(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"No job {value}.", code="job_not_found") from None
+
+
+class QueueView(APIView):
+    permission_classes = [HasApiKey, IsServiceKey]
+
+    @extend_schema(
+        responses={200: QueueSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+        tags=["jobs"],
+        summary="The whole queue (service keys)",
+        description="Depth per user and per checkpoint, what each backend runs, and the "
+        "oldest wait: what an operator or a bot's /queue command shows.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(QueueSerializer(queue_overview()).data)

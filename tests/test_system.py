@@ -26,38 +26,92 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    """`manage.py runhub` with no A1111 named and none answering: it starts the simulator."""
-    data_dir = tmp_path_factory.mktemp("hub-data")
-    port = free_port()
+def _hub_env(data_dir: Path, database: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(HUB_DATA_DIR=str(data_dir), SIM_STEP_MS="5", HUB_WORKERS="2", PYTHONUNBUFFERED="1")
     if "DATABASE_URL" in env:  # PostgreSQL run: its own database, not the test runner's
-        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_system"
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_system"],
-            check=False,
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
         )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_system"], check=True)
-    log = (data_dir / "runhub.log").open("w")
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    if "REDIS_URL" in env:  # its own queues, apart from the test runner's
+        env["HUB_QUEUE_NAME"] = database
+    return env
+
+
+def _start_runhub(data_dir: Path, database: str) -> dict:
+    port = free_port()
+    log_path = data_dir / "runhub.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runhub", "--port", str(port), "--web-workers", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=_hub_env(data_dir, database), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
+    log.close()
     base = f"http://127.0.0.1:{port}"
+    hub = {"base": base, "log": log_path, "process": process}
     try:
-        key = _wait_for_key(data_dir / "runhub.log", process)
+        hub["key"] = _wait_for_key(log_path, process)
         _wait_for(lambda: requests.get(f"{base}/health", timeout=2).status_code == 200, 60)
-        yield {"base": base, "key": key, "log": data_dir / "runhub.log", "process": process}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+    except BaseException:
+        _stop_runhub(hub)
+        raise
+    return hub
+
+
+def _stop_runhub(hub: dict) -> None:
+    process = hub["process"]
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _children_of(pid: int) -> dict[int, tuple[str, dict]]:
+    """Live child processes of ``pid``: their command line and environment (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != pid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = dict(
+                item.split("=", 1)
+                for item in (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+                if "=" in item
+            )
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        found[int(entry.name)] = (cmdline, environ)
+    return found
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """`manage.py runhub` with no A1111 named and none answering: it starts the simulator."""
+    hub = _start_runhub(tmp_path_factory.mktemp("hub-data"), "hub_system")
+    yield hub
+    _stop_runhub(hub)
 
 
 def _wait_for(check, timeout: float):
@@ -227,3 +281,35 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         sim.shutdown()
+
+
+def test_runhub_restarts_a_dead_queue_cluster_and_leaves_no_orphans(tmp_path):
+    hub = _start_runhub(tmp_path, "hub_supervise")
+    try:
+        children = _children_of(hub["process"].pid)
+        groups = list(children)  # each child leads a process group of its own
+        (generation,) = [
+            pid
+            for pid, (cmd, environ) in children.items()
+            if "qcluster" in cmd and "Q_CLUSTER_NAME" not in environ
+        ]
+        os.kill(generation, signal.SIGKILL)
+        _wait_for(lambda: "restarting it" in hub["log"].read_text(), 30)
+        headers = {"X-API-Key": hub["key"]}
+        assert requests.get(f"{hub['base']}/health", timeout=5).status_code == 200  # still up
+        job_id = requests.post(
+            f"{hub['base']}/generate/txt2img", headers=headers,
+            json={"user_id": "u", "prompt": "x", "width": 64, "height": 64, "steps": 4},
+        ).json()["job_id"]  # fmt: skip
+        _wait_for(
+            lambda: (
+                requests.get(f"{hub['base']}/jobs/{job_id}", headers=headers).json()["status"]
+                == "completed"
+            ),
+            60,
+        )
+        groups += list(_children_of(hub["process"].pid))
+    finally:
+        _stop_runhub(hub)
+    assert hub["process"].returncode == 0
+    assert [pid for group in set(groups) for pid in _alive_in_group(group)] == []

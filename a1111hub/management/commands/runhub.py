@@ -1,11 +1,12 @@
-"""Start the whole hub in the foreground: web server, django-q2 cluster and, when no A1111
-answers, the built-in simulator. Ctrl-C stops them all."""
+"""Start the whole hub in the foreground: web server, the generation and housekeeping
+django-q2 clusters and, when no A1111 answers, the built-in simulator. A child that dies is
+restarted; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import socket
 import sys
 import time
 from pathlib import Path
@@ -15,9 +16,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from a1111.client import A1111Client, A1111Error
+from a1111hub.supervisor import Child, GaveUp, Supervisor
 from backends.models import Backend
 from backends.registry import DEFAULT_A1111_URL, sync_configured_backends
 from core.models import ApiKey
+from generation_app.dispatcher import enqueue_dispatch
 from generation_app.services import ensure_schedules
 from loras_app.scan.runs import startup_scan
 
@@ -29,9 +32,15 @@ WEB_WORKERS = 3
 WEB_THREADS = 4
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def a1111_answers(url: str) -> bool:
     """Anything that answers on the API (even 401 for --api-auth) counts as an A1111."""
-    client = A1111Client(url, auth="", connect_timeout=2, read_timeout=2)
+    client = A1111Client(url, auth="", connect_timeout=2, read_timeout=2, connect_retries=0)
     try:
         client.ping()
     except A1111Error as exc:
@@ -65,28 +74,36 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         call_command("migrate", interactive=False, verbosity=0)
         env = os.environ.copy()
-        children: list[subprocess.Popen] = []
+        supervisor = Supervisor([], log=self.stderr.write)
         try:
-            urls = self._backend_urls(opts, env, children)
+            urls = self._backend_urls(opts, env, supervisor)
             env["A1111_URL"] = ",".join(urls)
             self._first_key()
             ensure_schedules()
             startup_scan()  # the catalog fills itself: from LORA_DIR, else from the backends
-            children.append(self._start_web(opts, env))
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "qcluster"], env=env, cwd=settings.BASE_DIR
-                )
-            )
+            enqueue_dispatch()  # jobs left queued by an earlier run (a crash) run now
+            manage = [sys.executable, "manage.py"]
+            housekeeping = {**env, "Q_CLUSTER_NAME": settings.HUB_HOUSEKEEPING_QUEUE}
+            supervisor.children += [
+                Child("web server (gunicorn)", self._web_command(opts), env, str(settings.BASE_DIR)),
+                Child("generation queue (qcluster)", [*manage, "qcluster"], env, str(settings.BASE_DIR)),
+                Child("housekeeping queue (qcluster)", [*manage, "qcluster"], housekeeping,
+                      str(settings.BASE_DIR)),
+            ]  # fmt: skip
+            for child in supervisor.children:
+                if not child.alive:
+                    child.start()
             self.stdout.write(
                 f"Hub listening on http://{opts['host']}:{opts['port']}  (docs: /docs)"
             )
-            self._wait(children)
+            self._wait(supervisor)
+        except GaveUp as exc:
+            raise CommandError(f"{exc} Stopping the hub.") from None
         finally:
-            self._stop(children)
+            supervisor.stop()
 
     # --- parts ----------------------------------------------------------------------
-    def _backend_urls(self, opts, env, children) -> list[str]:
+    def _backend_urls(self, opts, env, supervisor: Supervisor) -> list[str]:
         """The backends for this run, made the enabled rows (see sync_configured_backends)."""
         named = [u.strip().rstrip("/") for u in opts["a1111_url"].split(",") if u.strip()]
         if named:
@@ -98,7 +115,7 @@ class Command(BaseCommand):
         elif a1111_answers(DEFAULT_A1111_URL) or opts["no_simulator"]:
             named = [DEFAULT_A1111_URL]
         else:
-            url = self._start_simulator(opts, children)
+            url = self._start_simulator(opts, supervisor)
             env["HUB_SIMULATOR_STARTED"] = "1"
             Backend.objects.update_or_create(
                 url=url,
@@ -108,33 +125,23 @@ class Command(BaseCommand):
         sync_configured_backends(named)
         return named
 
-    def _start_simulator(self, opts, children) -> str:
+    def _start_simulator(self, opts, supervisor: Supervisor) -> str:
         lora_dir = Path(settings.HUB_DATA_DIR) / "sim-loras"
         lora_dir.mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "a1111sim",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--lora-dir",
-                str(lora_dir),
-                "--seed-loras",
-                "--step-ms",
-                str(opts["sim_step_ms"]),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=settings.BASE_DIR,
-        )
-        children.append(process)
-        line = process.stdout.readline().strip()
-        if "listening on" not in line:
-            raise CommandError(f"a1111sim did not start: {line!r}")
-        url = line.rsplit(" ", 1)[-1]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [
+            sys.executable, "-m", "a1111sim", "--host", "127.0.0.1", "--port", str(port),
+            "--lora-dir", str(lora_dir), "--seed-loras", "--step-ms", str(opts["sim_step_ms"]),
+        ]  # fmt: skip
+        child = Child("a1111sim (simulator)", command, os.environ.copy(), str(settings.BASE_DIR))
+        supervisor.children.append(child)
+        child.start()
+        deadline = time.monotonic() + 30
+        while not a1111_answers(url):
+            if not child.alive or time.monotonic() > deadline:
+                raise CommandError("a1111sim did not start; run `python -m a1111sim` to see why.")
+            time.sleep(0.1)
         self.stdout.write(
             f"{BANNER}\nNo A1111 answers at {DEFAULT_A1111_URL} and none was named, so the hub "
             f"started a1111sim,\nthe built-in SIMULATOR, at {url}. Its images are test patterns, "
@@ -152,7 +159,7 @@ class Command(BaseCommand):
             f"`python manage.py create_api_key NAME [--user USER_ID]`.\n{BANNER}"
         )
 
-    def _start_web(self, opts, env) -> subprocess.Popen:
+    def _web_command(self, opts) -> list[str]:
         command = [
             sys.executable, "-m", "gunicorn", "a1111hub.wsgi:application",
             "--bind", f"{opts['host']}:{opts['port']}",
@@ -163,9 +170,9 @@ class Command(BaseCommand):
         ]  # fmt: skip
         if opts["reload"]:
             command.append("--reload")
-        return subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
+        return command
 
-    def _wait(self, children: list[subprocess.Popen]) -> None:
+    def _wait(self, supervisor: Supervisor) -> None:
         stop = {"signal": None}
 
         def on_signal(signum, frame):
@@ -174,22 +181,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         while stop["signal"] is None:
-            for child in children:
-                if child.poll() is not None:
-                    raise CommandError(
-                        f"{' '.join(child.args[1:3])} exited with {child.returncode}."
-                    )
+            supervisor.check()
             time.sleep(0.3)
         self.stdout.write("Stopping…")
-
-    def _stop(self, children: list[subprocess.Popen]) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()

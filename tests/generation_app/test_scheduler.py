@@ -1,0 +1,240 @@
+"""The scheduler: fair share between users, key priority, checkpoint affinity, capability
+routing, leases, and queue positions that tell the truth. Orders and counts only: no
+timings, so the tests hold on a slow machine.
+
+End-to-end tests go API -> django-q2 (in-process cluster, the real pusher/worker/monitor)
+-> dispatcher -> a1111sim over HTTP, with several simulators where routing is the point.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import requests
+from django.db import connection
+from django.utils import timezone
+
+from a1111sim.server import SimConfig, start_in_thread
+from backends.models import Backend
+from backends.registry import probe, record_probe
+from core.models import ApiKey
+from generation_app import scheduler
+from generation_app.models import BackendLease, Job
+from generation_app.scheduler import Load, QueuedJob, fair_order
+
+ANIME = "animefull_final.safetensors [80b493026b]"
+REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
+SMALL = {"width": 64, "height": 64, "steps": 4}
+
+
+@pytest.fixture
+def sims():
+    """Two more simulators of our own (their loaded checkpoint is part of the test)."""
+    servers = [start_in_thread(SimConfig(port=0, step_ms=0, swap_ms=0)) for _ in range(2)]
+    yield servers
+    for server in servers:
+        server.shutdown()
+
+
+def load(sim, title: str) -> None:
+    requests.post(f"{sim.url}/sdapi/v1/options", json={"sd_model_checkpoint": title}, timeout=30)
+
+
+def submit(api, user: str, **extra) -> str:
+    response = api.post("/generate/txt2img", {"user_id": user, "prompt": "x", **SMALL, **extra})
+    assert response.status_code == 202, response.content
+    return response.json()["job_id"]
+
+
+def started_order(job_ids: list[str]) -> list[str]:
+    jobs = Job.objects.filter(pk__in=job_ids).order_by("started_at")
+    assert all(j.status == "completed" for j in jobs), [(j.status, j.message) for j in jobs]
+    return [str(j.pk) for j in jobs]
+
+
+def q(job_id, user, minute, checkpoint="", priority=0, kind="txt2img") -> QueuedJob:
+    created = timezone.now() - timedelta(minutes=60 - minute)
+    return QueuedJob(job_id, user, kind, checkpoint, priority, created)
+
+
+# --- the rule as a pure function ----------------------------------------------------------
+def test_users_take_turns_least_recently_served_first():
+    queued = [q("a1", "a", 1), q("a2", "a", 2), q("a3", "a", 3), q("b1", "b", 4), q("c1", "c", 5)]
+    order = [j.id for j in fair_order(queued, Load())]
+    assert order == ["a1", "b1", "c1", "a2", "a3"]
+
+
+def test_a_user_with_jobs_running_waits_behind_users_with_none():
+    queued = [q("a1", "a", 1), q("b1", "b", 2)]
+    assert [j.id for j in fair_order(queued, Load(running=Counter({"a": 1})))] == ["b1", "a1"]
+
+
+def test_a_user_served_a_moment_ago_waits_behind_one_served_earlier():
+    queued = [q("a1", "a", 1), q("b1", "b", 2)]
+    load = Load(last_served={"a": timezone.now(), "b": timezone.now() - timedelta(minutes=5)})
+    assert [j.id for j in fair_order(queued, load)] == ["b1", "a1"]
+
+
+def test_key_priority_comes_before_fair_share():
+    queued = [q("a1", "a", 1), q("b1", "b", 2, priority=5), q("b2", "b", 3, priority=5)]
+    assert [j.id for j in fair_order(queued, Load())] == ["b1", "b2", "a1"]
+
+
+def test_a_backend_prefers_its_loaded_checkpoint_but_only_for_a_while(settings):
+    backend = Backend(pk=1, url="http://b", loaded_checkpoint=REALISTIC)
+    older, newer = q("old", "a", 50, checkpoint=ANIME), q("new", "a", 59, checkpoint=REALISTIC)
+    titles = {1: {ANIME, REALISTIC}}
+    now = timezone.now()
+    settings.HUB_AFFINITY_MAX_WAIT_SECONDS = 3600
+    assert scheduler.choose(backend, [older, newer], Load(), titles, now).id == "new"
+    settings.HUB_AFFINITY_MAX_WAIT_SECONDS = 60  # "old" has waited 10 minutes: its turn
+    assert scheduler.choose(backend, [older, newer], Load(), titles, now).id == "old"
+
+
+def test_a_backend_never_gets_a_job_it_cannot_run():
+    plain = Backend(pk=1, url="http://b", capabilities={})
+    job = q("cn", "a", 1, kind="controlnet")
+    assert scheduler.choose(plain, [job], Load(), {1: None}, timezone.now()) is None
+    missing_model = q("m", "a", 1, checkpoint="other.safetensors [0]")
+    assert scheduler.choose(plain, [missing_model], Load(), {1: {ANIME}}, timezone.now()) is None
+
+
+# --- through the real queue and simulators ---------------------------------------------
+def test_with_one_backend_jobs_start_in_the_documented_order(api, backend, cluster):
+    ids = {}
+    for name in ["a1", "a2", "a3", "b1", "b2", "c1"]:
+        ids[name] = submit(api, f"user-{name[0]}")
+    cluster.drain()
+    by_id = {v: k for k, v in ids.items()}
+    assert [by_id[i] for i in started_order(list(ids.values()))] == [
+        "a1",
+        "b1",
+        "c1",
+        "a2",
+        "b2",
+        "a3",
+    ]
+
+
+def test_queue_positions_are_the_place_under_the_rule(api, backend):
+    ids = [submit(api, "heavy") for _ in range(3)] + [submit(api, "light")]
+    positions = [api.get(f"/jobs/{i}").json()["queue_position"] for i in ids]
+    assert positions == [1, 3, 4, 2]
+
+
+def test_a_priority_key_goes_first(api, backend, cluster):
+    key, raw = ApiKey.generate("premium bot")
+    ApiKey.objects.filter(pk=key.pk).update(priority=10)
+    normal = [submit(api, "u1"), submit(api, "u2")]
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    premium = submit(api, "u3")
+    cluster.drain()
+    assert started_order(normal + [premium])[0] == premium
+
+
+def test_a_backend_runs_the_jobs_for_its_loaded_checkpoint_first(api, cluster, sims):
+    sim = sims[0]
+    load(sim, REALISTIC)
+    row = Backend.objects.create(name="one", url=sim.url)
+    record_probe(row, probe(row))  # what the health probe learns: the loaded model
+    ids = [submit(api, f"u{i}", checkpoint=[ANIME, REALISTIC][i % 2]) for i in range(6)]
+    cluster.drain()
+    checkpoints = [Job.objects.get(pk=i).checkpoint for i in started_order(ids)]
+    assert checkpoints == [REALISTIC] * 3 + [ANIME] * 3  # one swap, not five
+    history = requests.get(f"{sim.url}/sim/state", timeout=5).json()["history"]
+    models = [h["checkpoint"] for h in history if h["route"] == "/sdapi/v1/txt2img"]
+    assert sum(1 for a, b in zip(models, models[1:], strict=False) if a != b) == 1
+
+
+def test_a_job_only_one_backend_can_run_does_not_hold_up_the_others(api, cluster, sims, sim):
+    plain = start_in_thread(SimConfig(port=0, step_ms=0, swap_ms=0, controlnet=False))
+    try:
+        Backend.objects.create(name="plain", url=plain.url)
+        with_cn = Backend.objects.create(name="cn", url=sim.url)
+        api.get("/models?refresh=true")  # records each backend's extensions
+        BackendLease.objects.create(
+            backend=with_cn,
+            job=Job.objects.create(user_id="someone", kind="txt2img", status="running"),
+        )  # the only ControlNet backend is busy
+        unit = {"module": "canny", "model": "control_v11p_sd15_canny", "image": png()}
+        cn_job = api.post(
+            "/generate/controlnet",
+            {"user_id": "u", "prompt": "x", **SMALL, "controlnet_units": [unit]},
+            format="json",
+        ).json()["job_id"]
+        plain_jobs = [submit(api, "v"), submit(api, "w")]
+        cluster.drain()
+        assert {Job.objects.get(pk=i).status for i in plain_jobs} == {"completed"}
+        assert Job.objects.get(pk=cn_job).status == "queued"  # waits for its backend
+    finally:
+        plain.shutdown()
+
+
+def test_two_dispatchers_never_take_the_same_job_or_backend(transactional_db, sims):
+    for sim in sims:
+        Backend.objects.create(url=sim.url)
+    for i in range(6):
+        Job.objects.create(user_id=f"u{i}", kind="txt2img", payload={"prompt": "x"})
+    claims, lock = [], threading.Lock()
+
+    def claim_all():
+        try:
+            while (claim := scheduler.claim_next()) is not None:
+                with lock:
+                    claims.append((claim.backend.pk, claim.job.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(claims) == 2  # two backends, each leased once
+    assert len({b for b, _ in claims}) == 2 and len({j for _, j in claims}) == 2
+    assert Job.objects.filter(status="running").count() == 2
+
+
+def test_a_lease_of_a_dead_worker_is_broken_and_its_backend_used_again(
+    api, backend, cluster, settings
+):
+    stale = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS + 5)
+    dead = Job.objects.create(user_id="u", kind="txt2img", status="running", heartbeat_at=stale)
+    BackendLease.objects.create(backend=backend, job=dead)
+    waiting = submit(api, "v")
+    cluster.drain()
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "stopped responding" in dead.message
+    assert Job.objects.get(pk=waiting).status == "completed"
+    assert not BackendLease.objects.exists()
+
+
+def test_a_disabled_backend_takes_no_new_job(api, cluster, sims):
+    on, off = sims
+    Backend.objects.create(name="on", url=on.url)
+    Backend.objects.create(name="off", url=off.url, enabled=False)
+    ids = [submit(api, f"u{i}") for i in range(3)]
+    cluster.drain()
+    assert {Job.objects.get(pk=i).backend.name for i in ids} == {"on"}
+
+
+def test_a_job_no_enabled_backend_can_run_fails_with_the_reason(api, backend, cluster):
+    job_id = submit(api, "u", checkpoint=REALISTIC)
+    Backend.objects.update(enabled=False)
+    cluster.drain()
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "failed" and "No A1111 backend is configured or enabled" in job.message
+
+
+def png() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
