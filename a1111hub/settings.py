@@ -54,7 +54,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "a1111hub.urls"
+# The benchmarks serve the same API plus a baseline view (a1111hub.bench_urls).
+ROOT_URLCONF = env_str("HUB_URLCONF", "a1111hub.urls")
 WSGI_APPLICATION = "a1111hub.wsgi.application"
 
 TEMPLATES = [
