@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from a1111.client import A1111Error
@@ -21,8 +22,11 @@ from backends.models import Backend
 from backends.registry import client_for
 from core.errors import ApiError, BackendUnavailable
 from generation_app.images import CheckedImage, check_image
+from generation_app.payloads import BuildInputs, merge_params
+from genparams import families
 from genparams.controlnet import CONTROLNET_UNIT_DEFAULTS, controlnet_unavailable
-from genparams.names import find_controlnet_model, find_controlnet_module
+from genparams.names import checkpoint_titles, find_controlnet_model, find_controlnet_module
+from sessions_app.custom_settings import custom_settings_to_params
 
 SCRIPT_KEY = "controlnet"
 PREPROCESS_TIMEOUT = 120.0  # seconds; a preprocessor on a cold GPU loads its own model
@@ -150,6 +154,86 @@ def complete_unit(unit: dict, index: int, controlnet: dict[str, Any]) -> dict:
             }
         )
     return unit
+
+
+# --- model families (SD1.5 / SDXL) -------------------------------------------------------
+def effective_checkpoint(kind: str, params: dict[str, Any], context: Any) -> str | None:
+    """The checkpoint title the job will run on: the request's ``checkpoint`` merged over the
+    preset's and the session's (as the payload builder merges them), else the one the
+    backend has loaded."""
+    catalog = context.catalog or {}
+    preset = context.preset
+    merged = merge_params(
+        BuildInputs(
+            kind=kind,
+            request=params,
+            defaults=settings.HUB_GENERATION_DEFAULTS,
+            custom_settings=custom_settings_to_params(context.session["custom_settings"]),
+            preset_params=dict(preset.params) if preset is not None else {},
+        )
+    )
+    checkpoint = merged.get("checkpoint")
+    if checkpoint:
+        return checkpoint_titles(catalog).get(checkpoint, checkpoint)
+    return catalog.get("loaded_checkpoint")
+
+
+def check_model_families(
+    units: list[dict], checkpoint: str | None, catalog: dict[str, Any]
+) -> None:
+    """Refuse a unit whose ControlNet model is for another base model than the checkpoint.
+
+    The extension finds the mismatch inside ``Script.process`` and A1111 swallows the error:
+    the job would answer 200 with no unit applied. Unknown families on either side pass, as
+    in the extension; so does a model for SD1.5 on SD2 (the extension only tells SDXL apart).
+    """
+    if not checkpoint:
+        return
+    entry = families.find_checkpoint(checkpoint, catalog.get("checkpoints") or [])
+    base = families.checkpoint_family(entry)
+    if base is None:
+        return
+    for index, unit in enumerate(units):
+        if not unit.get("enabled", True):
+            continue
+        model = unit.get("model") or "None"
+        module = str(unit.get("module") or "")
+        if "revision" in module.lower() and base != families.SDXL:
+            raise ApiError(
+                f"Unit {index}: the {module!r} preprocessor works with SDXL checkpoints only, "
+                f"and checkpoint {checkpoint!r} is {families.label(base)}; the ControlNet "
+                "extension would skip every unit without an error.",
+                code="controlnet_model_mismatch",
+                unit=index,
+                module=module,
+                checkpoint=checkpoint,
+                checkpoint_family=families.label(base),
+            )
+        if model == "None":
+            continue
+        family = families.controlnet_model_family(model)
+        if families.compatible(family, base):
+            continue
+        fitting = [
+            m
+            for m in (catalog.get("controlnet") or {}).get("models") or []
+            if families.controlnet_model_family(m) is not None
+            and families.compatible(families.controlnet_model_family(m), base)
+        ]
+        hint = f" {families.label(base)} models: {', '.join(fitting)}." if fitting else ""
+        raise ApiError(
+            f"Unit {index}: ControlNet model {model!r} is for {families.label(family)}, but "
+            f"checkpoint {checkpoint!r} is {families.label(base)}. The ControlNet extension "
+            "would skip every unit without an error (A1111 answers 200 with no ControlNet "
+            f"applied). Pick a model for {families.label(base)} or another checkpoint.{hint}",
+            code="controlnet_model_mismatch",
+            unit=index,
+            model=model,
+            model_family=families.label(family),
+            checkpoint=checkpoint,
+            checkpoint_family=families.label(base),
+            compatible_models=fitting,
+        )
 
 
 # --- the preprocessor -----------------------------------------------------------------

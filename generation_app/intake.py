@@ -228,6 +228,9 @@ def controlnet(data: dict[str, Any], request: Request, context: GenerationContex
     units = [cn.complete_unit(unit, i, extension) for i, unit in enumerate(units)]
 
     params = _params(data, {"controlnet_units", "image", "unit_images", "init_images"})
+    if catalog is not None:
+        checkpoint = cn.effective_checkpoint(Job.Kind.CONTROLNET, params, context)
+        cn.check_model_families(units, checkpoint, catalog)
     _add_init_images(params, images, init)
     received = {
         k: v for k, v in data.items() if k not in ("unit_images", "image", "controlnet_units")

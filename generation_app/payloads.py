@@ -7,6 +7,7 @@ request. LoRAs become ``<lora:NAME:WEIGHT>`` tags with the name A1111 resolves.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,20 @@ def merge_loras(inputs: BuildInputs) -> dict[str, float]:
 
 
 def format_weight(weight: float) -> str:
-    return f"{float(weight):.3f}".rstrip("0").rstrip(".") or "0"
+    """A weight as A1111 parses it (``float()`` in ``ExtraNetworkLora.activate``): plain
+    decimals, at most three places, never ``1e-05``, ``nan``, ``inf`` or ``-0``. A weight
+    that does not parse would make A1111 apply no LoRA at all, silently."""
+    value = float(weight)
+    if not math.isfinite(value):
+        raise ValueError(f"LoRA weight {weight!r} is not a finite number.")
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def lora_hashes_key(name: str) -> str:
+    """How A1111 keys ``Lora hashes``: the name as written in the tag (``mentioned_name``)
+    with ``:`` and ``,`` removed (``extra_networks_lora.py`` ``activate``)."""
+    return name.replace(":", "").replace(",", "")
 
 
 def prompt_lora_names(prompt: str) -> set[str]:
@@ -176,7 +190,30 @@ def build_payload(inputs: BuildInputs) -> BuiltPayload:
 
 
 def applied_lora_names(info: dict[str, Any]) -> set[str]:
-    """Names in A1111's ``Lora hashes`` ("name: hash, name2: hash2"): what really applied."""
+    """Names in A1111's ``Lora hashes`` ("name: hash, name2: hash2"): what really applied,
+    keyed as ``lora_hashes_key`` keys them."""
     raw = (info.get("extra_generation_params") or {}).get("Lora hashes") or ""
     raw = raw.strip().strip('"')
-    return {part.split(":", 1)[0].strip() for part in raw.split(",") if part.strip()}
+    return {part.rsplit(":", 1)[0].strip() for part in raw.split(",") if part.strip()}
+
+
+def unparseable_lora_tags(prompt: str) -> list[str]:
+    """Tags whose positional weights A1111 cannot ``float()`` (``ExtraNetworkLora.activate``
+    reads ``<lora:name:te:unet>``): one of them makes A1111 apply no LoRA at all."""
+    bad = []
+    for match in re.finditer(r"<lora:([^>]*)>", prompt or ""):
+        for arg in match.group(1).split(":")[1:3]:
+            if "=" in arg:
+                continue
+            try:
+                float(arg)
+            except ValueError:
+                bad.append(match.group(0))
+                break
+    return bad
+
+
+def loras_not_applied(requested: list[str] | set[str], info: dict[str, Any]) -> list[str]:
+    """The tag names the hub wrote that A1111's ``Lora hashes`` does not list."""
+    applied = applied_lora_names(info)
+    return sorted(name for name in requested if lora_hashes_key(name) not in applied)

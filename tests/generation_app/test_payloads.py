@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from rest_framework.exceptions import ValidationError
+
 from generation_app.payloads import (
     BuildInputs,
     LoraRef,
@@ -10,6 +15,9 @@ from generation_app.payloads import (
     build_payload,
     expected_steps,
     format_weight,
+    lora_hashes_key,
+    loras_not_applied,
+    unparseable_lora_tags,
 )
 
 CATALOG = {
@@ -136,6 +144,47 @@ def test_weights_are_written_short():
     assert format_weight(0.8) == "0.8"
     assert format_weight(1.0) == "1"
     assert format_weight(-0.25) == "-0.25"
+
+
+@pytest.mark.parametrize(
+    "weight", [1e-5, -1e-5, 0.0004, -0.0004, 1e-12, 5.0, -5.0, 0.1 + 0.2, 2.675, 4.9999, 1e-3]
+)
+def test_every_weight_the_hub_writes_parses_in_a1111(weight):
+    # ExtraNetworkLora.activate float()s it; str(1e-05) would parse too, but the hub's tag
+    # must also round-trip through its own LORA_TAG and look like what a user types.
+    text = format_weight(weight)
+    assert re.fullmatch(r"-?\d+(\.\d{1,3})?", text), text
+    assert text != "-0"
+    assert abs(float(text) - weight) <= 0.0005
+    prompt, _, _ = add_lora_tags("", {"character_lora.safetensors": weight}, CATALOG)
+    assert not unparseable_lora_tags(prompt)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_weight_is_never_written(weight):
+    with pytest.raises(ValueError):
+        format_weight(weight)
+
+
+@pytest.mark.parametrize("weight", ["nan", "NaN", "inf", "-Infinity", "1e400"])
+def test_non_finite_lora_weights_are_refused_at_validation(weight):
+    from generation_app.serializers import LoraWeightsField
+
+    with pytest.raises(ValidationError):
+        LoraWeightsField().run_validation({"character_lora.safetensors": weight})
+
+
+def test_unparseable_lora_tags_are_found():
+    prompt = "a <lora:a:0.5> <lora:b:abc> <lora:c:1:xyz> <lora:d> <lora:e:te=0.5>"
+    assert unparseable_lora_tags(prompt) == ["<lora:b:abc>", "<lora:c:1:xyz>"]
+
+
+def test_the_applied_check_uses_the_tag_name_as_a1111_keys_it():
+    # A1111 keys "Lora hashes" by the name written in the tag, ':' and ',' removed.
+    assert lora_hashes_key("detail, tweaker") == "detail tweaker"
+    info = {"extra_generation_params": {"Lora hashes": "detail tweaker: 0123456789ab, x: 1"}}
+    assert loras_not_applied(["detail, tweaker", "x", "ghost"], info) == ["ghost"]
+    assert loras_not_applied(["add_detail"], {}) == ["add_detail"]
 
 
 def test_add_lora_tags_on_an_empty_prompt_gives_just_the_tags():
