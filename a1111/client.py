@@ -197,10 +197,16 @@ class A1111Client:
     def progress(self, skip_current_image: bool = True) -> dict[str, Any]:
         return self._get("/sdapi/v1/progress", skip_current_image=str(skip_current_image).lower())
 
-    def task_progress(self, task_id: str) -> dict[str, Any]:
-        """Progress of one task by its ``force_task_id`` (UI mode only; 404 with --nowebui)."""
+    def task_progress(
+        self, task_id: str, id_live_preview: int = -1, live_preview: bool = False
+    ) -> dict[str, Any]:
+        """Progress of one task by its ``force_task_id`` (UI mode only; 404 with --nowebui).
+
+        With ``live_preview``, A1111 adds the current preview as a data URI when its
+        ``id_live_preview`` differs from the one given (the last one the caller has)."""
         return self._post(
-            "/internal/progress", {"id_task": task_id, "id_live_preview": -1, "live_preview": False}
+            "/internal/progress",
+            {"id_task": task_id, "id_live_preview": id_live_preview, "live_preview": live_preview},
         )
 
     def interrupt(self) -> None:

@@ -144,3 +144,65 @@ def store_result_image(job_id: str, index: int, b64: str) -> StoredImage:
         height=image.height,
         infotext=infotext,
     )
+
+
+# --- live previews -----------------------------------------------------------------------
+# One small WebP per running job, replaced as A1111's live preview changes (never one file
+# per step), served by GET /jobs/{id}/preview and removed when the job ends.
+PREVIEW_NAME = "preview.webp"
+PREVIEW_MAX_SIDE = 384  # pixels
+PREVIEW_MAX_BYTES = 48 * 1024  # what is stored and served
+PREVIEW_MAX_INPUT_CHARS = 12 * 1024 * 1024  # base64 from A1111 beyond this is not decoded
+PREVIEW_MAX_INPUT_PIXELS = 4096 * 4096
+
+
+def preview_path(job_id: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / job_dir(job_id) / PREVIEW_NAME
+
+
+def preview_version(job_id: str) -> str | None:
+    """A token that changes with each stored preview (its mtime), or None without one."""
+    try:
+        return format(preview_path(job_id).stat().st_mtime_ns, "x")
+    except OSError:
+        return None
+
+
+def store_preview(job_id: str, data: str) -> bool:
+    """Store A1111's live preview (a ``data:`` URI or raw base64) small, replacing the last
+    one atomically. Returns False, storing nothing, for anything that does not decode."""
+    b64 = data.split(",", 1)[1] if data.startswith("data:") else data
+    if not b64 or len(b64) > PREVIEW_MAX_INPUT_CHARS:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(base64.b64decode(b64)))
+            if image.width * image.height > PREVIEW_MAX_INPUT_PIXELS:
+                return False
+            image = image.convert("RGB")
+    except (binascii.Error, ValueError, OSError, Image.DecompressionBombWarning):
+        return False
+    image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+    encoded = b""
+    for quality in (70, 50, 30):
+        buffer = io.BytesIO()
+        image.save(buffer, "WEBP", quality=quality)
+        encoded = buffer.getvalue()
+        if len(encoded) <= PREVIEW_MAX_BYTES:
+            break
+    while len(encoded) > PREVIEW_MAX_BYTES and min(image.size) > 16:
+        image = image.resize((image.width // 2, image.height // 2))
+        buffer = io.BytesIO()
+        image.save(buffer, "WEBP", quality=30)
+        encoded = buffer.getvalue()
+    path = preview_path(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(encoded)
+    partial.replace(path)  # readers see the old preview or the new one, never half of one
+    return True
+
+
+def remove_preview(job_id: str) -> None:
+    preview_path(job_id).unlink(missing_ok=True)

@@ -27,6 +27,7 @@ HUB_ONLY_FIELDS = {
     "controlnet_units",
     "regional_config",
     "outpaint",
+    "live_preview",
 }
 
 HIRES_DENOISING_DEFAULT = 0.7  # A1111's UI default for the hires pass

@@ -7,8 +7,12 @@ generation in progress.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +24,7 @@ from a1111.messages import actionable_message
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
 from generation_app import scheduler
-from generation_app.images import store_result_image
+from generation_app.images import remove_preview, store_preview, store_result_image
 from generation_app.models import BackendLease, Job, JobImage
 from generation_app.payloads import loras_not_applied, unparseable_lora_tags
 from generation_app.scheduler import Claim
@@ -90,6 +94,7 @@ def _execute(job: Job, backend: Backend) -> None:
     finally:
         pool.shutdown(wait=True)
         client.close()
+        remove_preview(str(job.pk))  # a preview is for a running job only
     _store_results(job, result)
     if cancelled:
         count = job.images.filter(role=JobImage.Role.IMAGE).count()
@@ -100,11 +105,50 @@ def _execute(job: Job, backend: Backend) -> None:
     _complete(job, result)
 
 
+@dataclass
+class PreviewPoll:
+    """Live previews of one running job: asked for at most once per ``interval`` (A1111
+    decodes a preview for each request), stored only when it changed."""
+
+    job_id: str
+    interval: float
+    asked_at: float = -math.inf
+    id_live_preview: int = -1  # the last one stored (/internal/progress)
+    digest: str = ""  # of the last one stored (/sdapi/v1/progress has no id)
+    stored: int = 0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.asked_at >= self.interval
+
+    def asked(self) -> None:
+        self.asked_at = time.monotonic()
+
+    def offer(self, data: str | None, id_live_preview: int | None = None) -> None:
+        if not data:
+            return
+        digest = hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+        if digest == self.digest:
+            return
+        if store_preview(self.job_id, data):
+            self.digest, self.stored = digest, self.stored + 1
+            if id_live_preview is not None:
+                self.id_live_preview = int(id_live_preview)
+
+
+def _preview_poll(job: Job) -> PreviewPoll | None:
+    """None when the request said ``live_preview: false`` (A1111 is then asked for none)."""
+    if (job.request or {}).get("live_preview", True) is False:
+        return None
+    interval = float(getattr(settings, "HUB_PREVIEW_INTERVAL", 1.0))
+    return PreviewPoll(str(job.pk), max(interval, 0.0))
+
+
 def _follow(job: Job, backend: Backend, future: Future) -> bool:
     """Poll progress until the call returns; interrupt on cancel. Returns True if cancelled."""
     progress_client = client_for(backend, read_timeout=5.0)
     use_task_progress = backend.capabilities.get("internal_progress", True)
     interrupted = False
+    preview = _preview_poll(job)
     try:
         while True:
             # Wakes the moment A1111 answers: polling must not add latency to a fast job.
@@ -118,12 +162,16 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
                     interrupted = True
                 except A1111Error as exc:
                     logger.warning("Interrupt failed for job %s: %s", job.pk, exc)
-            update, use_task_progress = _read_progress(progress_client, job, use_task_progress)
+            update, use_task_progress = _read_progress(
+                progress_client, job, use_task_progress, preview
+            )
             update["heartbeat_at"] = timezone.now()
             Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
             BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:
         progress_client.close()
+        if preview is not None:
+            job.info = {**job.info, "live_previews": preview.stored}
         if backend.capabilities.get("internal_progress", True) != use_task_progress:
             Backend.objects.filter(pk=backend.pk).update(
                 capabilities={**backend.capabilities, "internal_progress": use_task_progress}
@@ -132,17 +180,26 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
 
 
 def _read_progress(
-    client: A1111Client, job: Job, use_task_progress: bool
+    client: A1111Client, job: Job, use_task_progress: bool, preview: PreviewPoll | None = None
 ) -> tuple[dict[str, Any], bool]:
     """Progress of *this* job: by its task id where A1111 has /internal/progress, else the
-    global progress (valid because the hub holds this backend for this job alone)."""
+    global progress (valid because the hub holds this backend for this job alone).
+
+    When a live preview is due, A1111 is asked for it (``live_preview`` /
+    ``skip_current_image``) and a changed one is stored; otherwise it is not asked, so the
+    answers stay small."""
+    want = preview is not None and preview.due()
     try:
         if use_task_progress:
             try:
-                data = client.task_progress(job.task_id)
+                data = client.task_progress(
+                    job.task_id,
+                    id_live_preview=preview.id_live_preview if want else -1,
+                    live_preview=want,
+                )
             except A1111Error as exc:
                 if exc.status == 404:  # --nowebui: no /internal routes
-                    return _read_progress(client, job, False)
+                    return _read_progress(client, job, False, preview)
                 raise
             if data.get("queued"):
                 return {
@@ -150,10 +207,16 @@ def _read_progress(
                 }, True
             if not data.get("active"):
                 return {}, True
+            if want:
+                preview.asked()
+                preview.offer(data.get("live_preview"), data.get("id_live_preview"))
             fraction = float(data.get("progress") or 0.0)
             eta = data.get("eta")
         else:
-            data = client.progress()
+            data = client.progress(skip_current_image=not want)
+            if want:
+                preview.asked()
+                preview.offer(data.get("current_image"))
             fraction = float(data.get("progress") or 0.0)
             eta = data.get("eta_relative")
     except A1111Error:

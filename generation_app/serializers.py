@@ -12,6 +12,7 @@ from rest_framework.request import Request
 
 from core.errors import NotFound
 from core.serializers import OptionalBooleanField
+from generation_app.images import preview_version
 from generation_app.models import Job, JobImage
 from generation_app.selectors import QueueState, queue_state
 from genparams.params import GenerationParamsSerializer
@@ -33,6 +34,12 @@ class Txt2ImgRequestSerializer(GenerationParamsSerializer):
     loras = LoraWeightsField(required=False)
     use_session_loras = OptionalBooleanField(
         required=False, default=True, help_text="false: ignore the session's LoRA stack."
+    )
+    live_preview = OptionalBooleanField(
+        required=False,
+        default=True,
+        help_text="false: no live previews while the job runs (no preview_url, no `preview` "
+        "events; A1111 is not asked for them).",
     )
 
     def validate_loras(self, value: dict[str, float]) -> dict[str, float]:
@@ -145,6 +152,10 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    preview_url = serializers.SerializerMethodField(
+        help_text="While running: the latest live preview (small WebP, GET /jobs/{id}/preview; "
+        "the URL changes with each new preview). null otherwise, or with live_preview: false."
+    )
     links = serializers.SerializerMethodField()
 
     def to_representation(self, job: Job) -> dict:
@@ -169,8 +180,19 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
             "created_at": _datetime(job.created_at),
             "started_at": _datetime(job.started_at),
             "finished_at": _datetime(job.finished_at),
+            "preview_url": self._preview_url(job),
             "links": self.links(job),
         }
+
+    def _preview_url(self, job: Job) -> str | None:
+        if job.status != Job.Status.RUNNING:
+            return None
+        version = preview_version(str(job.pk))
+        if version is None:
+            return None
+        request = self.context.get("request")
+        path = f"{reverse('job-detail', args=[job.pk])}/preview?v={version}"
+        return request.build_absolute_uri(path) if request else path
 
     # For the OpenAPI document only (to_representation above does the work).
     def get_queue_position(self, job: Job) -> int | None: ...
@@ -178,6 +200,8 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
     def get_eta_seconds(self, job: Job) -> float | None: ...
 
     def get_backend(self, job: Job) -> str | None: ...
+
+    def get_preview_url(self, job: Job) -> str | None: ...
 
     def get_links(self, job: Job) -> dict[str, str]: ...
 

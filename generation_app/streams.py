@@ -1,4 +1,5 @@
-"""Server-sent events for a job: one `progress` event per change, then `done`."""
+"""Server-sent events for a job: one `progress` event per change, a `preview` event per new
+live preview (``{job_id, preview_url, step, progress}``), then `done`."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def job_events(job: Job, request=None) -> Iterator[str]:
 def _stream(job_id, request) -> Iterator[str]:
     try:
         yield "retry: 2000\n\n"
-        last = None
+        last = last_preview = None
         deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
         while time.monotonic() < deadline:
             current = (
@@ -42,10 +43,16 @@ def _stream(job_id, request) -> Iterator[str]:
                 .get(pk=job_id)
             )
             body = job_body(current, request)
-            if body != last:
+            if body["preview_url"] and body["preview_url"] != last_preview:
+                preview = {k: body[k] for k in ("job_id", "preview_url", "step", "progress")}
+                yield f"event: preview\ndata: {json.dumps(preview)}\n\n"
+            last_preview = body["preview_url"]
+            # A new preview alone is a `preview` event, not a `progress` one too.
+            state = {**body, "preview_url": None}
+            if state != last:
                 event = "done" if current.is_final else "progress"
                 yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
-                last = body
+                last = state
             if current.is_final:
                 return
             yield ": keep-alive\n\n"

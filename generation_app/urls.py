@@ -2,6 +2,7 @@ from django.urls import path
 
 from generation_app import extension_views as ext
 from generation_app import views
+from generation_app.preview_views import JobPreviewView
 
 urlpatterns = [
     path("generate/txt2img", views.Txt2ImgView.as_view(), name="generate-txt2img"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/result", views.JobResultView.as_view(), name="job-result"),
     path("jobs/<uuid:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<uuid:job_id>/events", views.JobEventsView.as_view(), name="job-events"),
+    path("jobs/<uuid:job_id>/preview", JobPreviewView.as_view(), name="job-preview"),
     path("images/<path:path>", views.JobImageView.as_view(), name="job-image"),
     path("controlnet/models", ext.ControlNetModelsView.as_view(), name="controlnet-models"),
     path("controlnet/modules", ext.ControlNetModulesView.as_view(), name="controlnet-modules"),
