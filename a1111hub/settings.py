@@ -7,6 +7,7 @@ the network or the database, or writes a file (``a1111hub.datadir`` does, at sta
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -99,11 +100,20 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One cache per process by default; with Redis, one shared by every web process and worker
+# (rate limits hold across processes). It uses the next Redis database after the broker's,
+# so clearing the cache never touches the queue.
+HUB_CACHE_URL = env_str("HUB_CACHE_URL", "")
+if not HUB_CACHE_URL and env_str("REDIS_URL", ""):
+    _broker = urlsplit(env_str("REDIS_URL", ""))
+    _db = int((_broker.path or "/0").strip("/") or 0)
+    HUB_CACHE_URL = urlunsplit(_broker._replace(path=f"/{(_db + 1) % 16}"))
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "a1111hub",
-    }
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": HUB_CACHE_URL}
+        if HUB_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "a1111hub"}
+    )
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -125,7 +135,8 @@ MEDIA_ROOT = Path(env_str("HUB_MEDIA_DIR", str(HUB_DATA_DIR / "media")))
 
 # Uploads: generous enough for a few 2048² PNGs in one multipart request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HUB_MAX_REQUEST_BYTES", 64 * 1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# Files above this go to a temporary file while they stream in (core.uploads bounds them).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- REST framework and OpenAPI -------------------------------------------------------
 REST_FRAMEWORK = {
@@ -133,12 +144,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["core.auth.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "core.parsers.HubJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttles.KeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     # `?format=` is ours (GET /jobs/{id}/result?format=url), not a renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -240,7 +252,15 @@ HUB_GENERATION_DEFAULTS = {
     "sampler_name": env_str("HUB_DEFAULT_SAMPLER", "DPM++ 2M"),
     "scheduler": env_str("HUB_DEFAULT_SCHEDULER", "Karras"),
 }
-HUB_MAX_UPLOAD_BYTES = env_int("HUB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Everything one request may make: width x height x hires scale² x images. 2048² with
+# hires x2 is 16.8 M; 2048² x 4 (8192²) is refused.
+HUB_MAX_OUTPUT_PIXELS = env_int("HUB_MAX_OUTPUT_PIXELS", 4096 * 4096)
+HUB_MAX_UPLOAD_BYTES = env_int("HUB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)  # one file
+HUB_MAX_UPLOAD_TOTAL_BYTES = env_int("HUB_MAX_UPLOAD_TOTAL_BYTES", 40 * 1024 * 1024)  # all
+HUB_MAX_UPLOAD_FILES = env_int("HUB_MAX_UPLOAD_FILES", 20)
+# A structured form field (units, regions as text): embedded base64 images fit, a
+# hostile parse does not (its node count and depth are capped as well).
+HUB_MAX_STRUCTURED_FIELD_BYTES = env_int("HUB_MAX_STRUCTURED_FIELD_BYTES", 8 * 1024 * 1024)
 HUB_MAX_UPLOAD_PIXELS = env_int("HUB_MAX_UPLOAD_PIXELS", 4096 * 4096)
 HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
 # A running job's worker writes a heartbeat about twice a second; one silent this long is
@@ -249,6 +269,14 @@ HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
 HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
 # Server-sent event streams: at most this many open per web process, each this long.
 HUB_MAX_EVENT_STREAMS = env_int("HUB_MAX_EVENT_STREAMS", 2)
+HUB_MAX_EVENT_STREAMS_PER_KEY = env_int("HUB_MAX_EVENT_STREAMS_PER_KEY", 1)
+# Rate limits (429 with Retry-After): requests per API key (each key may have its own in
+# the admin), and generation requests per user id whichever key sends them.
+# A keyed GET /health asks the backends at most this often (per process); without a key
+# it never does.
+HUB_HEALTH_PROBE_SECONDS = env_int("HUB_HEALTH_PROBE_SECONDS", 5)
+HUB_RATE_LIMIT = env_str("HUB_RATE_LIMIT", "1200/min")
+HUB_GENERATION_RATE_LIMIT = env_str("HUB_GENERATION_RATE_LIMIT", "60/min")
 HUB_EVENT_STREAM_SECONDS = env_int("HUB_EVENT_STREAM_SECONDS", 120)
 
 LOGGING = {

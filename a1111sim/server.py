@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,6 +99,8 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
+        self.requests: Counter = Counter()
+        self._count_lock = threading.Lock()
         if config.seed_loras:
             if not config.lora_dir:
                 raise ValueError("--seed-loras needs --lora-dir")
@@ -126,6 +129,13 @@ class Simulator:
         self.faults.reset()
         self.engine.reset()
         self.loras.refresh()
+        self.requests = Counter()
+
+    def count(self, path: str) -> None:
+        """Requests served per route (not /sim/*): lets a test see that nothing was asked."""
+        if not path.startswith("/sim/"):
+            with self._count_lock:
+                self.requests[path] += 1
 
     # --- routing ---
 
@@ -374,6 +384,7 @@ class Simulator:
             "loaded_vae": self.engine.loaded_vae,
             "busy": self.engine.busy(),
             "history": self.engine.history_list(),
+            "requests": dict(self.requests),
             "config": asdict(self.config),
         }
 
@@ -463,6 +474,7 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         raw = self._read_body()
         sim = self.sim
+        sim.count(path)
         decision = sim.faults.decide(path)
         if decision.hang_seconds:
             time.sleep(decision.hang_seconds)

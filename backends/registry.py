@@ -65,7 +65,15 @@ def probe(backend: Backend) -> dict:
     try:
         rtt = client.ping()
         progress = client.progress()
-        options = client.options()
+        try:
+            options = client.options()
+        except A1111Error as exc:
+            if exc.failure not in ("timeout", "dropped"):
+                raise
+            # A1111 answers, but /options is slow (it is while a model loads or a big job
+            # runs): the backend is up. Never call it unhealthy for that.
+            options = {}
+            report["error"] = f"{exc.url}: /sdapi/v1/options is slow ({exc.message})."
     except A1111Error as exc:
         report["error"] = actionable_message(exc)
         return report
@@ -90,9 +98,9 @@ def record_probe(backend: Backend, report: dict) -> None:
         "last_checked_at": timezone.now(),
     }
     if report["reachable"]:
-        fields.update(
-            is_simulator=report["is_simulator"], loaded_checkpoint=report["loaded_checkpoint"] or ""
-        )
+        fields["is_simulator"] = report["is_simulator"]
+        if report["loaded_checkpoint"]:  # unknown when /options was slow: keep what we knew
+            fields["loaded_checkpoint"] = report["loaded_checkpoint"]
     Backend.objects.filter(pk=backend.pk).update(**fields)
 
 

@@ -14,12 +14,16 @@ class BackendHealthSerializer(serializers.Serializer):
     busy = serializers.BooleanField(allow_null=True)
     is_simulator = serializers.BooleanField()
     error = serializers.CharField(allow_null=True)
+    checked_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Without a key: when it was last probed."
+    )
 
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     version = serializers.CharField()
     time = serializers.DateTimeField()
+    probed = serializers.BooleanField(help_text="True: the backends were asked just now.")
     database = serializers.DictField()
     queue = serializers.DictField()
     backends = BackendHealthSerializer(many=True)

@@ -16,12 +16,21 @@ from core.serializers import ErrorSerializer
 class HealthView(APIView):
     """Is the hub able to serve? No key needed, so load balancers can ask."""
 
-    authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["system"])
+    @extend_schema(
+        responses={200: HealthSerializer, 401: ErrorSerializer, 503: HealthSerializer},
+        tags=["system"],
+        summary="Health (liveness without a key; a live probe of the backends with one)",
+        description="Without a key: database and queue broker checked now, backends as the "
+        "last probe found them (the housekeeping sweep probes every minute) — no backend call, "
+        "no write, cheap for any load balancer. With an API key: the backends are asked now "
+        "(at most every HUB_HEALTH_PROBE_SECONDS, then the same answer is served). 200 when "
+        "the hub can serve, 503 with the same body when it cannot.",
+    )
     def get(self, request: Request) -> Response:
-        body, ok = health.health()
+        keyed = request.user is not None
+        body, ok = health.health(probe_backends=keyed)
         return Response(body, status=200 if ok else 503)
 
 

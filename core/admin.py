@@ -19,7 +19,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "user_id", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
-    fields = ["name", "user_id", "priority", "is_active", "prefix", "created_at", "last_used_at"]
+    fields = [
+        "name",
+        "user_id",
+        "priority",
+        "is_admin",
+        "is_active",
+        "prefix",
+        "created_at",
+        "last_used_at",
+    ]
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):

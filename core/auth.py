@@ -23,6 +23,8 @@ class Principal:
     name: str
     user_id: str = ""
     priority: int = 0
+    is_admin: bool = False
+    rate_limit: str = ""
 
     is_authenticated = True
 
@@ -69,7 +71,14 @@ def _principal_for(raw: str) -> Principal | None:
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     user_id = key.user_id if key.kind == ApiKey.Kind.USER else ""
-    principal = Principal(key_id=key.pk, name=key.name, user_id=user_id, priority=key.priority)
+    principal = Principal(
+        key_id=key.pk,
+        name=key.name,
+        user_id=user_id,
+        priority=key.priority,
+        is_admin=key.is_admin and not user_id,
+        rate_limit=key.rate_limit,
+    )
     if len(_principals) > 10_000:
         _principals.clear()
     _principals[digest] = (time.monotonic() + settings.HUB_API_KEY_CACHE_SECONDS, principal)
@@ -112,6 +121,16 @@ class IsServiceKey(permissions.BasePermission):
     def has_permission(self, request: Request, view) -> bool:
         principal = request.user
         return isinstance(principal, Principal) and principal.is_service
+
+
+def check_admin(request: Request, what: str) -> None:
+    """Raise 403 unless the caller's key has the admin scope."""
+    principal = request.user
+    if not (isinstance(principal, Principal) and principal.is_admin):
+        raise exceptions.PermissionDenied(
+            f"{what} needs a key with the admin scope (a service key with is_admin set in "
+            "the admin)."
+        )
 
 
 def check_user_access(request: Request, user_id: str) -> None:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied as DjangoPermissionDenied,
+)
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -74,7 +83,23 @@ def _flatten(detail) -> str:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        exc = ApiError(
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes of form "
+            "fields; send images as files, or fewer of them.",
+            code="request_too_large",
+            status_code=413,
+        )
+    elif isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        exc = ApiError(
+            f"Too many parts in the form ({exc}). Send at most "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES} files and "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields.",
+            code="malformed_request",
+        )
+    elif isinstance(exc, SuspiciousOperation):
+        exc = ApiError(f"The request was refused: {exc}.", code="malformed_request")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 KEY_PREFIX = "hub_"
+RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def validate_rate(value: str) -> None:
+    if value and not RATE.match(value):
+        raise ValidationError(f'{value!r} is not a rate; write it like "600/min" or "20/s".')
 
 
 def hash_key(raw_key: str) -> str:
@@ -32,6 +40,18 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     is_active = models.BooleanField(default=True)
+    is_admin = models.BooleanField(
+        default=False,
+        help_text="Admin scope (service keys only): destructive catalog operations such as "
+        "pruning LoRA rows whose file is gone.",
+    )
+    rate_limit = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text='Requests per period for this key, e.g. "600/min" or "20/s"; blank: '
+        "HUB_RATE_LIMIT.",
+        validators=[validate_rate],
+    )
     priority = models.SmallIntegerField(
         default=0,
         help_text="Jobs of higher-priority keys start first (a premium tier, an admin); "

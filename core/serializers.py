@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 from rest_framework.fields import empty
+from rest_framework.pagination import LimitOffsetPagination
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -20,3 +21,15 @@ class OptionalBooleanField(serializers.BooleanField):
     """
 
     default_empty_html = empty
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """DRF's limit/offset, with an offset the database can take: a huge one (past 2**63)
+    would be a 500 on both SQLite and PostgreSQL. Past the end is an empty page anyway."""
+
+    default_limit = 20
+    max_limit = 100
+    max_offset = 1_000_000
+
+    def get_offset(self, request) -> int:
+        return min(super().get_offset(request), self.max_offset)

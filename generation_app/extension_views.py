@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from backends.catalog import models_catalog
 from core.serializers import ErrorSerializer
+from core.uploads import FileFields
 from generation_app import controlnet, intake, regional
 from generation_app.extension_serializers import (
     ControlNetGenerationSerializer,
@@ -103,6 +104,7 @@ CUSTOM_REGIONAL = OpenApiExample(
 class ControlNetGenerateView(GenerateView):
     serializer_class = ControlNetGenerationSerializer
     kind = Job.Kind.CONTROLNET
+    file_fields = FileFields({"image", "init_image", "init_images"}, [r"image_\d+", r"mask_\d+"])
 
     @extend_schema(
         request={
@@ -215,7 +217,8 @@ class ControlNetPreprocessView(APIView):
         tags=["controlnet"],
     )
     def post(self, request: Request) -> Response:
-        serializer = PreprocessSerializer(data=intake.request_data(request))
+        files = FileFields({"image", "images", "mask"})
+        serializer = PreprocessSerializer(data=intake.request_data(request, files))
         serializer.is_valid(raise_exception=True)
         catalog = models_catalog()
         extension = controlnet.require_controlnet(catalog)

@@ -7,6 +7,8 @@ thin and out of the payload builder so that stays pure.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +18,8 @@ from rest_framework.request import Request
 
 from core.auth import check_user_access
 from core.errors import ApiError, Conflict
+from core.parsers import UnsafeValue, check_value
+from core.uploads import NO_FILES, FileFields, bound_uploads
 from generation_app import controlnet as cn
 from generation_app import regional as rp
 from generation_app.context import GenerationContext
@@ -40,8 +44,10 @@ LIST_OF_OBJECTS_FIELDS = {"controlnet_units", "regions"}
 HUB_REQUEST_FIELDS = {"user_id", "preset_id"}
 
 
-def request_data(request: Request) -> dict[str, Any]:
-    """The request body as a plain dict; uploaded files become base64 under their names."""
+def request_data(request: Request, files: FileFields = NO_FILES) -> dict[str, Any]:
+    """The request body as a plain dict; uploaded files (only the ``files`` this operation
+    takes, bounded while they stream in) become base64 under their names."""
+    bound_uploads(request, files)
     data = request.data
     if not hasattr(data, "getlist"):
         if not isinstance(data, dict):
@@ -52,6 +58,10 @@ def request_data(request: Request) -> dict[str, Any]:
         if key in request.FILES:
             continue
         values = data.getlist(key)
+        try:
+            check_value(values, key)
+        except UnsafeValue as exc:
+            raise ApiError(str(exc), code="malformed_request") from None
         if key in STRUCTURED_FIELDS:  # a prompt such as "[masterpiece], ..." stays text
             values = [parse_structured(key, v) for v in values]
         if key in LIST_OF_OBJECTS_FIELDS and all(isinstance(v, dict) for v in values):
@@ -60,19 +70,15 @@ def request_data(request: Request) -> dict[str, Any]:
         else:
             out[key] = values[0] if len(values) == 1 else values
     for key in request.FILES:
-        files = request.FILES.getlist(key)
-        encoded = []
-        for upload in files:
-            if upload.size > settings.HUB_MAX_UPLOAD_BYTES:
-                raise ApiError(
-                    f"{key}: {upload.size:,} bytes is over the limit of "
-                    f"{settings.HUB_MAX_UPLOAD_BYTES:,}.",
-                    code="image_too_large",
-                    status_code=413,
-                )
-            encoded.append(base64.b64encode(upload.read()).decode())
+        encoded = [base64.b64encode(f.read()).decode() for f in request.FILES.getlist(key)]
         out[key] = encoded if len(encoded) > 1 or key == "init_images" else encoded[0]
     return out
+
+
+def fingerprint(data: dict[str, Any]) -> str:
+    """A digest of the request as received (files included), to tell a retry from reuse."""
+    canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def elide_images(
@@ -131,6 +137,16 @@ def _add_init_images(
 def img2img(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
     init = _init_images(data["init_images"])
     mask = check_image(data["mask"], "mask") if data.get("mask") else None
+    if mask is not None and (mask.width, mask.height) != (init[0].width, init[0].height):
+        raise serializers.ValidationError(
+            {
+                "mask": [
+                    f"The mask is {mask.width}x{mask.height} but the image is "
+                    f"{init[0].width}x{init[0].height}; A1111 would stretch it over the image. "
+                    "Send a mask of the image's own size."
+                ]
+            }
+        )
     params = _params(data, {"init_images", "mask"})
     images: dict[str, Any] = {}
     _add_init_images(params, images, init)

@@ -56,6 +56,8 @@ class Job(models.Model):
     )
     # NULL, not "": many jobs have no key, and the unique constraint must ignore them.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # sha256 of the request body as received: a replayed key must come with the same body.
+    request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -10,12 +10,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from backends.health import probe_all
 from backends.registry import interrupt
 from core.errors import ApiError, Conflict, TooManyRequests
 from generation_app import dispatcher, scheduler
 from generation_app.context import GenerationContext
 from generation_app.models import BackendLease, Job
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
+from genparams.params import output_pixels
 from loras_app.rules import unusable_reason
 from loras_app.search import suggest
 from loras_app.selectors import catalog_is_empty, loras_by_name
@@ -37,6 +39,7 @@ class JobRequest:
     preset_id: int | None = None
     idempotency_key: str | None = None
     priority: int = 0  # the API key's
+    fingerprint: str = ""  # sha256 of the body as received (Idempotency-Key replays)
     scripts: dict[str, Any] = field(default_factory=dict)  # alwayson_scripts to add
     warnings: list[str] = field(default_factory=list)
 
@@ -113,6 +116,13 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> PreparedPayload:
             f"{settings.HUB_MAX_IMAGES} per request. Lower batch_size or batch_count.",
             code="too_many_images",
         )
+    made = output_pixels({**built.payload, "batch_count": built.payload.get("n_iter")})
+    if made > settings.HUB_MAX_OUTPUT_PIXELS:
+        raise ApiError(
+            f"With your saved settings and preset this request makes {made:,} pixels; at "
+            f"most {settings.HUB_MAX_OUTPUT_PIXELS:,}. Lower the size, hr_scale or images.",
+            code="too_many_pixels",
+        )
     if job_request.scripts:
         built.payload["alwayson_scripts"] = job_request.scripts
     return PreparedPayload(
@@ -130,7 +140,7 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
     if key:
         existing = Job.objects.filter(user_id=job_request.user_id, idempotency_key=key).first()
         if existing:
-            return existing, False
+            return _replay(existing, job_request), False
     _check_active_limit(job_request.user_id)  # early, before any work; again at insert
     job = Job(
         user_id=job_request.user_id,
@@ -138,6 +148,7 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
         request=job_request.received,
         preset_id=job_request.preset_id,
         idempotency_key=key,
+        request_fingerprint=job_request.fingerprint,
         priority=job_request.priority,
     )
     prepared = prepare_payload(job_request, job.task_id)
@@ -157,11 +168,27 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:
         if key:  # a concurrent retry with the same key won the race
-            return Job.objects.get(user_id=job_request.user_id, idempotency_key=key), False
+            first = Job.objects.get(user_id=job_request.user_id, idempotency_key=key)
+            return _replay(first, job_request), False
         raise
     if job_request.preset_id is not None:
         record_preset_use(job_request.preset_id)
     return job, True
+
+
+def _replay(first: Job, job_request: JobRequest) -> Job:
+    """The first job for a retried Idempotency-Key, if the body is the same (Stripe's rule:
+    a key reused for another request is a client bug, not a retry)."""
+    same = not first.request_fingerprint or first.request_fingerprint == job_request.fingerprint
+    if not same or first.kind != job_request.kind:
+        raise ApiError(
+            f"Idempotency-Key {job_request.idempotency_key!r} was used for another request "
+            f"(job {first.pk}). Use a new key for a new request; send the same body to retry.",
+            code="idempotency_key_reused",
+            status_code=422,
+            job_id=str(first.pk),
+        )
+    return first
 
 
 def _check_active_limit(user_id: str) -> None:
@@ -227,6 +254,7 @@ def sweep_stale_jobs() -> int:
     their backends), fail jobs no backend can run, and start a dispatcher for what is
     queued (its task may have died with a worker, or a backend came back)."""
     count = scheduler.break_stale_leases()
+    probe_all()  # backend health comes from here, not from whoever polls /health
     scheduler.fail_jobs_no_backend_can_run()
     if Job.objects.filter(status=Job.Status.QUEUED).exists():
         dispatcher.enqueue_dispatch()

@@ -9,17 +9,19 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import Conflict, NotFound
-from core.serializers import ErrorSerializer
+from core.limits import KeySlots, releasing
+from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
+from core.throttles import check_generation_rate
+from core.uploads import NO_FILES, FileFields
 from generation_app import intake, streams
 from generation_app.context import GenerationContext, read_context
 from generation_app.models import Job, JobImage
@@ -52,16 +54,21 @@ class GenerateView(APIView):
 
     serializer_class = Txt2ImgRequestSerializer
     kind = Job.Kind.TXT2IMG
+    file_fields = NO_FILES  # multipart file fields this kind takes
 
     def post(self, request: Request) -> Response:
-        data = self.prepare(intake.request_data(request), request)
+        received = intake.request_data(request, self.file_fields)
+        fingerprint = intake.fingerprint(received)
+        data = self.prepare(received, request)
         serializer = self.serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         check_user_access(request, data["user_id"])
+        check_generation_rate(request, data["user_id"])
         context = read_context(data["user_id"], data.get("preset_id"))
         job_request = self.build(data, request, context)
         job_request.priority = getattr(request.user, "priority", 0)
+        job_request.fingerprint = fingerprint
         job, created = create_job(job_request)
         body = job_body(job, request)
         headers = {"Location": body["links"]["self"]}
@@ -107,6 +114,7 @@ class Txt2ImgView(GenerateView):
 class Img2ImgView(GenerateView):
     serializer_class = Img2ImgRequestSerializer
     kind = Job.Kind.IMG2IMG
+    file_fields = FileFields({"init_image", "init_images", "mask"})
 
     @_generate_schema(Img2ImgRequestSerializer, "Image to image; with a mask, inpainting")
     def post(self, request: Request) -> Response:
@@ -119,6 +127,7 @@ class Img2ImgView(GenerateView):
 class OutpaintView(GenerateView):
     serializer_class = OutpaintRequestSerializer
     kind = Job.Kind.OUTPAINT
+    file_fields = FileFields({"image"})
 
     @_generate_schema(OutpaintRequestSerializer, "Extend an image beyond its borders")
     def post(self, request: Request) -> Response:
@@ -222,9 +231,7 @@ class JobListView(APIView):
                 raise intake.bad_filter(field, value, choices)
             filters[field] = value
         jobs = user_jobs(user_id, **filters)
-        paginator = LimitOffsetPagination()
-        paginator.default_limit = 20
-        paginator.max_limit = 100
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(
             JobListSerializer(page, many=True, context={"request": request}).data
@@ -257,11 +264,29 @@ class JobEventsView(APIView):
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
-        stream = streams.job_events(job, request)
-        response = StreamingHttpResponse(stream, content_type="text/event-stream")
+        release = _streams_per_key.acquire(request.user.key_id)
+        try:
+            stream = streams.job_events(job, request)
+        except BaseException:
+            release()
+            raise
+        response = StreamingHttpResponse(
+            releasing(stream, release), content_type="text/event-stream"
+        )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
+
+    @extend_schema(exclude=True)
+    def head(self, request: Request, job_id) -> HttpResponse:
+        """Headers only: a HEAD never opens (or holds) a stream."""
+        get_job(request, job_id)
+        response = HttpResponse(content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
+_streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "event streams")
 
 
 class JobImageView(APIView):

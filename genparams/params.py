@@ -99,7 +99,10 @@ class GenerationParamsSerializer(serializers.Serializer):
     tiling = OptionalBooleanField(required=False)
     clip_skip = serializers.IntegerField(required=False, min_value=1, max_value=12)
     styles = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Prompt style names."
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=32,
+        help_text="Prompt style names (at most 32).",
     )
 
     def _check_name(self, field: str, value: str) -> str:
@@ -138,10 +141,40 @@ class GenerationParamsSerializer(serializers.Serializer):
                     ]
                 }
             )
+        check_output_pixels(attrs)
         return attrs
 
 
 GENERATION_FIELDS = tuple(GenerationParamsSerializer().fields)
+
+
+def output_pixels(params: dict[str, Any]) -> int:
+    """Pixels a request makes: its size, times the hires scale squared (or the hires
+    target size), times the images. What a GPU's memory and time follow."""
+    width, height = params.get("width") or 512, params.get("height") or 512
+    if params.get("enable_hr"):
+        if params.get("hr_resize_x") or params.get("hr_resize_y"):
+            width = params.get("hr_resize_x") or width
+            height = params.get("hr_resize_y") or height
+        else:
+            scale = params.get("hr_scale") or 2.0
+            width, height = width * scale, height * scale
+    images = (params.get("batch_size") or 1) * (params.get("batch_count") or 1)
+    return int(width * height * images)
+
+
+def check_output_pixels(params: dict[str, Any]) -> None:
+    total = output_pixels(params)
+    if total > settings.HUB_MAX_OUTPUT_PIXELS:
+        raise serializers.ValidationError(
+            {
+                "width": [
+                    f"This request makes {total:,} pixels (width x height x hires scale² x "
+                    f"images); at most {settings.HUB_MAX_OUTPUT_PIXELS:,}. Lower the size, "
+                    "hr_scale or the number of images."
+                ]
+            }
+        )
 
 
 def validate_generation_params(data: dict, *, catalog: Catalog | None = None) -> dict:

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import HasApiKey, IsServiceKey, check_admin
 from core.errors import NotFound
 from core.serializers import ErrorSerializer
 from loras_app import search, selectors
@@ -139,11 +140,19 @@ class LoraPreviewView(APIView):
 
 
 class ScanView(APIView):
-    """Start a catalog scan in the background."""
+    """Start a catalog scan in the background (service keys; pruning needs the admin scope)."""
+
+    permission_classes = [HasApiKey, IsServiceKey]
 
     @extend_schema(
         request=ScanRequestSerializer,
-        responses={202: ScanRunSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        responses={
+            202: ScanRunSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
         examples=[
             OpenApiExample("Scan A1111", value={"source": "a1111"}, request_only=True),
             OpenApiExample(
@@ -161,12 +170,15 @@ class ScanView(APIView):
         summary="Scan for new LoRAs",
         operation_id="loras_scan",
         description="Answers 202 with the scan's id at once; read its progress and summary "
-        "at `status_url`. Only one scan runs at a time (409 otherwise).",
+        "at `status_url`. Only one scan runs at a time (409 otherwise). Service keys only "
+        "(a user key gets 403); `prune` also needs the admin scope.",
     )
     def post(self, request: Request) -> Response:
         body = ScanRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        if data["prune"]:
+            check_admin(request, "Pruning the catalog")
         source = sources.resolve_source(
             backend=data["backend"] or None, from_a1111=data["source"] == "a1111"
         )

@@ -91,7 +91,7 @@ class BrowseQuerySerializer(serializers.Serializer):
     search = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
     share_code = serializers.CharField(required=False, help_text="Find a code-shared preset.")
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=100_000)
 
     def validate_public(self, value: bool) -> bool:
         if not value:

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from core.models import ApiKey
 
@@ -13,9 +13,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="A label, e.g. 'discord-bot' or 'alice-phone'.")
         parser.add_argument("--user", default="", help="Restrict the key to this user id.")
+        parser.add_argument(
+            "--admin", action="store_true", help="Admin scope (service keys): may prune."
+        )
+        parser.add_argument(
+            "--priority", type=int, default=0, help="Jobs of higher priorities start first."
+        )
+        parser.add_argument(
+            "--rate", default="", help='Requests per minute for this key, e.g. "600/min".'
+        )
 
-    def handle(self, *args, name: str, user: str, **options):
+    def handle(self, *args, name: str, user: str, admin: bool, priority: int, rate: str, **opts):
+        if admin and user:
+            raise CommandError("--admin is for service keys; leave out --user.")
         key, raw = ApiKey.generate(name, user_id=user)
+        ApiKey.objects.filter(pk=key.pk).update(is_admin=admin, priority=priority, rate_limit=rate)
         scope = f"user {user!r} only" if user else "any user (service key)"
-        self.stdout.write(f"Created API key {key.name!r} for {scope}. It is shown once:")
+        extra = ", admin scope" if admin else ""
+        self.stdout.write(f"Created API key {key.name!r} for {scope}{extra}. It is shown once:")
         self.stdout.write(raw)

@@ -1,0 +1,62 @@
+"""Rate limits per API key and per user, kept in the shared cache (Redis when configured,
+so they hold across web processes). Over a limit is a 429 with Retry-After."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import SimpleRateThrottle
+
+from core.auth import Principal
+
+
+class KeyRateThrottle(SimpleRateThrottle):
+    """Requests per key: the key's own ``rate_limit`` (set in the admin), else
+    HUB_RATE_LIMIT. Requests without a key (/health, /docs) are not counted here."""
+
+    scope = "key"
+
+    def get_rate(self) -> str:
+        return settings.HUB_RATE_LIMIT
+
+    def allow_request(self, request, view) -> bool:
+        principal = request.user
+        if not isinstance(principal, Principal) or principal.key_id is None:
+            return True
+        self.rate = principal.rate_limit or settings.HUB_RATE_LIMIT
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": request.user.key_id}
+
+    def throttle_failure(self) -> bool:
+        return False
+
+
+class UserGenerationThrottle(SimpleRateThrottle):
+    """Generation requests per user id, whichever key sends them (a bot for many users)."""
+
+    scope = "generate"
+
+    def __init__(self, user_id: str):
+        self.user_id = user_id
+        super().__init__()
+
+    def get_rate(self) -> str:
+        return settings.HUB_GENERATION_RATE_LIMIT
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.user_id}
+
+
+def check_generation_rate(request, user_id: str) -> None:
+    """Count one generation request for ``user_id``; 429 with Retry-After when over."""
+    throttle = UserGenerationThrottle(user_id)
+    if throttle.rate and not throttle.allow_request(request, None):
+        wait = throttle.wait()
+        raise Throttled(
+            wait=wait,
+            detail=f"User {user_id!r} sent more than {throttle.rate} generation requests; "
+            f"try again in {wait or 1:.0f} s.",
+        )
