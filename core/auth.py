@@ -98,7 +98,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if principal is None:
             raise exceptions.AuthenticationFailed(
                 "This API key is not valid (unknown or revoked). Create one with "
-                "`python manage.py create_api_key NAME` or in the admin."
+                "`.venv/bin/python manage.py create_api_key NAME` or in the admin."
             )
         return principal, principal.key_id
 

@@ -119,7 +119,7 @@ def exception_handler(exc, context):
         body = {
             "error": "not_authenticated",
             "detail": "An API key is required: send `Authorization: Bearer <key>` or "
-            "`X-API-Key: <key>`. `python manage.py create_api_key NAME` makes one.",
+            "`X-API-Key: <key>`. `.venv/bin/python manage.py create_api_key NAME` makes one.",
         }
     else:
         code = next((c for t, c in _CODES.items() if isinstance(exc, t)), "error")

@@ -156,7 +156,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{BANNER}\nNo API keys existed, so one service key was created. It is shown once:\n\n"
             f"    {raw}\n\nUse it as `Authorization: Bearer <key>`. More keys: "
-            f"`python manage.py create_api_key NAME [--user USER_ID]`.\n{BANNER}"
+            f"`.venv/bin/python manage.py create_api_key NAME [--user USER_ID]`.\n{BANNER}"
         )
 
     def _web_command(self, opts) -> list[str]:
