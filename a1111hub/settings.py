@@ -267,6 +267,8 @@ HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
 # taken for dead by the sweep.
 HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
 HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
+# A running job's live preview is fetched from A1111 at most this often (seconds).
+HUB_PREVIEW_INTERVAL = env_float("HUB_PREVIEW_INTERVAL", 1.0)
 # Server-sent event streams: at most this many open per web process, each this long.
 HUB_MAX_EVENT_STREAMS = env_int("HUB_MAX_EVENT_STREAMS", 2)
 HUB_MAX_EVENT_STREAMS_PER_KEY = env_int("HUB_MAX_EVENT_STREAMS_PER_KEY", 1)

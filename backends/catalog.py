@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 REGIONAL_PROMPTER_SCRIPT = "regional prompter"
 CONTROLNET_SCRIPT = "controlnet"
+FAMILY_KEYS = ("modelspec.architecture", "ss_base_model_version")
 
 # name -> function(per-backend listings) -> value; filled by apps in their ready().
 _catalog_fields: dict[str, Callable[[list[dict[str, Any]]], Any]] = {}
@@ -48,6 +49,10 @@ def _backend_models(backend: Backend) -> dict[str, Any]:
                     "name": m["model_name"],
                     "hash": m.get("hash"),
                     "filename": m.get("filename"),
+                    # Only what tells the model's family (SD1.5, SDXL…): metadata can be big.
+                    "metadata": {
+                        k: v for k, v in (m.get("metadata") or {}).items() if k in FAMILY_KEYS
+                    },
                 }
                 for m in client.sd_models()
             ],

@@ -36,6 +36,11 @@ class CheckpointSerializer(serializers.Serializer):
     name = serializers.CharField()
     hash = serializers.CharField(allow_null=True)
     filename = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The model-family keys of the file's metadata, where it has them.",
+    )
 
 
 class NamedSerializer(serializers.Serializer):

@@ -139,7 +139,7 @@ def _preview_poll(job: Job) -> PreviewPoll | None:
     """None when the request said ``live_preview: false`` (A1111 is then asked for none)."""
     if (job.request or {}).get("live_preview", True) is False:
         return None
-    interval = float(getattr(settings, "HUB_PREVIEW_INTERVAL", 1.0))
+    interval = settings.HUB_PREVIEW_INTERVAL
     return PreviewPoll(str(job.pk), max(interval, 0.0))
 
 
