@@ -10,6 +10,24 @@ from django.utils import timezone
 from backends.models import Backend
 
 
+class JobGroup(models.Model):
+    """Jobs sent as one request: the cells of a sweep. Their states make the group's."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=200, db_index=True)
+    kind = models.CharField(max_length=20, default="sweep")
+    axes = models.JSONField(default=list, help_text="[{field, values}], x first.")
+    request = models.JSONField(default=dict, help_text="The request as received.")
+    sheet = models.CharField(max_length=300, blank=True, help_text="Contact sheet, in storage.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
 class Job(models.Model):
     """One generation request, from queued to a final state. Our table is the truth."""
 
@@ -45,6 +63,12 @@ class Job(models.Model):
     payload = models.JSONField(default=dict, help_text="The exact body sent to A1111.")
     info = models.JSONField(default=dict, blank=True, help_text="A1111's decoded `info`.")
     preset_id = models.BigIntegerField(null=True, blank=True)
+    group = models.ForeignKey(
+        JobGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    cell = models.JSONField(
+        default=dict, blank=True, help_text="In a sweep: this job's value on each axis."
+    )
     priority = models.SmallIntegerField(default=0, help_text="From the API key that sent it.")
     # Domain facts the runner needs, kept apart from the A1111 wire payload.
     checkpoint = models.CharField(
