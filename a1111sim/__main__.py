@@ -19,6 +19,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--nowebui", action="store_true", help="API only: no /internal/* routes")
     p.add_argument("--no-controlnet", action="store_true")
     p.add_argument("--no-regional-prompter", action="store_true")
+    p.add_argument("--no-adetailer", action="store_true", help="without the ADetailer extension")
     p.add_argument("--fail-rate", type=float, default=0.0, help="share of generations that fail")
     p.add_argument("--seed-loras", action="store_true", help="write sample LoRAs to --lora-dir")
     p.add_argument("--controlnet-unit-count", type=int, default=3, metavar="N",
@@ -39,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         nowebui=a.nowebui,
         controlnet=not a.no_controlnet,
         regional_prompter=not a.no_regional_prompter,
+        adetailer=not a.no_adetailer,
         fail_rate=a.fail_rate,
         seed_loras=a.seed_loras,
         controlnet_unit_count=a.controlnet_unit_count,

@@ -31,6 +31,15 @@ from typing import Any
 WEBUI_ROOT = "/opt/stable-diffusion-webui"
 VERSION = "v1.10.1"
 
+DEFAULT_STYLES: list[dict[str, Any]] = [
+    {"name": "Cinematic", "prompt": "cinematic still {prompt}, shallow depth of field, film grain",
+     "negative_prompt": "cartoon, painting, illustration"},
+    {"name": "Anime", "prompt": "anime artwork, {prompt}, key visual, vibrant",
+     "negative_prompt": "photo, realistic"},
+    {"name": "Watercolor", "prompt": "watercolor painting, soft edges", "negative_prompt": ""},
+]  # fmt: skip
+DEFAULT_HYPERNETWORKS = ["anime_lineart_v2", "pixel_art_hn"]
+
 DEFAULT_MODELS: dict[str, Any] = {
     "checkpoints": [
         {"name": "animefull_final.safetensors", "base": "sd1"},
@@ -158,6 +167,8 @@ class Catalog:
     controlnet_models: list[str]
     extra_upscalers: list[str]
     aliases: dict[str, Checkpoint] = field(default_factory=dict)
+    styles: list[dict[str, Any]] = field(default_factory=list)
+    hypernetworks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for ckpt in self.checkpoints:
@@ -167,6 +178,16 @@ class Catalog:
     def checkpoint(self, alias: Any) -> Checkpoint | None:
         """Exact alias lookup (sd_models.checkpoint_aliases), None when unknown."""
         return self.aliases.get(alias) if isinstance(alias, str) else None
+
+    def closest_checkpoint(self, name: Any) -> Checkpoint | None:
+        """sd_models.get_closet_checkpoint_match: an alias, else the shortest title containing it."""
+        if not isinstance(name, str):
+            return None
+        hit = self.checkpoint(name)
+        if hit is not None:
+            return hit
+        found = sorted((c for c in self.checkpoints if name in c.title), key=lambda c: len(c.title))
+        return found[0] if found else None
 
     def vae_hash(self, vae: str) -> str:
         return fake_sha256(f"vae:{vae}")[:10]
@@ -202,6 +223,8 @@ def load_catalog(models_json: str | None) -> Catalog:
         embeddings=list(data["embeddings"]),
         controlnet_models=list(data["controlnet_models"]),
         extra_upscalers=list(data.get("extra_upscalers", [])),
+        styles=list(data.get("styles", DEFAULT_STYLES)),
+        hypernetworks=list(data.get("hypernetworks", DEFAULT_HYPERNETWORKS)),
     )
 
 
@@ -450,8 +473,12 @@ RP_ARG_LABELS = [
 ]  # fmt: skip
 
 
-def script_titles(img2img: bool, controlnet: bool, regional: bool) -> list[str]:
+def script_titles(
+    img2img: bool, controlnet: bool, regional: bool, adetailer: bool = False
+) -> list[str]:
     names = list(SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG)
+    if adetailer:  # extensions load in folder order: adetailer first
+        names.append("adetailer")
     if controlnet:
         names.append("controlnet")
     if regional:
@@ -473,7 +500,8 @@ def _arg(label: str, value: Any, choices: list[str] | None = None, **rng: Any) -
     }
 
 
-def script_info(controlnet: bool, regional: bool, unit_count: int) -> list[dict[str, Any]]:
+def script_info(controlnet: bool, regional: bool, unit_count: int, adetailer: bool = False,
+                ad_tabs: int = 2) -> list[dict[str, Any]]:  # fmt: skip
     """A trimmed but shape-faithful /sdapi/v1/script-info."""
     out: list[dict[str, Any]] = []
     for is_img2img in (False, True):
@@ -488,6 +516,16 @@ def script_info(controlnet: bool, regional: bool, unit_count: int) -> list[dict[
                 ]
             out.append(
                 {"name": title, "is_alwayson": False, "is_img2img": is_img2img, "args": args}
+            )
+        if adetailer:  # adetailer/ui.py adui: [ad_enable, ad_skip_img2img, *one state per tab]
+            out.append(
+                {
+                    "name": "adetailer",
+                    "is_alwayson": True,
+                    "is_img2img": is_img2img,
+                    "args": [_arg("Enable ADetailer", False), _arg("Skip img2img", False)]
+                    + [_arg(f"ADetailer tab {i + 1}", None) for i in range(ad_tabs)],
+                }
             )
         if controlnet:
             out.append(
@@ -528,8 +566,22 @@ def script_info(controlnet: bool, regional: bool, unit_count: int) -> list[dict[
     return out
 
 
-def extensions_list(controlnet: bool, regional: bool) -> list[dict[str, Any]]:
+def extensions_list(
+    controlnet: bool, regional: bool, adetailer: bool = False
+) -> list[dict[str, Any]]:
     items = []
+    if adetailer:
+        items.append(
+            {
+                "name": "adetailer",
+                "remote": "https://github.com/Bing-su/adetailer.git",
+                "branch": "main",
+                "commit_hash": "25e7509fe018de8aa063a5f1902598f5eda0c06c",
+                "version": "25e7509f",
+                "commit_date": "1730971200",
+                "enabled": True,
+            }
+        )
     if controlnet:
         items.append(
             {

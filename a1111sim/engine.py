@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from . import controlnet, regional, render
+from . import adetailer, controlnet, extras, regional, render
 from .catalog import (
     CONTROLNET_OPTIONS,
     RP_ARG_DEFAULTS,
@@ -217,6 +217,7 @@ class Job:
     init_images: list[Image.Image] = field(default_factory=list)
     mask: Image.Image | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] | None = None  # as received (before styles), echoed in parameters
 
 
 def create_task_id(task_type: str) -> str:
@@ -227,7 +228,7 @@ def create_task_id(task_type: str) -> str:
 
 class Engine:
     def __init__(self, catalog: Catalog, loras: LoraLibrary, faults: Faults, *, controlnet_on: bool,
-                 regional_on: bool, unit_count: int = 3) -> None:  # fmt: skip
+                 regional_on: bool, unit_count: int = 3, adetailer_on: bool = False) -> None:  # fmt: skip
         # ControlNet's Script.ui reads control_net_unit_count once, when the UI is built: the
         # number of unit slots a job can use is fixed for the life of the process.
         self.unit_slots = unit_count
@@ -236,6 +237,7 @@ class Engine:
         self.faults = faults
         self.controlnet_on = controlnet_on
         self.regional_on = regional_on
+        self.adetailer_on = adetailer_on
         self.queue_lock = FIFOLock()
         self.state = State()
         self.tasks = Tasks()
@@ -314,7 +316,7 @@ class Engine:
 
     def check_scripts(self, req: dict[str, Any], img2img: bool) -> None:
         """api.get_selectable_script / init_script_args: the 422s raised before queueing."""
-        titles = script_titles(img2img, self.controlnet_on, self.regional_on)
+        titles = script_titles(img2img, self.controlnet_on, self.regional_on, self.adetailer_on)
         selectable = SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG
         name = req.get("script_name")
         if name and name.lower() not in selectable:
@@ -346,6 +348,13 @@ class Engine:
         job = Job(
             kind, req, task_id, history=self.record(f"/sdapi/v1/{kind}", task_id, req, payload)
         )
+        if req.get("styles"):
+            # StableDiffusionProcessing.setup_prompts: styles.apply_styles_to_prompt
+            job.request = req
+            job.req = dict(req)
+            job.req["prompt"], job.req["negative_prompt"] = extras.apply_styles(
+                req.get("prompt") or "", req.get("negative_prompt") or "",
+                [str(x) for x in req["styles"]], self.catalog.styles)  # fmt: skip
         try:
             # api.img2imgapi: init_images (404) and the mask decode come before any script check
             if img2img:
@@ -503,6 +512,14 @@ class Engine:
     def _process(self, job: Job) -> dict[str, Any]:
         req, img2img = job.req, job.kind == "img2img"
         opts = self._apply_overrides(req)
+        # processing.process_images_inner: the refiner is looked up first (closest match)
+        refiner = None
+        if req.get("refiner_checkpoint") not in (None, "", "None", "none"):
+            refiner = self.catalog.closest_checkpoint(req["refiner_checkpoint"])
+            if refiner is None:
+                raise runtime_error(
+                    f"Could not find checkpoint with name {req['refiner_checkpoint']}", "Exception"
+                )
         batch_size, n_iter = req["batch_size"], req["n_iter"]
         width, height, steps = req["width"], req["height"], req["steps"]
         if None in (batch_size, n_iter, width, height, steps, req["cfg_scale"]):
@@ -538,6 +555,15 @@ class Engine:
 
         # processing.process_images_inner: p.scripts.process (ControlNet, Regional Prompter) ...
         extra: dict[str, Any] = {}
+        ad_tabs: list[dict[str, Any]] = []
+        if self.adetailer_on:
+            # ADetailer's Script.process; a ValidationError is caught by ScriptRunner.process
+            ad_args = self.script_args(req, "adetailer", 2 + adetailer.MAX_MODELS)
+            try:
+                ad_params, ad_tabs = adetailer.process(ad_args)
+                extra.update(ad_params)
+            except adetailer.ArgsInvalid as exc:
+                job.history["adetailer_error"] = str(exc)
         enabled_units, units, cn_sampling_error = self._control_units(job)
         for i, unit in enumerate(enabled_units):
             extra[f"ControlNet {i}"] = controlnet.infotext(unit)
@@ -587,6 +613,17 @@ class Engine:
         schedule = kdiffusion_schedule(sampler, scheduler)
         if schedule is not None:
             extra["Schedule type"] = schedule
+        # sd_samplers_common.apply_refiner: during sampling, once step/steps >= switch_at
+        switch_at = req.get("refiner_switch_at")
+        refiner_steps = [steps] + ([req.get("hr_second_pass_steps") or steps] if hires else [])
+        refiner_used = (
+            refiner is not None
+            and refiner is not self.loaded
+            and (switch_at is None or any(switch_at <= (n - 1) / n for n in refiner_steps if n))
+        )
+        if refiner_used:
+            extra["Refiner"] = f"{refiner.stem} [{refiner.shorthash}]"
+            extra["Refiner switch at"] = switch_at
         if hires:
             hr_sampler = req.get("hr_sampler_name") or sampler
             hr_sampler = hr_sampler if hr_sampler in SAMPLER_NAMES else sampler
@@ -668,7 +705,15 @@ class Engine:
         info = self._info(req, opts, sampler, all_seeds, all_subseeds, extra, infotexts,
                           index_of_first, batch_size, strength)  # fmt: skip
         job.history["images"] = len(encoded)
-        params = dict(req)
+        if ad_tabs:
+            # postprocess_image: an unknown ad_model raises there and is caught (image as is)
+            known = [
+                t for t in ad_tabs if t["ad_model"] != "None" and t["ad_model"] in adetailer.MODELS
+            ]
+            job.history["adetailer_models"] = [t["ad_model"] for t in known]
+        if refiner_used:
+            self._swap(refiner)  # the refiner stays loaded; the next job swaps back
+        params = dict(job.request or req)
         if img2img and not req.get("include_init_images"):
             params["init_images"] = None
             params["mask"] = None

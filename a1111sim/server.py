@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import __version__, catalog, controlnet, render
+from . import __version__, adetailer, catalog, controlnet, extras, render
 from .engine import Engine
 from .faults import Decision, Faults
 from .loras import LoraLibrary, seed_sample_loras
@@ -62,6 +62,7 @@ class SimConfig:
     nowebui: bool = False
     controlnet: bool = True
     regional_prompter: bool = True
+    adetailer: bool = True
     fail_rate: float = 0.0
     seed_loras: bool = False
     controlnet_unit_count: int = 3  # ControlNet's unit slots, fixed for the process's life
@@ -110,7 +111,8 @@ class Simulator:
         self.faults = Faults(config.fail_rate, config.step_ms, config.swap_ms)
         self.engine = Engine(self.catalog, self.loras, self.faults, controlnet_on=config.controlnet,
                              regional_on=config.regional_prompter,
-                             unit_count=config.controlnet_unit_count)  # fmt: skip
+                             unit_count=config.controlnet_unit_count,
+                             adetailer_on=config.adetailer)  # fmt: skip
         self.credentials = self._parse_auth(config.api_auth)
         self.routes: dict[tuple[str, str], Handler] = {}
         self._register()
@@ -163,7 +165,10 @@ class Simulator:
             {"name": n} for n in catalog.LATENT_UPSCALE_MODES
         ]
         r["GET", sd + "embeddings"] = lambda q: self._embeddings()
-        r["GET", sd + "hypernetworks"] = lambda q: []
+        r["GET", sd + "hypernetworks"] = lambda q: [
+            {"name": n, "path": f"{catalog.WEBUI_ROOT}/models/hypernetworks/{n}.pt"}
+            for n in self.catalog.hypernetworks
+        ]
         r["GET", sd + "face-restorers"] = lambda q: [
             {"name": "CodeFormer", "cmd_dir": f"{catalog.WEBUI_ROOT}/models/Codeformer"},
             {"name": "GFPGAN", "cmd_dir": None},
@@ -173,21 +178,32 @@ class Simulator:
             for u in self.catalog.upscalers()
             if u["model_name"] == "RealESRGAN"
         ]
-        r["GET", sd + "prompt-styles"] = lambda q: []
+        r["GET", sd + "prompt-styles"] = lambda q: [
+            {
+                "name": st["name"],
+                "prompt": st.get("prompt"),
+                "negative_prompt": st.get("negative_prompt"),
+            }
+            for st in self.catalog.styles
+        ]
+        r["POST", sd + "extra-single-image"] = self._extra_single
+        r["POST", sd + "extra-batch-images"] = self._extra_batch
+        r["POST", sd + "interrogate"] = self._interrogate
         r["GET", sd + "memory"] = lambda q: self._memory()
         r["GET", sd + "scripts"] = lambda q: {
             "txt2img": catalog.script_titles(
-                False, self.config.controlnet, self.config.regional_prompter
+                False, self.config.controlnet, self.config.regional_prompter, self.config.adetailer
             ),
             "img2img": catalog.script_titles(
-                True, self.config.controlnet, self.config.regional_prompter
+                True, self.config.controlnet, self.config.regional_prompter, self.config.adetailer
             ),
         }
         r["GET", sd + "script-info"] = lambda q: catalog.script_info(
-            self.config.controlnet, self.config.regional_prompter, self.engine.unit_slots
-        )
+            self.config.controlnet, self.config.regional_prompter, self.engine.unit_slots,
+            self.config.adetailer, adetailer.MAX_MODELS,
+        )  # fmt: skip
         r["GET", sd + "extensions"] = lambda q: catalog.extensions_list(
-            self.config.controlnet, self.config.regional_prompter
+            self.config.controlnet, self.config.regional_prompter, self.config.adetailer
         )
         r["GET", sd + "loras"] = lambda q: self.loras.list()
         r["POST", sd + "refresh-loras"] = lambda q: self.loras.refresh()
@@ -218,6 +234,10 @@ class Simulator:
                 "control_net_unit_count": self._unit_count()
             }
             r["POST", "/controlnet/detect"] = self._detect
+        if self.config.adetailer:
+            r["GET", "/adetailer/v1/version"] = lambda q: {"version": adetailer.VERSION}
+            r["GET", "/adetailer/v1/ad_model"] = lambda q: {"ad_model": list(adetailer.MODELS)}
+            r["GET", "/adetailer/v1/schema"] = lambda q: adetailer.schema()
         r["GET", "/sim/state"] = lambda q: self._sim_state()
         r["POST", "/sim/faults"] = lambda q: self.faults.update(q.json())
         r["GET", "/sim/faults"] = lambda q: self.faults.state()
@@ -343,6 +363,61 @@ class Simulator:
         items = {k: v for k, v in (img.info or {}).items() if isinstance(v, (str, int, float))}
         info = str(items.pop("parameters", "") or "")
         return {"info": info, "items": items, "parameters": parse_generation_parameters(info)}
+
+    def _extras_request(self, q: Request, spec: Any) -> tuple[dict[str, Any], Any]:
+        body = q.json()
+        self._auth_after_body(q)
+        req = validate_model(body, spec)
+        extras.check_extras(req)
+        return req, body
+
+    def _extra_single(self, q: Request) -> dict[str, Any]:
+        req, body = self._extras_request(q, extras.EXTRAS_SINGLE)
+        record = self.engine.record("/sdapi/v1/extra-single-image", "", {}, body)
+        img = render.decode_image(req["image"])  # "" -> 500 Invalid encoded image
+        images, html_info = extras.run_extras(self.engine, [img], req, self._upscaler_names())
+        record.update(status="ok", images=len(images), finished_at=time.time())
+        return {"html_info": html_info, "image": images[0] if images else None}
+
+    def _extra_batch(self, q: Request) -> dict[str, Any]:
+        req, body = self._extras_request(q, extras.EXTRAS_BATCH)
+        items = req["imageList"]
+        errors = []
+        if items is None and "imageList" not in (body or {}):
+            errors.append(
+                {
+                    "loc": ["body", "imageList"],
+                    "msg": "field required",
+                    "type": "value_error.missing",
+                }
+            )
+        for i, item in enumerate(items or []):
+            for key in ("data", "name"):
+                if not isinstance(item, dict) or key not in item:
+                    errors.append({"loc": ["body", "imageList", i, key], "msg": "field required",
+                                   "type": "value_error.missing"})  # fmt: skip
+        if errors:
+            raise validation_error(errors)
+        record = self.engine.record("/sdapi/v1/extra-batch-images", "", {}, body)
+        images = [render.decode_image(item["data"]) for item in items or []]
+        out, html_info = extras.run_extras(self.engine, images, req, self._upscaler_names())
+        record.update(status="ok", images=len(out), finished_at=time.time())
+        return {"html_info": html_info, "images": out}
+
+    def _upscaler_names(self) -> set[str]:
+        return {u["name"] for u in self.catalog.upscalers()}
+
+    def _interrogate(self, q: Request) -> dict[str, Any]:
+        body = q.json()
+        self._auth_after_body(q)
+        req = validate_model(body, extras.INTERROGATE)
+        if req["image"] is None:
+            raise http_error(404, "Image not found")
+        img = render.decode_image(req["image"])
+        record = self.engine.record("/sdapi/v1/interrogate", "", {}, body)
+        caption = extras.interrogate(self.engine, img, req["model"])
+        record.update(status="ok", finished_at=time.time())
+        return {"caption": caption}
 
     def _internal_progress(self, q: Request) -> dict[str, Any]:
         req = validate_model(q.json(), PROGRESS_REQUEST)
@@ -537,6 +612,9 @@ _BODY_ROUTES = {
     *_GENERATION_ROUTES,
     "/sdapi/v1/options",
     "/sdapi/v1/png-info",
+    "/sdapi/v1/extra-single-image",
+    "/sdapi/v1/extra-batch-images",
+    "/sdapi/v1/interrogate",
 }
 
 
