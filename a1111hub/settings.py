@@ -263,6 +263,10 @@ HUB_MAX_UPLOAD_FILES = env_int("HUB_MAX_UPLOAD_FILES", 20)
 HUB_MAX_STRUCTURED_FIELD_BYTES = env_int("HUB_MAX_STRUCTURED_FIELD_BYTES", 8 * 1024 * 1024)
 HUB_MAX_UPLOAD_PIXELS = env_int("HUB_MAX_UPLOAD_PIXELS", 4096 * 4096)
 HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
+# Sweeps: cells per sweep, and sweeps a user may have running (a sweep counts as one
+# request, not as its cells).
+HUB_MAX_SWEEP_CELLS = env_int("HUB_MAX_SWEEP_CELLS", 64)
+HUB_MAX_ACTIVE_GROUPS_PER_USER = env_int("HUB_MAX_ACTIVE_GROUPS_PER_USER", 1)
 # A running job's worker writes a heartbeat about twice a second; one silent this long is
 # taken for dead by the sweep.
 HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)

@@ -15,7 +15,7 @@ from backends.registry import interrupt
 from core.errors import ApiError, Conflict, TooManyRequests
 from generation_app import dispatcher, scheduler
 from generation_app.context import GenerationContext
-from generation_app.models import BackendLease, Job
+from generation_app.models import BackendLease, Job, JobGroup
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
 from genparams.params import output_pixels
 from loras_app.rules import unusable_reason
@@ -142,24 +142,7 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
         if existing:
             return _replay(existing, job_request), False
     _check_active_limit(job_request.user_id)  # early, before any work; again at insert
-    job = Job(
-        user_id=job_request.user_id,
-        kind=job_request.kind,
-        request=job_request.received,
-        preset_id=job_request.preset_id,
-        idempotency_key=key,
-        request_fingerprint=job_request.fingerprint,
-        priority=job_request.priority,
-    )
-    prepared = prepare_payload(job_request, job.task_id)
-    job.payload = prepared.payload
-    job.warnings = prepared.warnings
-    job.total_steps = prepared.total_steps
-    job.checkpoint = (prepared.payload.get("override_settings") or {}).get(
-        "sd_model_checkpoint", ""
-    )
-    job.img2img = "init_images" in prepared.payload
-    job.info = {"requested_loras": prepared.loras}
+    job = build_job(job_request)
     try:
         with transaction.atomic():
             _lock_user(job_request.user_id)
@@ -174,6 +157,53 @@ def create_job(job_request: JobRequest) -> tuple[Job, bool]:
     if job_request.preset_id is not None:
         record_preset_use(job_request.preset_id)
     return job, True
+
+
+def build_job(job_request: JobRequest, **fields: Any) -> Job:
+    """An unsaved job with its exact A1111 payload (refusing what A1111 would mishandle)."""
+    job = Job(
+        user_id=job_request.user_id,
+        kind=job_request.kind,
+        request=job_request.received,
+        preset_id=job_request.preset_id,
+        idempotency_key=job_request.idempotency_key,
+        request_fingerprint=job_request.fingerprint,
+        priority=job_request.priority,
+        **fields,
+    )
+    prepared = prepare_payload(job_request, job.task_id)
+    job.payload = prepared.payload
+    job.warnings = prepared.warnings
+    job.total_steps = prepared.total_steps
+    job.checkpoint = (prepared.payload.get("override_settings") or {}).get(
+        "sd_model_checkpoint", ""
+    )
+    job.img2img = "init_images" in prepared.payload
+    job.info = {"requested_loras": prepared.loras}
+    return job
+
+
+def create_group_jobs(group: JobGroup, jobs: list[Job]) -> None:
+    """Save a group and its jobs together, with one dispatcher for all of them. A group
+    counts as one request: its jobs are left out of the per-user active-job limit, and a
+    user may have HUB_MAX_ACTIVE_GROUPS_PER_USER groups running at once."""
+    with transaction.atomic():
+        _lock_user(group.user_id)
+        active = (
+            JobGroup.objects.filter(user_id=group.user_id, jobs__status__in=Job.ACTIVE)
+            .distinct()
+            .count()
+        )
+        if active >= settings.HUB_MAX_ACTIVE_GROUPS_PER_USER:
+            raise TooManyRequests(
+                f"User {group.user_id!r} already has {active} sweep(s) running (the limit is "
+                f"{settings.HUB_MAX_ACTIVE_GROUPS_PER_USER}). Wait for it, or cancel it.",
+            )
+        group.save(force_insert=True)
+        for job in jobs:
+            job.group = group
+        Job.objects.bulk_create(jobs)
+        transaction.on_commit(lambda: enqueue(jobs[0]))
 
 
 def _replay(first: Job, job_request: JobRequest) -> Job:
@@ -192,7 +222,7 @@ def _replay(first: Job, job_request: JobRequest) -> Job:
 
 
 def _check_active_limit(user_id: str) -> None:
-    active = Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE).count()
+    active = Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE, group__isnull=True).count()
     if active >= settings.HUB_MAX_ACTIVE_JOBS_PER_USER:
         raise TooManyRequests(
             f"User {user_id!r} already has {active} queued or running jobs (the limit is "

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from generation_app import extension_views as ext
-from generation_app import views
+from generation_app import sweep_views, views
 from generation_app.preview_views import JobPreviewView
 
 urlpatterns = [
@@ -10,6 +10,12 @@ urlpatterns = [
     path("generate/outpaint", views.OutpaintView.as_view(), name="generate-outpaint"),
     path("generate/controlnet", ext.ControlNetGenerateView.as_view(), name="generate-controlnet"),
     path("generate/regional", ext.RegionalGenerateView.as_view(), name="generate-regional"),
+    path("generate/sweep", sweep_views.SweepCreateView.as_view(), name="generate-sweep"),
+    path("sweeps/<uuid:sweep_id>", sweep_views.SweepDetailView.as_view(), name="sweep-detail"),
+    path(
+        "sweeps/<uuid:sweep_id>/cancel", sweep_views.SweepCancelView.as_view(), name="sweep-cancel"
+    ),
+    path("sweeps/<uuid:sweep_id>/sheet", sweep_views.SweepSheetView.as_view(), name="sweep-sheet"),
     path("jobs", views.JobListView.as_view(), name="job-list"),
     path("queue", views.QueueView.as_view(), name="queue"),
     # The job's links are these suffixes of job-detail (serializers.JobLinksMixin).

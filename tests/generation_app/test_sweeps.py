@@ -1,0 +1,145 @@
+"""Sweeps: cells expanded from up to three axes, checked like requests, run as jobs of one
+group over the real queue and simulators, counted as one request, with a contact sheet."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import requests
+from PIL import Image
+
+from a1111sim.server import SimConfig, start_in_thread
+from backends.models import Backend
+from generation_app import sweeps
+from generation_app.models import Job, JobGroup
+from generation_app.sweeps import Axis
+
+SMALL = {"prompt": "a red lighthouse", "width": 64, "height": 64, "steps": 3}
+
+
+def sweep(api, axes, user="u", **base):
+    return api.post(
+        "/generate/sweep",
+        {"user_id": user, "base": {**SMALL, **base}, "axes": axes},
+        format="json",
+    )
+
+
+# --- pure: expansion ------------------------------------------------------------------
+def test_cells_are_every_combination_x_fastest():
+    axes = [Axis("seed", [1, 2]), Axis("steps", [5, 6])]
+    assert sweeps.cells(axes) == [
+        {"steps": 5, "seed": 1},
+        {"steps": 5, "seed": 2},
+        {"steps": 6, "seed": 1},
+        {"steps": 6, "seed": 2},
+    ]
+
+
+def test_a_cell_puts_its_values_in_prompt_loras_and_fields():
+    axes = [Axis("prompt_sr", ["red", "blue"]), Axis("lora:x.safetensors", [0.5])]
+    params = {"prompt": "a red house", "negative_prompt": "red", "loras": {"y.safetensors": 1}}
+    cell = {"prompt_sr": "blue", "lora:x.safetensors": 0.5}
+    out = sweeps.apply_cell(params, cell, axes)
+    assert out["prompt"] == "a blue house" and out["negative_prompt"] == "blue"
+    assert out["loras"] == {"y.safetensors": 1, "x.safetensors": 0.5}
+    assert params["prompt"] == "a red house"  # the base is left alone
+
+
+# --- checked like requests ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "axes, words",
+    [
+        ([{"field": "sampler_name", "values": ["Euler a", "Nope"]}], "Unknown sampler"),
+        ([{"field": "steps", "values": [0]}], "greater than or equal"),
+        ([{"field": "colour", "values": [1]}], "Unknown axis"),
+        ([{"field": "prompt_sr", "values": ["green", "blue"]}], "must appear in the prompt"),
+        ([{"field": "seed", "values": list(range(9))}] * 2, "one axis only"),
+        (
+            [
+                {"field": "seed", "values": list(range(9))},
+                {"field": "steps", "values": list(range(1, 9))},
+            ],
+            "at most 64",
+        ),
+    ],
+)
+def test_bad_axes_are_400_naming_the_axis(api, backend, axes, words):
+    response = sweep(api, axes)
+    assert response.status_code == 400, response.content
+    assert words in response.json()["detail"]
+    assert not JobGroup.objects.exists() and not Job.objects.exists()
+
+
+def test_an_unknown_lora_axis_is_404_with_suggestions(api, backend):
+    response = sweep(api, [{"field": "lora:nope.safetensors", "values": [0.5, 1]}])
+    assert response.status_code == 404 and response.json()["error"] == "lora_not_found"
+
+
+def test_a_user_key_cannot_sweep_for_another_user(user_api, backend):
+    alice = user_api("alice")
+    assert sweep(alice, [{"field": "seed", "values": [1]}], user="bob").status_code == 403
+
+
+# --- through the queue ----------------------------------------------------------------
+@pytest.fixture
+def two_sims():
+    servers = [start_in_thread(SimConfig(port=0, step_ms=0, swap_ms=0)) for _ in range(2)]
+    for server in servers:
+        Backend.objects.create(url=server.url)
+    yield servers
+    for server in servers:
+        server.shutdown()
+
+
+def test_a_sweep_runs_every_cell_over_every_backend_and_makes_a_sheet(api, cluster, two_sims):
+    response = sweep(
+        api,
+        [
+            {"field": "seed", "values": [1, 2, 3]},
+            {"field": "sampler_name", "values": ["Euler a", "DPM++ 2M"]},
+        ],
+    )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and len(body["cells"]) == 6 and body["sheet_url"] is None
+    cluster.drain()
+    done = api.get(body["links"]["self"]).json()
+    assert done["status"] == "completed" and done["progress"] == 1.0
+    assert {j.backend.url for j in Job.objects.select_related("backend")} == {
+        s.url for s in two_sims
+    }
+    sent = [
+        (h["payload"]["seed"], h["payload"]["sampler_name"])
+        for s in two_sims
+        for h in requests.get(f"{s.url}/sim/state", timeout=5).json()["history"]
+    ]
+    assert sorted(sent) == sorted((s, n) for s in (1, 2, 3) for n in ("Euler a", "DPM++ 2M"))
+    sheet = api.get(done["sheet_url"])
+    assert sheet.status_code == 200 and sheet["Content-Type"] == "image/png"
+    picture = Image.open(io.BytesIO(b"".join(sheet.streaming_content)))
+    assert picture.width <= sweeps.SHEET_MAX_WIDTH and picture.height > 2 * 64
+
+
+def test_a_sweep_is_one_request_for_the_active_job_limit(api, backend, settings):
+    settings.HUB_MAX_ACTIVE_JOBS_PER_USER = 2
+    axes = [{"field": "seed", "values": [1, 2, 3, 4, 5]}]
+    assert sweep(api, axes).status_code == 202  # 5 cells, over the job limit of 2
+    plain = api.post("/generate/txt2img", {"user_id": "u", **SMALL}, format="json")
+    assert plain.status_code == 202  # the cells do not count against it
+    second = sweep(api, axes)
+    assert second.status_code == 429 and "sweep" in second.json()["detail"]
+
+
+def test_cancelling_a_sweep_cancels_the_cells_not_yet_run(api, backend):
+    body = sweep(api, [{"field": "seed", "values": [1, 2, 3]}]).json()
+    cancelled = api.post(body["links"]["cancel"]).json()
+    assert cancelled["status"] == "cancelled" and cancelled["counts"]["cancelled"] == 3
+    sheet = api.get(body["links"]["sheet"])
+    assert sheet.status_code == 404 and sheet.json()["error"] == "sheet_not_ready"
+
+
+def test_a_batch_in_the_base_is_refused(api, backend):
+    response = sweep(api, [{"field": "seed", "values": [1, 2]}], batch_size=2)
+    assert response.status_code == 400 and "one image per cell" in response.json()["detail"]
