@@ -277,6 +277,37 @@ class A1111Client:
     def controlnet_detect(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._post("/controlnet/detect", body, read_timeout=self.generation_timeout)
 
+    # --- extras, captions, PNG info, more listings (issue 14) ------------------------------
+    def extra_single_image(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Upscale / restore faces on one image (takes A1111's generation lock)."""
+        return self._post(
+            "/sdapi/v1/extra-single-image", body, read_timeout=self.generation_timeout
+        )
+
+    def interrogate(self, image_b64: str, model: str) -> str:
+        """A caption; ``model`` is ``clip`` or ``deepdanbooru`` (takes the generation lock)."""
+        body = {"image": image_b64, "model": model}
+        answer = self._post("/sdapi/v1/interrogate", body, read_timeout=self.generation_timeout)
+        return str((answer or {}).get("caption") or "")
+
+    def png_info(self, image_b64: str) -> dict[str, Any]:
+        return self._post("/sdapi/v1/png-info", {"image": image_b64})
+
+    def face_restorers(self) -> list[dict[str, Any]]:
+        return self._get("/sdapi/v1/face-restorers")
+
+    def prompt_styles(self) -> list[dict[str, Any]]:
+        return self._get("/sdapi/v1/prompt-styles")
+
+    def hypernetworks(self) -> list[dict[str, Any]]:
+        return self._get("/sdapi/v1/hypernetworks")
+
+    def adetailer_version(self) -> str:
+        return str(self._get("/adetailer/v1/version").get("version"))
+
+    def adetailer_models(self) -> list[str]:
+        return list(self._get("/adetailer/v1/ad_model").get("ad_model") or [])
+
     # --- cheap liveness probe -----------------------------------------------------------
     def ping(self) -> float:
         """Round-trip time in seconds of a cheap authenticated call."""

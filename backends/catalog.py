@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 REGIONAL_PROMPTER_SCRIPT = "regional prompter"
 CONTROLNET_SCRIPT = "controlnet"
+ADETAILER_SCRIPT = "adetailer"
 FAMILY_KEYS = ("modelspec.architecture", "ss_base_model_version")
 
 # name -> function(per-backend listings) -> value; filled by apps in their ready().
@@ -74,12 +75,48 @@ def _backend_models(backend: Backend) -> dict[str, Any]:
             "scripts": scripts,
             "regional_prompter": REGIONAL_PROMPTER_SCRIPT in txt2img_scripts,
             "controlnet": None,
+            **_extras_listing(client),
+            "adetailer": None,
         }
         if CONTROLNET_SCRIPT in txt2img_scripts:
             models["controlnet"] = _controlnet(client, options)
+        if ADETAILER_SCRIPT in txt2img_scripts:
+            models["adetailer"] = _adetailer(client)
     finally:
         client.close()
     return models
+
+
+def _extras_listing(client) -> dict[str, Any]:
+    """Face restorers, prompt styles and hypernetworks (issue 14); [] when a route fails."""
+    out: dict[str, Any] = {}
+    for key, call, shape in (
+        ("face_restorers", client.face_restorers, lambda f: {"name": f["name"]}),
+        ("styles", client.prompt_styles,
+         lambda s: {"name": s["name"], "prompt": s.get("prompt") or "",
+                    "negative_prompt": s.get("negative_prompt") or ""}),
+        ("hypernetworks", client.hypernetworks, lambda h: {"name": h["name"]}),
+    ):  # fmt: skip
+        try:
+            out[key] = [shape(item) for item in call() or []]
+        except A1111Error as exc:
+            logger.warning("%s listing failed: %s", key, exc)
+            out[key] = []
+    return out
+
+
+def _adetailer(client) -> dict[str, Any] | None:
+    try:
+        info = {"version": client.adetailer_version(), "models": client.adetailer_models()}
+    except A1111Error as exc:
+        logger.warning("ADetailer listed as a script but its API failed: %s", exc)
+        return None
+    try:  # [ad_enable, ad_skip_img2img, *one dict per tab] (adetailer/ui.py adui)
+        script = next(s for s in client.script_info() if s.get("name") == "adetailer")
+        info["tabs"] = max(1, len(script.get("args") or []) - 2)
+    except (A1111Error, StopIteration):
+        info["tabs"] = 2
+    return info
 
 
 def _controlnet(client, options: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,6 +156,7 @@ def _record_capabilities(backend: Backend, models: dict[str, Any]) -> None:
     found = {
         "controlnet": models["controlnet"] is not None,
         "regional_prompter": models["regional_prompter"],
+        "adetailer": models.get("adetailer") is not None,
     }
     current = Backend.objects.filter(pk=backend.pk).values_list("capabilities", flat=True).first()
     if current is not None and any(current.get(k) != v for k, v in found.items()):
@@ -162,18 +200,31 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
         "lora_count": max(m["backend_lora_count"] for m in parts),
         "controlnet": _merge_controlnet(controlnets),
         "regional_prompter": any(m["regional_prompter"] for m in parts),
+        "face_restorers": _union([m.get("face_restorers") or [] for m in parts], "name"),
+        "styles": _union([m.get("styles") or [] for m in parts], "name"),
+        "hypernetworks": _union([m.get("hypernetworks") or [] for m in parts], "name"),
+        "adetailer": _merge_adetailer([m.get("adetailer") for m in parts if m.get("adetailer")]),
         "backends": [
             {
                 "url": b.url,
                 "loaded_checkpoint": m["loaded_checkpoint"],
                 "controlnet": m["controlnet"] is not None,
                 "regional_prompter": m["regional_prompter"],
+                "adetailer": m.get("adetailer") is not None,
                 "fetched_at": m["fetched_at"],
             }
             for b, m in per_backend
         ],
         "unreachable_backends": errors,
     } | {name: compute(parts) for name, compute in _catalog_fields.items()}
+
+
+def _merge_adetailer(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not found:
+        return None
+    models = list(dict.fromkeys(m for a in found for m in a["models"]))
+    tabs = min(a.get("tabs") or 2 for a in found)
+    return {"version": found[0]["version"], "models": models, "tabs": tabs}
 
 
 def _merge_controlnet(units: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -58,5 +58,19 @@ class ModelsSerializer(serializers.Serializer):
     lora_count = serializers.IntegerField()
     controlnet = serializers.DictField(allow_null=True)
     regional_prompter = serializers.BooleanField()
+    face_restorers = serializers.ListField(
+        child=serializers.DictField(), help_text="Names for `face_restorer` (with restore_faces)."
+    )
+    styles = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Prompt styles ({name, prompt, negative_prompt}) for `styles`.",
+    )
+    hypernetworks = serializers.ListField(
+        child=serializers.DictField(), help_text="Hypernetworks, used as <hypernet:name:1> tags."
+    )
+    adetailer = serializers.DictField(
+        allow_null=True,
+        help_text="The ADetailer extension ({version, models}), null when no backend has it.",
+    )
     backends = serializers.ListField(child=serializers.DictField())
     unreachable_backends = serializers.ListField(child=serializers.DictField())

@@ -75,6 +75,9 @@ class Job(models.Model):
         max_length=300, blank=True, help_text="The checkpoint title the job asks for, if any."
     )
     img2img = models.BooleanField(default=False, help_text="Runs on A1111's img2img route.")
+    needs = models.JSONField(
+        default=list, blank=True, help_text="Capabilities needed beyond the kind's (adetailer)."
+    )
     backend = models.ForeignKey(
         Backend, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )

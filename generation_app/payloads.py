@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from genparams.adetailer import script_args as adetailer_script_args
 from loras_app.rules import unusable_reason
 
 # Request fields that are not A1111 fields of the same name.
@@ -28,6 +29,10 @@ HUB_ONLY_FIELDS = {
     "regional_config",
     "outpaint",
     "live_preview",
+    "webhook_url",
+    "face_restorer",
+    "codeformer_weight",
+    "adetailer",
 }
 
 HIRES_DENOISING_DEFAULT = 0.7  # A1111's UI default for the hires pass
@@ -152,6 +157,26 @@ def expected_steps(payload: dict[str, Any]) -> int:
     return total
 
 
+def extras_payload(
+    params: dict[str, Any], payload: dict[str, Any], override: dict[str, Any],
+    titles: dict[str, str],
+) -> None:  # fmt: skip
+    """Issue 14 fields: refiner title, face restorer and CodeFormer weight (A1111 settings
+    ``face_restoration_model``/``code_former_weight``), ADetailer's always-on script."""
+    if params.get("refiner_checkpoint"):
+        payload["refiner_checkpoint"] = titles.get(
+            params["refiner_checkpoint"], params["refiner_checkpoint"]
+        )
+    if params.get("face_restorer"):
+        override["face_restoration_model"] = params["face_restorer"]
+    if params.get("codeformer_weight") is not None:
+        override["code_former_weight"] = params["codeformer_weight"]
+    if params.get("adetailer"):
+        scripts = dict(payload.get("alwayson_scripts") or {})
+        scripts.update(adetailer_script_args(params["adetailer"]))
+        payload["alwayson_scripts"] = scripts
+
+
 def build_payload(inputs: BuildInputs) -> BuiltPayload:
     """The exact body for /sdapi/v1/txt2img or /img2img."""
     params = merge_params(inputs)
@@ -166,6 +191,7 @@ def build_payload(inputs: BuildInputs) -> BuiltPayload:
         override["sd_vae"] = params["vae"]
     if params.get("clip_skip"):
         override["CLIP_stop_at_last_layers"] = params["clip_skip"]
+    extras_payload(params, payload, override, inputs.checkpoint_titles)
     if override:
         payload["override_settings"] = override
         payload["override_settings_restore_afterwards"] = True

@@ -57,8 +57,9 @@ def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
     message = f"Backend unreachable: {actionable_message(exc)}"
     others = list(scheduler.usable_backends().exclude(pk=backend.pk))
     job_view = scheduler.QueuedJob(
-        job.pk, job.user_id, job.kind, job.checkpoint, job.priority, job.created_at
-    )
+        job.pk, job.user_id, job.kind, job.checkpoint, job.priority, job.created_at,
+        tuple(job.needs or ()),
+    )  # fmt: skip
     titles = scheduler.checkpoint_titles(others)
     if any(scheduler.can_run(job_view, other, titles) for other in others):
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(

@@ -42,6 +42,8 @@ REQUIRED_CAPABILITY = {
     Job.Kind.CONTROLNET: ("controlnet", "the ControlNet extension"),
     Job.Kind.REGIONAL: ("regional_prompter", "the Regional Prompter extension"),
 }
+# Capabilities a job of any kind may need (Job.needs), and how to say they are missing.
+CAPABILITY_NAMES = {"adetailer": "the ADetailer extension"}
 # An unhealthy backend is tried again after this long (a probe or a job may find it back).
 UNHEALTHY_RETRY_SECONDS = 15
 # How many of the oldest queued jobs one decision looks at (bounded work per claim).
@@ -56,6 +58,7 @@ class QueuedJob:
     checkpoint: str
     priority: int
     created_at: datetime
+    needs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def checkpoint_titles(backends: list[Backend]) -> dict[int, set[str] | None]:
 def can_run(job: QueuedJob, backend: Backend, titles: dict[int, set[str] | None]) -> bool:
     needed = REQUIRED_CAPABILITY.get(job.kind)
     if needed and not backend.capabilities.get(needed[0]):
+        return False
+    if any(not backend.capabilities.get(need) for need in job.needs):
         return False
     known = titles.get(backend.pk)
     return not job.checkpoint or known is None or job.checkpoint in known
@@ -135,9 +140,11 @@ def queued_jobs(limit: int = CANDIDATE_LIMIT) -> list[QueuedJob]:
     rows = (
         Job.objects.filter(status=Job.Status.QUEUED)
         .order_by("created_at")
-        .values_list("id", "user_id", "kind", "checkpoint", "priority", "created_at")[:limit]
+        .values_list("id", "user_id", "kind", "checkpoint", "priority", "created_at", "needs")[
+            :limit
+        ]
     )
-    return [QueuedJob(*row) for row in rows]
+    return [QueuedJob(*row[:6], tuple(row[6] or ())) for row in rows]
 
 
 def current_load(users: set[str]) -> Load:
@@ -221,6 +228,11 @@ def unrunnable_reason(job: QueuedJob, backends: list[Backend], titles) -> str | 
     capable = [b for b in backends if not needed or b.capabilities.get(needed[0])]
     if not capable:
         return f"No enabled backend has {needed[1]} any more. Install it on an A1111 backend (see the README)."
+    for need in job.needs:
+        capable = [b for b in capable if b.capabilities.get(need)]
+        if not capable:
+            what = CAPABILITY_NAMES.get(need, need)
+            return f"No enabled backend has {what} any more. Install it on an A1111 backend (see the README)."
     if not any(can_run(job, b, titles) for b in capable):
         return (
             f"No enabled backend has the checkpoint {job.checkpoint!r} any more. Pick another "

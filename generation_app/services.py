@@ -124,10 +124,19 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> PreparedPayload:
             code="too_many_pixels",
         )
     if job_request.scripts:
-        built.payload["alwayson_scripts"] = job_request.scripts
+        built.payload["alwayson_scripts"] = {
+            **(built.payload.get("alwayson_scripts") or {}),
+            **job_request.scripts,
+        }
     return PreparedPayload(
         built.payload, job_request.warnings + built.warnings, built.loras, built.total_steps
     )
+
+
+def needed_capabilities(payload: dict[str, Any]) -> list[str]:
+    """Extensions a job needs whatever its kind (the kind's own need is REQUIRED_CAPABILITY)."""
+    scripts = payload.get("alwayson_scripts") or {}
+    return ["adetailer"] if "ADetailer" in scripts else []
 
 
 # --- creating, finding, cancelling ------------------------------------------------------
@@ -179,6 +188,7 @@ def build_job(job_request: JobRequest, **fields: Any) -> Job:
         "sd_model_checkpoint", ""
     )
     job.img2img = "init_images" in prepared.payload
+    job.needs = needed_capabilities(prepared.payload)
     job.info = {"requested_loras": prepared.loras}
     return job
 

@@ -96,6 +96,26 @@ def _check_upscaler(value: str, catalog: Catalog) -> str | None:
     return None if value in names else unknown_name("upscaler", value, names)
 
 
+def _check_refiner(value: str, catalog: Catalog) -> str | None:
+    if any(value in checkpoint_aliases(c) for c in catalog["checkpoints"]):
+        return None
+    return unknown_name("refiner checkpoint", value, [c["title"] for c in catalog["checkpoints"]])
+
+
+def _check_face_restorer(value: str, catalog: Catalog) -> str | None:
+    names = [f["name"] for f in catalog["face_restorers"]]
+    return None if value in names else unknown_name("face restorer", value, names)
+
+
+def _check_styles(value: list[str] | str, catalog: Catalog) -> str | None:
+    """A1111 ignores a style name it does not have (``StyleDatabase.get_style_prompts``)."""
+    names = [s["name"] for s in catalog["styles"]]
+    unknown = [v for v in ([value] if isinstance(value, str) else value) if v not in names]
+    if not unknown:
+        return None
+    return f"Unknown style {', '.join(repr(u) for u in unknown)}. Valid: {', '.join(names) or '(none)'}."
+
+
 def checkpoint_titles(catalog: Catalog | None) -> dict[str, str]:
     """Every alias a user may give a checkpoint -> its exact title, which the payload names
     (A1111 silently drops an ``sd_model_checkpoint`` override it cannot resolve)."""
@@ -113,6 +133,9 @@ NAME_CHECKS = {
     "checkpoint": ("checkpoints", _check_checkpoint),
     "vae": ("vaes", _check_vae),
     "hr_upscaler": ("upscalers", _check_upscaler),
+    "refiner_checkpoint": ("checkpoints", _check_refiner),
+    "face_restorer": ("face_restorers", _check_face_restorer),
+    "styles": ("styles", _check_styles),
 }
 
 

@@ -12,7 +12,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from core.errors import Conflict
 from core.serializers import OptionalBooleanField
+from genparams.adetailer import validate_tabs
 from genparams.names import Catalog, check_names, load_catalog
 
 
@@ -102,7 +104,31 @@ class GenerationParamsSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200),
         required=False,
         max_length=32,
-        help_text="Prompt style names (at most 32).",
+        help_text="Prompt style names from GET /models `styles` (at most 32).",
+    )
+    refiner_checkpoint = serializers.CharField(
+        required=False,
+        help_text="SDXL refiner: a checkpoint (any alias) to switch to during sampling.",
+    )
+    refiner_switch_at = serializers.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=1,
+        help_text="Fraction of the steps after which the refiner takes over (1 = never).",
+    )
+    face_restorer = serializers.CharField(
+        required=False,
+        help_text='With restore_faces: a name from GET /models `face_restorers` ("CodeFormer").',
+    )
+    codeformer_weight = serializers.FloatField(
+        required=False, min_value=0, max_value=1, help_text="CodeFormer weight (0 = strongest)."
+    )
+    adetailer = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=10,
+        help_text="ADetailer tabs: [{ad_model, ad_prompt, ad_negative_prompt, ad_confidence, "
+        "ad_denoising_strength, ad_inpaint_only_masked, …}] (Bing-su/adetailer ADetailerArgs).",
     )
 
     def _check_name(self, field: str, value: str) -> str:
@@ -129,6 +155,31 @@ class GenerationParamsSerializer(serializers.Serializer):
 
     def validate_hr_upscaler(self, value: str) -> str:
         return self._check_name("hr_upscaler", value)
+
+    def validate_refiner_checkpoint(self, value: str) -> str:
+        return self._check_name("refiner_checkpoint", value)
+
+    def validate_face_restorer(self, value: str) -> str:
+        return self._check_name("face_restorer", value)
+
+    def validate_adetailer(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not value:
+            return value
+        if "_catalog" not in self.__dict__:
+            catalog = self.context.get("catalog")
+            self._catalog = (load_catalog() or {}) if catalog is None else catalog
+        if "adetailer" in self._catalog and self._catalog["adetailer"] is None:
+            raise Conflict(
+                "No backend has the ADetailer extension (Bing-su/adetailer); install it on an "
+                "A1111 backend or leave `adetailer` out.",
+                code="extension_missing",
+            )
+        return validate_tabs(value, self._catalog.get("adetailer"))
+
+    def validate_styles(self, value: list[str]) -> list[str]:
+        if value:
+            self._check_name("styles", value)
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         images = attrs.get("batch_size", 1) * attrs.get("batch_count", 1)
