@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "sessions_app",
     "presets_app",
     "generation_app",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -319,3 +320,11 @@ LORA_SCAN_ON_START = env_bool("LORA_SCAN_ON_START", True)
 LORA_HASH_IN_BACKGROUND = env_bool("LORA_HASH_IN_BACKGROUND", True)
 # A scan holds its lock this long past its last heartbeat; a crashed scan frees it then.
 LORA_SCAN_LOCK_SECONDS = env_int("LORA_SCAN_LOCK_SECONDS", 300)
+
+# --- Operations (ops/): /metrics and the admin dashboard --------------------------------
+# A scraper may send `Authorization: Bearer $HUB_METRICS_TOKEN` instead of an API key.
+HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN", "")
+# Queue wait and run time histograms, it/s and failures cover the jobs finished this long ago.
+HUB_METRICS_WINDOW_SECONDS = env_int("HUB_METRICS_WINDOW_SECONDS", 3600)
+# Per-user queue depth is exported for this many users (the busiest), to bound the series.
+HUB_METRICS_TOP_USERS = env_int("HUB_METRICS_TOP_USERS", 10)

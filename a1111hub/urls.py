@@ -4,12 +4,19 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from backends import views as backend_views
+from ops import views as ops_views
 
 handler404 = "core.errors.json_404"
 handler500 = "core.errors.json_500"
 
 urlpatterns = [
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(ops_views.dashboard_view),
+        name="hub-dashboard",
+    ),
     path("admin/", admin.site.urls),
+    path("metrics", ops_views.MetricsView.as_view(), name="metrics"),
     path("health", backend_views.HealthView.as_view(), name="health"),
     path("models", backend_views.ModelsView.as_view(), name="models"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),

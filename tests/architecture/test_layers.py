@@ -20,6 +20,7 @@ LAYERS = [
     "sessions_app",
     "presets_app",
     "generation_app",
+    "ops",
     "a1111hub",
 ]
 ALLOWED_SIM_USERS = {"a1111hub"}
