@@ -4,22 +4,84 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.text import Truncator
 
 from core.errors import ApiError
-from loras_app import edits, selectors
-from loras_app.models import Lora, LoraTag, ScanRun, Tag
+from loras_app import edits, search, selectors
+from loras_app.models import Lora, ScanRun, Tag
 from loras_app.scan import runs
 
+SEARCH_RANK = "_search_rank"
 
-class LoraTagInline(admin.TabularInline):
-    model = LoraTag
-    extra = 1
-    autocomplete_fields = ["tag"]
+
+def split_list(text: str) -> list[str]:
+    """What a person typed as a list: one item per line, or comma-separated on one line
+    (so a trigger phrase with commas survives when given on a line of its own). A pasted
+    JSON list is taken as it is. Blank items and repeats are dropped, order kept."""
+    text = (text or "").strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list):
+            return list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+    parts = text.splitlines() if "\n" in text else text.split(",")
+    return list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+
+
+class ListField(forms.CharField):
+    """A list of strings edited as text, one per line (comma-separated also accepted)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 60})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        return split_list(super().to_python(value))
+
+
+class LoraForm(forms.ModelForm):
+    trigger_words = ListField(
+        required=False,
+        help_text="One per line, or comma-separated on one line. Added to prompts as given.",
+    )
+    tag_names = ListField(
+        required=False,
+        label="Tags",
+        help_text="One per line, or comma-separated on one line (stored in lower case).",
+    )
+
+    class Meta:
+        model = Lora
+        fields = ["name", "trigger_words", "description", "preferred_weight", "enabled"]
+        # Admin help texts are HTML: the model's says <lora:NAME:w>, which a browser swallows.
+        help_texts = {"prompt_name": escape(Lora._meta.get_field("prompt_name").help_text)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["tag_names"] = [link.tag.name for link in self.instance.lora_tags.all()]
+
+
+class RankedChangeList(ChangeList):
+    """While searching, the best match first (the rank get_search_results annotates),
+    unless a column header was clicked."""
+
+    def get_ordering(self, request, queryset):
+        if SEARCH_RANK in queryset.query.annotations and ORDER_VAR not in self.params:
+            return [SEARCH_RANK, "-pk"]
+        return super().get_ordering(request, queryset)
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -40,22 +102,16 @@ class TagFilter(admin.SimpleListFilter):
 
 @admin.register(Lora)
 class LoraAdmin(admin.ModelAdmin):
-    list_display = [
-        "thumbnail",
-        "name",
-        "filename",
-        "base_model",
-        "tag_list",
-        "enabled",
-        "missing",
-        "size_mb",
-    ]
-    list_display_links = ["name"]
+    form = LoraForm
+    # Narrow columns: the list fits a 1400 px laptop screen next to the filter sidebar.
+    list_display = ["thumbnail", "lora", "base_model", "tag_list", "enabled", "missing", "size_mb"]
+    list_display_links = ["lora"]
     list_filter = ["base_model", TagFilter, "enabled", "missing"]
+    # The API's fuzzy search (see get_search_results), plus plain substring matches on these.
     search_fields = ["name", "filename", "alias", "search_text"]
+    search_help_text = "Fuzzy, as the API searches: names, trigger words and tags; typos forgiven."
     list_per_page = 50
     actions = ["enable", "disable", "scan_now"]
-    inlines = [LoraTagInline]
     fields = [
         "preview_image",
         "filename",
@@ -63,6 +119,7 @@ class LoraAdmin(admin.ModelAdmin):
         "alias",
         "prompt_name",
         "trigger_words",
+        "tag_names",
         "description",
         "preferred_weight",
         "enabled",
@@ -97,6 +154,26 @@ class LoraAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("lora_tags__tag")
 
+    def get_search_results(self, request, queryset, search_term):
+        """The API's ranked fuzzy search over every row (disabled and missing ones too),
+        best first, plus what the stock substring search finds."""
+        q = search.normalize(search_term)
+        if not q:
+            return super().get_search_results(request, queryset, search_term)
+        every = search.Filters(enabled=None, include_missing=True)
+        ranked = search.rank(q, search.candidates(q, every))
+        plain, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        rank = Case(
+            *(When(pk=pk, then=Value(i)) for i, pk in enumerate(ranked)),
+            default=Value(len(ranked)),
+            output_field=IntegerField(),
+        )
+        found = queryset.filter(Q(pk__in=ranked) | Q(pk__in=plain.values("pk")))
+        return found.annotate(**{SEARCH_RANK: rank}), may_have_duplicates
+
+    def get_changelist(self, request, **kwargs):
+        return RankedChangeList
+
     def get_urls(self):
         urls = [
             path(
@@ -130,9 +207,21 @@ class LoraAdmin(admin.ModelAdmin):
         url = reverse("admin:loras_app_lora_preview", args=[lora.pk])
         return format_html('<img src="{}" style="max-height:256px" alt="">', url)
 
+    @admin.display(description="LoRA", ordering="name")
+    def lora(self, lora: Lora) -> str:
+        name = Truncator(lora.name).chars(48)
+        if lora.filename == f"{lora.name}.safetensors":
+            return name
+        return format_html(
+            '{}<br><small style="color:var(--body-quiet-color)">{}</small>',
+            name,
+            Truncator(lora.filename).chars(48),
+        )
+
     @admin.display(description="Tags")
     def tag_list(self, lora: Lora) -> str:
-        return ", ".join(link.tag.name for link in list(lora.lora_tags.all())[:5])
+        names = ", ".join(link.tag.name for link in list(lora.lora_tags.all())[:3])
+        return Truncator(names).chars(40)
 
     @admin.display(description="Size (MB)", ordering="size")
     def size_mb(self, lora: Lora) -> str:
@@ -148,7 +237,8 @@ class LoraAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         edited = list(form.changed_data)
-        if any(f.has_changed() for f in formsets):
+        if "tag_names" in edited:
+            edits.set_tags(form.instance, form.cleaned_data["tag_names"])
             edited.append("tags")
         edits.mark_edited(form.instance, edited)
 

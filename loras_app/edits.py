@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from loras_app.models import Lora
+from loras_app.models import Lora, LoraTag, Tag, tag_name
 from loras_app.scanner import RESERVED_NAMES
 from loras_app.search import index_columns
 
@@ -24,6 +24,18 @@ def mark_edited(lora: Lora, fields: list[str]) -> None:
     lora.edited_fields = edited
     lora.search_text, lora.name_key = index_columns(lora, tags)
     lora.save(update_fields=["edited_fields", "search_text", "name_key"])
+
+
+def set_tags(lora: Lora, names: list[str]) -> None:
+    """Give ``lora`` exactly these tags (a hand edit): kept tags keep their training
+    frequency, new ones have none. Call :func:`mark_edited` with "tags" afterwards."""
+    wanted = list(dict.fromkeys(t for t in (tag_name(n) for n in names) if t))
+    LoraTag.objects.filter(lora=lora).exclude(tag__name__in=wanted).delete()
+    have = set(LoraTag.objects.filter(lora=lora).values_list("tag__name", flat=True))
+    for name in wanted:
+        if name not in have:
+            tag, _ = Tag.objects.get_or_create(name=name)
+            LoraTag.objects.create(lora=lora, tag=tag, frequency=0)
 
 
 def update_prompt_names() -> int:
