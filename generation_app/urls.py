@@ -1,6 +1,7 @@
 from django.urls import path
 
 from generation_app import extension_views as ext
+from generation_app import extras_views
 from generation_app import sweep_views, views
 from generation_app.preview_views import JobPreviewView
 
@@ -32,5 +33,6 @@ urlpatterns = [
         ext.ControlNetPreprocessView.as_view(),
         name="controlnet-preprocess",
     ),
+    path("png-info", extras_views.PngInfoView.as_view(), name="png-info"),
     path("regional/layouts", ext.RegionalLayoutsView.as_view(), name="regional-layouts"),
 ]

@@ -74,6 +74,13 @@ class PresetCreateSerializer(PresetContentSerializer):
     overwrite = OptionalBooleanField(
         required=False, default=False, help_text="Replace the user's preset of the same name."
     )
+    infotext = serializers.CharField(
+        required=False,
+        max_length=65536,
+        trim_whitespace=False,
+        help_text="A1111 generation parameters (a PNG's, see POST /png-info) to make the "
+        "preset from; params, loras and controlnet_units sent explicitly win over it.",
+    )
 
 
 class PresetUpdateSerializer(PresetContentSerializer):

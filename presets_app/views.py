@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from core.auth import check_user_access
 from core.serializers import ErrorSerializer
 from presets_app import services
+from presets_app.infotext import preset_content
 from presets_app.serializers import (
     ApplyResultSerializer,
     BrowseQuerySerializer,
@@ -35,6 +36,15 @@ CREATE_EXAMPLE = OpenApiExample(
             {"model": "control_openpose-fp16", "weight": 1.0, "preprocessor": "openpose_full"}
         ],
         "visibility": "private",
+    },
+    request_only=True,
+)
+INFOTEXT_EXAMPLE = OpenApiExample(
+    "From a picture's parameters",
+    value={
+        "name": "lighthouse",
+        "infotext": "a lighthouse at dusk\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, "
+        "Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 512x512",
     },
     request_only=True,
 )
@@ -68,19 +78,27 @@ class PresetListView(APIView):
         description=(
             "`params` are checked like a generation request (names against the backends), "
             "LoRAs against the catalog, ControlNet units like the extension. `from_session: true` "
-            "snapshots the user's session; fields sent explicitly win over it. A duplicate name "
+            "snapshots the user's session; fields sent explicitly win over it. `infotext` (A1111's "
+            "generation parameters, as in a PNG) fills params, loras and controlnet_units the "
+            "way POST /png-info reads them, with its warnings. A duplicate name "
             "is a 409 unless `overwrite: true` (then 200, same id)."
         ),
         request=PresetCreateSerializer,
         responses={201: PresetSerializer, 200: PresetSerializer, 409: ErrorSerializer, **ERRORS},
-        examples=[CREATE_EXAMPLE, SNAPSHOT_EXAMPLE],
+        examples=[CREATE_EXAMPLE, SNAPSHOT_EXAMPLE, INFOTEXT_EXAMPLE],
         tags=TAGS,
     )
     def post(self, request: Request, user_id: str) -> Response:
         check_user_access(request, user_id)
         body = PresetCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        preset, created = services.save_preset(user_id, **body.validated_data)
+        data, warnings = dict(body.validated_data), []
+        if data.get("infotext"):
+            content, warnings = preset_content(data.pop("infotext"))
+            data = {**content, **data}
+        data.pop("infotext", None)
+        preset, created = services.save_preset(user_id, **data)
+        preset.warnings = [*warnings, *getattr(preset, "warnings", [])]
         return _preset(preset, user_id, status=201 if created else 200)
 
 
