@@ -6,10 +6,12 @@ the network or the database, or writes a file (``a1111hub.datadir`` does, at sta
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from a1111hub import __version__
 from a1111hub.datadir import data_dir, read_secret_key
@@ -133,6 +135,32 @@ STATIC_ROOT = HUB_DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("HUB_MEDIA_DIR", str(HUB_DATA_DIR / "media")))
+# Result images, thumbnails, grids and live previews are written and read only through
+# Django's storage API (STORAGES["default"]): a folder (MEDIA_ROOT) by default, any Django
+# storage by configuration, e.g. django-storages' S3 (the README's "Image storage").
+HUB_STORAGE_BACKEND = env_str("HUB_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+try:
+    HUB_STORAGE_OPTIONS = json.loads(env_str("HUB_STORAGE_OPTIONS", "") or "{}")
+except ValueError:
+    raise ImproperlyConfigured("HUB_STORAGE_OPTIONS must be a JSON object.") from None
+if not isinstance(HUB_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("HUB_STORAGE_OPTIONS must be a JSON object.")
+STORAGES = {
+    "default": {"BACKEND": HUB_STORAGE_BACKEND, "OPTIONS": HUB_STORAGE_OPTIONS},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Links: absolute under HUB_PUBLIC_URL when set (behind a reverse proxy), else from the
+# request's Host. Image links are signed and open without a key for this long.
+HUB_PUBLIC_URL = env_str("HUB_PUBLIC_URL", "").rstrip("/")
+HUB_IMAGE_URL_SECONDS = env_int("HUB_IMAGE_URL_SECONDS", 86400)
+# Every image also comes compressed (JPEG) under this many bytes: 8 MB is the smallest
+# upload cap Discord has had (10 MB for free accounts since 2024, more with boosts), so
+# the compressed image uploads anywhere, with room left in the message.
+HUB_COMPRESSED_MAX_BYTES = env_int("HUB_COMPRESSED_MAX_BYTES", 8 * 1000 * 1000)
+# Retention and quota, enforced by a scheduled prune on the housekeeping queue (0 = off).
+HUB_IMAGE_RETENTION_DAYS = env_float("HUB_IMAGE_RETENTION_DAYS", 0)
+HUB_USER_IMAGE_QUOTA_MB = env_float("HUB_USER_IMAGE_QUOTA_MB", 0)
+HUB_PRUNE_INTERVAL_MINUTES = env_int("HUB_PRUNE_INTERVAL_MINUTES", 60)
 
 # Uploads: generous enough for a few 2048² PNGs in one multipart request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HUB_MAX_REQUEST_BYTES", 64 * 1024 * 1024)

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
@@ -27,7 +26,5 @@ urlpatterns = [
     path("", include("generation_app.urls")),
 ]
 
-if settings.DEBUG:  # pragma: no cover - production serves images through the API
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Images are served only through the API (GET /images/..., signed links or a key), never
+# as /media/ files: the storage may not be a folder, and a media route would skip both.

@@ -25,11 +25,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "priority",
         "is_admin",
         "is_active",
+        "webhook_url",
         "prefix",
         "created_at",
         "last_used_at",
     ]
-    actions = ["revoke"]
+    actions = ["revoke", "show_webhook_secret"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -38,9 +39,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
             raw = obj.set_new_secret()
             messages.warning(request, f"New API key (shown once, copy it now): {raw}")
         super().save_model(request, obj, form, change)
+        if not change:
+            messages.info(request, f"Its webhook signing secret: {obj.webhook_secret}")
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         updated = queryset.update(is_active=False)
         forget_cached_keys()  # bulk update sends no signal
         self.message_user(request, f"Revoked {updated} key(s).")
+
+    @admin.action(description="Show the webhook signing secret of selected keys")
+    def show_webhook_secret(self, request, queryset):
+        for key in queryset[:20]:
+            self.message_user(request, f"{key}: webhook secret {key.webhook_secret}")

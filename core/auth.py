@@ -25,6 +25,7 @@ class Principal:
     priority: int = 0
     is_admin: bool = False
     rate_limit: str = ""
+    webhook_url: str = ""  # the key's default webhook
 
     is_authenticated = True
 
@@ -78,6 +79,7 @@ def _principal_for(raw: str) -> Principal | None:
         priority=key.priority,
         is_admin=key.is_admin and not user_id,
         rate_limit=key.rate_limit,
+        webhook_url=key.webhook_url,
     )
     if len(_principals) > 10_000:
         _principals.clear()

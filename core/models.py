@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from core.webhook_targets import validate_webhook_target
 
 KEY_PREFIX = "hub_"
 RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
@@ -57,6 +62,14 @@ class ApiKey(models.Model):
         help_text="Jobs of higher-priority keys start first (a premium tier, an admin); "
         "fair share between users applies within a priority.",
     )
+    webhook_url = models.URLField(
+        max_length=2000,
+        blank=True,
+        validators=[validate_webhook_target],
+        help_text="Default webhook for this key's jobs (a request's webhook_url wins): job "
+        "events are POSTed there, signed with the key's webhook secret. Public addresses "
+        "only, unless HUB_WEBHOOK_ALLOW_PRIVATE=1.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -82,3 +95,22 @@ class ApiKey(models.Model):
         self.key_hash = hash_key(raw)
         self.kind = self.Kind.USER if self.user_id else self.Kind.SERVICE
         return raw
+
+    @property
+    def webhook_secret(self) -> str:
+        """The key's webhook signing secret (Standard Webhooks ``whsec_<base64>``).
+
+        Derived, never stored: HMAC of the key's hash under SECRET_KEY, so it is stable
+        for the key's life, changes when the key is replaced, and every key has one.
+        Changing SECRET_KEY changes every secret."""
+        return webhook_secret_for(self.key_hash)
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def webhook_secret_for(key_hash: str) -> str:
+    raw = hmac.new(
+        settings.SECRET_KEY.encode(), f"a1111hub-webhook:{key_hash}".encode(), hashlib.sha256
+    ).digest()
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(raw).decode()

@@ -1,10 +1,10 @@
 import base64
 
-from django.conf import settings
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from generation_app.images import read_bytes
 from generation_app.models import BackendLease, Job, JobImage
 from generation_app.services import cancel_job
 
@@ -36,10 +36,12 @@ class JobImageInline(admin.TabularInline):
     @admin.display(description="Image")
     def preview(self, image: JobImage):
         # Inline the small WebP thumbnail: the admin needs no media route of its own.
-        path = settings.MEDIA_ROOT / image.thumbnail
-        if not image.thumbnail or not path.is_file():
+        if not image.thumbnail:
             return "-"
-        data = base64.b64encode(path.read_bytes()).decode()
+        try:
+            data = base64.b64encode(read_bytes(image.thumbnail)).decode()
+        except FileNotFoundError:
+            return "-"
         return format_html('<img src="data:image/webp;base64,{}" style="max-height:96px">', data)
 
     def has_add_permission(self, request, obj=None) -> bool:

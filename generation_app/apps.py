@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class GenerationAppConfig(AppConfig):
     name = "generation_app"
     verbose_name = "Generation (jobs and backends)"
+
+    def ready(self) -> None:
+        from generation_app import webhook_admin  # noqa: F401  (registers its admin classes)

@@ -90,6 +90,9 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set when retention or the user's quota deleted the job's images (the row stays).
+    images_pruned_at = models.DateTimeField(null=True, blank=True)
+    images_pruned_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -117,18 +120,27 @@ class Job(models.Model):
 
 
 class JobImage(models.Model):
-    """One image a job produced, stored on disk with a thumbnail."""
+    """One image a job produced, stored (Django's storage API) with a thumbnail and a
+    compressed copy."""
 
     class Role(models.TextChoices):
         IMAGE = "image"
         CONTROL_MAP = "control_map", "ControlNet detected map"
         EXTRA = "extra", "Grid, mask or other extra"
+        GRID = "grid", "The hub's grid of the batch"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveIntegerField()
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.IMAGE)
-    file = models.CharField(max_length=300, help_text="Path under MEDIA_ROOT.")
+    file = models.CharField(max_length=300, help_text="Name in the default storage.")
     thumbnail = models.CharField(max_length=300, blank=True)
+    compressed = models.CharField(
+        max_length=300, blank=True, help_text="A JPEG under HUB_COMPRESSED_MAX_BYTES."
+    )
+    bytes = models.PositiveBigIntegerField(default=0, help_text="All its stored files.")
+    variants = models.JSONField(
+        default=dict, blank=True, help_text="original/thumbnail/compressed: bytes, size, type."
+    )
     seed = models.BigIntegerField(null=True, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

@@ -13,6 +13,7 @@ import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +24,12 @@ from a1111.client import A1111Client, A1111Error
 from a1111.messages import actionable_message
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
-from generation_app import scheduler
+from generation_app import events, scheduler
+from generation_app.extras import run_extras
 from generation_app.images import remove_preview, store_preview, store_result_image
 from generation_app.models import BackendLease, Job, JobImage
 from generation_app.payloads import loras_not_applied, unparseable_lora_tags
+from generation_app.results import grid_row
 from generation_app.scheduler import Claim
 
 logger = logging.getLogger(__name__)
@@ -77,6 +80,8 @@ def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
 def _execute(job: Job, backend: Backend) -> None:
     client = client_for(backend)
     call = client.img2img if job.img2img else client.txt2img
+    if job.kind == Job.Kind.UPSCALE:  # issue 14: extras, one image back (generation_app.extras)
+        call = partial(run_extras, client)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, job.payload)
     try:
@@ -277,12 +282,18 @@ def _store_results(job: Job, result: dict[str, Any]) -> None:
                 ),
                 file=stored.file,
                 thumbnail=stored.thumbnail,
+                compressed=stored.compressed,
+                bytes=stored.bytes,
+                variants=stored.variants,
                 seed=seeds[n] if generated else None,
                 width=stored.width,
                 height=stored.height,
                 infotext=(infotexts[index] if index < len(infotexts) else "") or stored.infotext,
             )
         )
+    grid = grid_row(job, rows)  # a batch also comes as one image
+    if grid is not None:
+        rows.append(grid)
     with transaction.atomic():
         JobImage.objects.filter(job=job).delete()
         JobImage.objects.bulk_create(rows)

@@ -35,6 +35,7 @@ from django.utils import timezone
 from a1111.client import A1111Error
 from backends.catalog import backend_models
 from backends.models import Backend
+from generation_app import events
 from generation_app.models import BackendLease, Job
 
 # Kinds that need an extension, by the capability recorded on Backend.capabilities.
@@ -211,6 +212,7 @@ def _claim(backend: Backend, job_id) -> Job | None:
             status=Job.Status.QUEUED, backend=None, started_at=None, heartbeat_at=None
         )
         return None
+    transaction.on_commit(lambda: events.job_changed(job_id, events.STARTED))
     return Job.objects.get(pk=job_id)
 
 
@@ -277,7 +279,7 @@ def break_stale_leases() -> int:
     count = 0
     stale = Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
     for job_id in stale.values_list("id", flat=True):
-        count += Job.objects.filter(
+        failed = Job.objects.filter(
             pk=job_id, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff
         ).update(
             status=Job.Status.FAILED,
@@ -289,6 +291,9 @@ def break_stale_leases() -> int:
             ),
         )
         BackendLease.objects.filter(job_id=job_id).delete()
+        if failed:
+            count += failed
+            events.job_changed(job_id, events.FAILED)
     # A lease whose job has ended is free (self-healing after a crash between the two).
     BackendLease.objects.filter(job__status__in=Job.FINAL).delete()
     return count
@@ -310,7 +315,10 @@ def fail_jobs_no_backend_can_run() -> int:
                 "Try again later, or add backends (A1111_URL takes several)."
             )
         if reason:
-            failed += Job.objects.filter(pk=job.id, status=Job.Status.QUEUED).update(
+            moved = Job.objects.filter(pk=job.id, status=Job.Status.QUEUED).update(
                 status=Job.Status.FAILED, finished_at=now, message=reason, eta_seconds=0
             )
+            if moved:
+                failed += moved
+                events.job_changed(job.id, events.FAILED)
     return failed

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from core.errors import NotFound
+from core.links import absolute_url, expiry
 from core.serializers import OptionalBooleanField
-from generation_app.images import preview_version
+from generation_app.images import preview_version, read_bytes
+from generation_app.media import image_url, preview_url
 from generation_app.models import Job, JobImage
 from generation_app.selectors import QueueState, queue_state
 from genparams.params import GenerationParamsSerializer
@@ -41,6 +45,20 @@ class Txt2ImgRequestSerializer(GenerationParamsSerializer):
         help_text="false: no live previews while the job runs (no preview_url, no `preview` "
         "events; A1111 is not asked for them).",
     )
+    webhook_url = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="POST this job's events here (job.started, job.progress at most every 2 s, "
+        "job.completed, job.failed, job.cancelled), signed with your API key's webhook "
+        "secret the Standard Webhooks way (see the README's Webhooks). Default: the key's "
+        "webhook_url. Public addresses only, unless HUB_WEBHOOK_ALLOW_PRIVATE=1.",
+    )
+
+    def validate_webhook_url(self, value: str) -> str:
+        from generation_app.webhooks import check_url
+
+        return check_url(value) if value else value
 
     def validate_loras(self, value: dict[str, float]) -> dict[str, float]:
         limit = settings.HUB_MAX_ACTIVE_LORAS
@@ -124,8 +142,7 @@ class JobLinksMixin:
     def links(self, job: Job) -> dict[str, str]:
         # One reverse(): the other links are fixed suffixes of the job's own URL (see urls.py).
         request = self.context.get("request")
-        path = reverse("job-detail", args=[job.pk])
-        base = request.build_absolute_uri(path) if request else path
+        base = absolute_url(request, reverse("job-detail", args=[job.pk]))
         return {
             "self": base,
             "result": f"{base}/result",
@@ -154,7 +171,8 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     preview_url = serializers.SerializerMethodField(
         help_text="While running: the latest live preview (small WebP, GET /jobs/{id}/preview; "
-        "the URL changes with each new preview). null otherwise, or with live_preview: false."
+        "the URL changes with each new preview; signed: it opens without an API key until "
+        "it expires). null otherwise, or with live_preview: false."
     )
     links = serializers.SerializerMethodField()
 
@@ -190,9 +208,7 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
         version = preview_version(str(job.pk))
         if version is None:
             return None
-        request = self.context.get("request")
-        path = f"{reverse('job-detail', args=[job.pk])}/preview?v={version}"
-        return request.build_absolute_uri(path) if request else path
+        return preview_url(self.context.get("request"), job.pk, version)
 
     # For the OpenAPI document only (to_representation above does the work).
     def get_queue_position(self, job: Job) -> int | None: ...
@@ -229,41 +245,112 @@ class JobListSerializer(JobLinksMixin, serializers.Serializer):
 
     def get_thumbnail_url(self, job: Job) -> str | None:
         images = [i for i in job.images.all() if i.role == JobImage.Role.IMAGE]
-        return image_url(self.context.get("request"), images[0].thumbnail) if images else None
+        if not images or not images[0].thumbnail:
+            return None
+        return image_url(self.context.get("request"), images[0].thumbnail)
 
     def get_links(self, job: Job) -> dict[str, str]:
         return self.links(job)
 
 
-def image_url(request, relative: str) -> str:
-    path = reverse("job-image", args=[relative.removeprefix("jobs/")])
-    return request.build_absolute_uri(path) if request else path
+class ImageVariantSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(
+        choices=["original", "compressed", "thumbnail"],
+        help_text="original: as A1111 made it (PNG with its infotext); compressed: a JPEG "
+        "under HUB_COMPRESSED_MAX_BYTES (a Discord upload); thumbnail: a small WebP.",
+    )
+    url = serializers.URLField(help_text="Signed: opens without an API key until it expires.")
+    content_type = serializers.CharField()
+    bytes = serializers.IntegerField(allow_null=True)
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+
+
+VARIANT_FIELDS = (("original", "file"), ("compressed", "compressed"), ("thumbnail", "thumbnail"))
 
 
 class JobImageSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(
+        help_text="The image as A1111 made it. Signed: opens without an API key until it "
+        "expires (HUB_IMAGE_URL_SECONDS)."
+    )
     thumbnail_url = serializers.SerializerMethodField()
+    compressed_url = serializers.SerializerMethodField(
+        help_text="A JPEG under HUB_COMPRESSED_MAX_BYTES: what to upload to Discord."
+    )
+    variants = serializers.SerializerMethodField()
 
     class Meta:
         model = JobImage
-        fields = ["index", "role", "url", "thumbnail_url", "seed", "width", "height", "infotext"]
+        fields = [
+            "index", "role", "url", "thumbnail_url", "compressed_url", "variants", "seed",
+            "width", "height", "infotext",
+        ]  # fmt: skip
+
+    def _url(self, name: str) -> str | None:
+        if not name:
+            return None
+        return image_url(self.context.get("request"), name, self.context.get("expires"))
 
     def get_url(self, image: JobImage) -> str:
-        return image_url(self.context.get("request"), image.file)
+        return self._url(image.file)
 
-    def get_thumbnail_url(self, image: JobImage) -> str:
-        return image_url(self.context.get("request"), image.thumbnail)
+    def get_thumbnail_url(self, image: JobImage) -> str | None:
+        return self._url(image.thumbnail)
+
+    def get_compressed_url(self, image: JobImage) -> str:
+        # The grid is a compressed JPEG itself.
+        return self._url(image.compressed or image.file)
+
+    @extend_schema_field(ImageVariantSerializer(many=True))
+    def get_variants(self, image: JobImage) -> list[dict]:
+        known = image.variants or {}
+        variants = []
+        for name, attr in VARIANT_FIELDS:
+            stored = getattr(image, attr)
+            if not stored:
+                continue
+            meta = known.get(name) or {}
+            variants.append(
+                {
+                    "name": name,
+                    "url": self._url(stored),
+                    "content_type": meta.get("content_type") or _content_type(stored),
+                    "bytes": meta.get("bytes"),
+                    "width": meta.get("width", image.width if name == "original" else None),
+                    "height": meta.get("height", image.height if name == "original" else None),
+                }
+            )
+        return variants
+
+
+def _content_type(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower()
+    return {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}.get(
+        ext, "application/octet-stream"
+    )
 
 
 class JobResultSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=[Job.Status.COMPLETED, Job.Status.CANCELLED],
+        help_text="cancelled: the images that finished before the job was cancelled.",
+    )
     images = serializers.ListField(
         child=serializers.CharField(),
-        help_text="Base64 PNGs of the generated images (URLs with ?format=url).",
+        help_text="Base64 PNGs of the generated images (signed URLs with ?format=url).",
     )
     items = JobImageSerializer(many=True)
-    extras = JobImageSerializer(many=True, help_text="ControlNet maps, grids, masks.")
+    extras = JobImageSerializer(many=True, help_text="ControlNet maps, A1111's grids, masks.")
+    grid_url = serializers.URLField(
+        allow_null=True,
+        help_text="A batch (2 or more images) as one JPEG, rows x columns chosen for the "
+        "count, under HUB_COMPRESSED_MAX_BYTES: one Discord attachment. null for one image.",
+    )
+    expires_at = serializers.DateTimeField(
+        help_text="When the signed URLs of this answer stop working without a key."
+    )
     seeds = serializers.ListField(child=serializers.IntegerField())
     warnings = serializers.ListField(child=serializers.CharField())
     info = serializers.DictField()
@@ -279,28 +366,29 @@ INFO_KEYS = (
 def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
     images = list(job.images.all())
     generated = [i for i in images if i.role == JobImage.Role.IMAGE]
-    extras = [i for i in images if i.role != JobImage.Role.IMAGE]
+    grid = next((i for i in images if i.role == JobImage.Role.GRID), None)
+    extras = [i for i in images if i.role not in (JobImage.Role.IMAGE, JobImage.Role.GRID)]
+    expires = expiry()  # one expiry for every link of the answer
     if as_urls:
-        inline = [image_url(request, i.file) for i in generated]
+        inline = [image_url(request, i.file, expires) for i in generated]
     else:
         try:
-            inline = [
-                base64.b64encode((settings.MEDIA_ROOT / i.file).read_bytes()).decode()
-                for i in generated
-            ]
+            inline = [base64.b64encode(read_bytes(i.file)).decode() for i in generated]
         except FileNotFoundError:
             raise NotFound(
                 f"An image of job {job.pk} is gone from media storage; ask with ?format=url "
                 "to see which ones remain.",
                 code="image_not_found",
             ) from None
-    context = {"request": request}
+    context = {"request": request, "expires": expires}
     return {
         "job_id": str(job.pk),
         "status": job.status,
         "images": inline,
         "items": JobImageSerializer(generated, many=True, context=context).data,
         "extras": JobImageSerializer(extras, many=True, context=context).data,
+        "grid_url": image_url(request, grid.file, expires) if grid else None,
+        "expires_at": _datetime(datetime.fromtimestamp(expires, tz=UTC)),
         "seeds": [i.seed for i in generated],
         "warnings": job.warnings,
         "info": {k: job.info[k] for k in INFO_KEYS if k in job.info},

@@ -13,10 +13,11 @@ from django.utils import timezone
 from backends.health import probe_all
 from backends.registry import interrupt
 from core.errors import ApiError, Conflict, TooManyRequests
-from generation_app import dispatcher, scheduler
+from generation_app import dispatcher, events, scheduler
 from generation_app.context import GenerationContext
 from generation_app.models import BackendLease, Job, JobGroup
 from generation_app.payloads import BuildInputs, LoraRef, build_payload, prompt_lora_names
+from generation_app.retention import ensure_prune_schedule
 from genparams.params import output_pixels
 from loras_app.rules import unusable_reason
 from loras_app.search import suggest
@@ -42,6 +43,9 @@ class JobRequest:
     fingerprint: str = ""  # sha256 of the body as received (Idempotency-Key replays)
     scripts: dict[str, Any] = field(default_factory=dict)  # alwayson_scripts to add
     warnings: list[str] = field(default_factory=list)
+    webhook_url: str = ""  # where the job's events are POSTed (generation_app.webhooks)
+    api_key_id: int | None = None  # the key that sent it: its secret signs the webhooks
+    base_url: str = ""  # the hub as the client saw it, for absolute links in events
 
 
 # --- the pieces a payload is merged from -----------------------------------------------
@@ -178,6 +182,9 @@ def build_job(job_request: JobRequest, **fields: Any) -> Job:
         idempotency_key=job_request.idempotency_key,
         request_fingerprint=job_request.fingerprint,
         priority=job_request.priority,
+        webhook_url=job_request.webhook_url,
+        api_key_id=job_request.api_key_id,
+        base_url=job_request.base_url,
         **fields,
     )
     prepared = prepare_payload(job_request, job.task_id)
@@ -252,12 +259,14 @@ def enqueue(job: Job) -> None:
     """Ask for a dispatcher. If the broker is down the job fails at once, saying so,
     rather than staying `queued` with nothing to run it."""
     if not dispatcher.enqueue_dispatch():
-        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        failed = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
             status=Job.Status.FAILED,
             finished_at=timezone.now(),
             message="The hub could not queue this job (the queue broker is unreachable). "
             "Check GET /health, then submit it again.",
         )
+        if failed:
+            events.job_changed(job, events.FAILED)
 
 
 def cancel_job(job: Job) -> Job:
@@ -275,7 +284,9 @@ def cancel_job(job: Job) -> Job:
         finished_at=now,
         message="Cancelled before it started.",
     )
-    if not cancelled:
+    if cancelled:
+        events.job_changed(job, events.CANCELLED)
+    else:
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
         interrupt_if_running(job)
     job.refresh_from_db()
@@ -305,10 +316,22 @@ def ensure_schedules() -> None:
     """The periodic sweep, created once (idempotent)."""
     from django_q.models import Schedule
 
+    ensure_prune_schedule()  # images: retention and quota (generation_app.retention)
+
     Schedule.objects.update_or_create(
         name="sweep stale jobs",
         defaults={
             "func": "generation_app.tasks.sweep",
+            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.update_or_create(
+        name="webhooks and events",
+        defaults={
+            "func": "generation_app.tasks.push_housekeeping",
             "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,

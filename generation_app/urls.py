@@ -4,6 +4,7 @@ from generation_app import extension_views as ext
 from generation_app import extras_views
 from generation_app import sweep_views, views
 from generation_app.preview_views import JobPreviewView
+from generation_app.user_events_views import UserEventsView
 
 urlpatterns = [
     path("generate/txt2img", views.Txt2ImgView.as_view(), name="generate-txt2img"),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<uuid:job_id>/events", views.JobEventsView.as_view(), name="job-events"),
     path("jobs/<uuid:job_id>/preview", JobPreviewView.as_view(), name="job-preview"),
+    path("users/<str:user_id>/events", UserEventsView.as_view(), name="user-events"),
     path("images/<path:path>", views.JobImageView.as_view(), name="job-image"),
     path("controlnet/models", ext.ControlNetModelsView.as_view(), name="controlnet-models"),
     path("controlnet/modules", ext.ControlNetModulesView.as_view(), name="controlnet-modules"),

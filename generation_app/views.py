@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import mimetypes
 import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, status
 from rest_framework.request import Request
@@ -17,13 +17,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.auth import HasApiKey, IsServiceKey, check_user_access
-from core.errors import Conflict, NotFound
+from core.errors import ApiError, Conflict, NotFound
 from core.limits import KeySlots, releasing
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
 from core.throttles import check_generation_rate
 from core.uploads import NO_FILES, FileFields
-from generation_app import intake, streams
+from generation_app import intake, streams, webhooks
 from generation_app.context import GenerationContext, read_context
+from generation_app.images import open_stored
+from generation_app.media import authorize, file_response, require_key_or_signature
 from generation_app.models import Job, JobImage
 from generation_app.selectors import queue_overview, user_jobs
 from generation_app.serializers import (
@@ -69,6 +71,10 @@ class GenerateView(APIView):
         job_request = self.build(data, request, context)
         job_request.priority = getattr(request.user, "priority", 0)
         job_request.fingerprint = fingerprint
+        job_request.webhook_url, job_request.api_key_id = webhooks.webhook_for(
+            data.get("webhook_url"), request.user
+        )
+        job_request.base_url = request.build_absolute_uri("/").rstrip("/")
         job, created = create_job(job_request)
         body = job_body(job, request)
         headers = {"Location": body["links"]["self"]}
@@ -187,23 +193,81 @@ class JobResultView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "format", str, enum=["base64", "url"], description="url: leave the base64 out."
+                "format",
+                str,
+                enum=["base64", "url"],
+                description="url: `images` are signed URLs instead of base64 (smaller answer).",
             )
         ],
-        responses={200: JobResultSerializer, 409: ErrorSerializer, **ERRORS},
+        responses={
+            200: JobResultSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="No images to give: queued or running (job_not_completed: poll "
+                "GET /jobs/{id} or follow /events), failed (job_failed: the failure message; "
+                "fix and resubmit), cancelled before any image finished (job_cancelled).",
+            ),
+            410: OpenApiResponse(
+                ErrorSerializer,
+                description="The images were deleted by retention or the user's quota "
+                "(images_pruned); the job's record remains.",
+            ),
+            **ERRORS,
+        },
         tags=["jobs"],
-        summary="Images of a completed job",
+        summary="Images of a finished job",
+        description="The images of a completed job, or those that finished before a job was "
+        "cancelled (`status: cancelled`). Every URL is signed: it opens without an API key "
+        "until `expires_at` (HUB_IMAGE_URL_SECONDS), so a bot can post it as is. A batch "
+        "also comes as one `grid_url`; each item has a `compressed_url` (JPEG under "
+        "HUB_COMPRESSED_MAX_BYTES) and its `variants`.",
     )
     def get(self, request: Request, job_id) -> Response:
         job = get_job(request, job_id, full=True)
-        if job.status != Job.Status.COMPLETED:
-            raise Conflict(
-                f"Job {job.pk} is {job.status}, not completed; poll GET /jobs/{job.pk} until it is.",
-                code="job_not_completed",
-                status=job.status,
-            )
+        check_result_ready(job)
         as_urls = request.query_params.get("format") == "url"
         return Response(result_body(job, request, as_urls))
+
+
+def check_result_ready(job: Job) -> None:
+    """Raise the error that says why a job has no images to give, and what to do."""
+    extra = {"status": job.status, "message": job.message}
+    if job.images_pruned_at is not None:
+        raise ApiError(
+            f"The images of job {job.pk} were deleted on {job.images_pruned_at:%Y-%m-%d %H:%M} "
+            f"UTC ({job.images_pruned_reason or 'pruned'}). The job's parameters are kept "
+            "(GET /jobs/{id}); submit the request again to make new images.",
+            code="images_pruned",
+            status_code=410,
+            pruned_at=job.images_pruned_at.isoformat(),
+            **extra,
+        )
+    if job.status == Job.Status.COMPLETED:
+        return
+    if job.status in Job.ACTIVE:
+        where = (
+            "is queued" if job.status == Job.Status.QUEUED else f"is running ({job.progress:.0%})"
+        )
+        raise Conflict(
+            f"Job {job.pk} {where}; it has no images yet. Poll GET /jobs/{job.pk} (or follow "
+            f"GET /jobs/{job.pk}/events) until its status is completed, then ask again.",
+            code="job_not_completed",
+            **extra,
+        )
+    if job.status == Job.Status.FAILED:
+        raise Conflict(
+            f"Job {job.pk} failed, so it has no images: {job.message or 'no reason recorded'} "
+            "Fix what the message says and submit the request again.",
+            code="job_failed",
+            **extra,
+        )
+    if not any(i.role == JobImage.Role.IMAGE for i in job.images.all()):
+        raise Conflict(
+            f"Job {job.pk} was cancelled before any image finished ({job.message}); it has no "
+            "images. Submit the request again to make them.",
+            code="job_cancelled",
+            **extra,
+        )
 
 
 class JobListView(APIView):
@@ -218,6 +282,8 @@ class JobListView(APIView):
         responses={200: JobListSerializer(many=True), **ERRORS},
         tags=["jobs"],
         summary="A user's jobs, newest first",
+        description="Each row's `thumbnail_url` is signed (opens without a key until it "
+        "expires) and null once the job's images were pruned.",
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -290,13 +356,45 @@ _streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "eve
 
 
 class JobImageView(APIView):
-    """Stored images and thumbnails, served to the keys that may see the job."""
+    """Stored images, thumbnails, compressed copies and grids: with the signed URL the hub
+    gave (no key needed until it expires), or with a key that may see the job."""
+
+    permission_classes: list = []  # a signed link or a key: see generation_app.media
 
     @extend_schema(
-        responses={(200, "image/png"): OpenApiResponse(description="The image"), **ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "expires",
+                int,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From a signed URL: when it expires (Unix seconds).",
+            ),
+            OpenApiParameter(
+                "signature",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From a signed URL: opens this one file without an API key.",
+            ),
+        ],
+        responses={
+            (200, "image/png"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The image (PNG, JPEG or WebP by its name)"
+            ),
+            401: ErrorSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="Another user's image (forbidden), or an expired or wrong "
+                "signed link (link_expired, link_invalid).",
+            ),
+            404: ErrorSerializer,
+        },
         tags=["jobs"],
+        summary="A stored image",
     )
     def get(self, request: Request, path: str) -> FileResponse:
+        require_key_or_signature(request)
         job_id, _, name = path.partition("/")
         stored = f"jobs/{path}"
         image = None
@@ -304,19 +402,21 @@ class JobImageView(APIView):
             image = (
                 JobImage.objects.select_related("job")
                 .filter(job_id=_uuid_or_404(job_id))
-                .filter(Q(file=stored) | Q(thumbnail=stored))
+                .filter(Q(file=stored) | Q(thumbnail=stored) | Q(compressed=stored))
+                .only("job__user_id", "file", "thumbnail", "compressed")
                 .first()
             )
         if image is None:
             raise NotFound(f"No image {path}.", code="image_not_found")
-        check_user_access(request, image.job.user_id)
-        file_path = Path(settings.MEDIA_ROOT) / stored
-        if not file_path.is_file():
+        seconds_left = authorize(request, stored, image.job.user_id, job_id)
+        try:
+            handle = open_stored(stored)
+        except FileNotFoundError:
             raise NotFound(
                 f"The file for {path} is gone from media storage.", code="image_not_found"
-            )
-        content_type = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
-        return FileResponse(file_path.open("rb"), content_type=content_type)
+            ) from None
+        content_type = mimetypes.guess_type(stored)[0] or "application/octet-stream"
+        return file_response(handle, content_type, seconds_left)
 
 
 def _uuid_or_404(value: str) -> uuid.UUID:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from core.links import absolute_url
 from loras_app.models import Lora, ScanRun
 from loras_app.search import AUTOCOMPLETE_LIMIT
 
@@ -37,7 +38,10 @@ class AutocompleteQuerySerializer(serializers.Serializer):
 
 class LoraSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
-    preview_url = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField(
+        help_text="Absolute URL of GET /loras/{filename}/preview (HUB_PUBLIC_URL when set); "
+        "null without a preview."
+    )
 
     class Meta:
         model = Lora
@@ -63,7 +67,8 @@ class LoraSerializer(serializers.ModelSerializer):
     def get_preview_url(self, lora: Lora) -> str | None:
         if not lora.preview:
             return None
-        return reverse("lora-preview", kwargs={"filename": lora.filename})
+        path = reverse("lora-preview", kwargs={"filename": lora.filename})
+        return absolute_url(self.context.get("request"), path)
 
 
 class TagFrequencySerializer(serializers.Serializer):

@@ -33,7 +33,7 @@ LORA_EXAMPLE = {
     "trigger_words": ["chara"],
     "tags": ["1girl", "solo"],
     "preferred_weight": 0.8,
-    "preview_url": "/loras/character_lora.safetensors/preview",
+    "preview_url": "http://localhost:8000/loras/character_lora.safetensors/preview",
     "short_hash": "3f1a0c9e2b7d",
     "size": 151108831,
     "enabled": True,
@@ -71,7 +71,7 @@ class LoraListView(APIView):
             "count": total,
             "limit": query["limit"],
             "offset": query["offset"],
-            "results": LoraSerializer(rows, many=True).data,
+            "results": LoraSerializer(rows, many=True, context={"request": request}).data,
         }
         return Response(body)
 
@@ -115,7 +115,9 @@ class LoraDetailView(APIView):
         operation_id="loras_get",
     )
     def get(self, request: Request, filename: str) -> Response:
-        return Response(LoraDetailSerializer(selectors.get_lora(filename)).data)
+        return Response(
+            LoraDetailSerializer(selectors.get_lora(filename), context={"request": request}).data
+        )
 
 
 class LoraPreviewView(APIView):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from backends.models import Backend
@@ -492,7 +493,8 @@ def test_stored_images_keep_their_infotext(api, backend, cluster, settings):
     ).json()["job_id"]
     cluster.drain()
     image = JobImage.objects.get(job_id=job_id)
-    stored = Image.open(settings.MEDIA_ROOT / image.file)
+    with default_storage.open(image.file) as handle:
+        stored = Image.open(io.BytesIO(handle.read()))
     assert "a lighthouse" in stored.info["parameters"]
 
 

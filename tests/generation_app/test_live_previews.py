@@ -12,6 +12,7 @@ import time
 
 import pytest
 import requests
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from backends.models import Backend
@@ -68,8 +69,8 @@ def test_a_running_job_offers_a_small_preview_that_is_replaced_as_it_changes(
         image = Image.open(io.BytesIO(content))
         assert image.format == "WEBP" and max(image.size) <= images.PREVIEW_MAX_SIDE
     # One file, replaced; gone when the job ends, and the URL with it.
-    assert not images.preview_path(job_id).exists()
-    assert not list((settings.MEDIA_ROOT / "jobs" / job_id).glob("preview*"))
+    assert images.preview_version(job_id) is None
+    assert not [n for n in default_storage.listdir(f"jobs/{job_id}")[1] if "preview" in n]
     final = api.get(f"/jobs/{job_id}").json()
     assert final["preview_url"] is None
     gone = api.get(f"/jobs/{job_id}/preview")
@@ -150,13 +151,15 @@ def _png_b64(size, noise: bool = False) -> str:
 def test_a_big_preview_is_stored_small(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     assert images.store_preview("j1", "data:image/png;base64," + _png_b64((1536, 1024), True))
-    stored = images.preview_path("j1").read_bytes()
+    stored = images.read_bytes(images.preview_name("j1", images.preview_version("j1")))
     assert len(stored) <= images.PREVIEW_MAX_BYTES
     assert max(Image.open(io.BytesIO(stored)).size) <= images.PREVIEW_MAX_SIDE
     before = images.preview_version("j1")
     assert images.store_preview("j1", _png_b64((64, 64)))  # raw base64 (current_image)
     assert images.preview_version("j1") != before
-    assert [p.name for p in images.preview_path("j1").parent.iterdir()] == [images.PREVIEW_NAME]
+    # One preview file, the newest: the older one was deleted after it was replaced.
+    _, files = default_storage.listdir("jobs/j1")
+    assert files == [f"preview-{images.preview_version('j1')}.webp"]
 
 
 @pytest.mark.parametrize("data", ["", "data:image/png;base64,!!!", "aGVsbG8=", "x" * (13 << 20)])

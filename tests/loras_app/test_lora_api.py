@@ -71,13 +71,19 @@ def test_autocomplete_gives_name_and_value_choices(api, lora_dir):
     assert choices[0] == {"name": "character_lora", "value": "character_lora.safetensors"}
 
 
-def test_one_lora_has_its_metadata_tags_and_preview(api, lora_dir):
+def test_one_lora_has_its_metadata_tags_and_preview(api, lora_dir, settings):
     body = api.get("/loras/character_lora.safetensors").json()
     assert body["metadata"]["ss_output_name"] == "character_lora"
     assert {"name": "anime", "frequency": 5} in body["tags"]
-    assert body["preview_url"] == "/loras/character_lora.safetensors/preview"
+    assert body["preview_url"] == "http://testserver/loras/character_lora.safetensors/preview"
     image = api.get(body["preview_url"])
     assert image.status_code == 200 and b"".join(image.streaming_content).startswith(b"\x89PNG")
+    # Absolute in the listing too, and under HUB_PUBLIC_URL behind a reverse proxy.
+    settings.HUB_PUBLIC_URL = "https://hub.example.com"
+    rows = api.get("/loras?search=character").json()["results"]
+    assert rows[0]["preview_url"] == (
+        "https://hub.example.com/loras/character_lora.safetensors/preview"
+    )
 
 
 def test_an_unknown_lora_is_404_with_suggestions(api, lora_dir):

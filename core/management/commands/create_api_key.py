@@ -30,5 +30,8 @@ class Command(BaseCommand):
         ApiKey.objects.filter(pk=key.pk).update(is_admin=admin, priority=priority, rate_limit=rate)
         scope = f"user {user!r} only" if user else "any user (service key)"
         extra = ", admin scope" if admin else ""
+        self.stdout.write(
+            f"Webhook signing secret (verifies this key's webhooks): {key.webhook_secret}"
+        )
         self.stdout.write(f"Created API key {key.name!r} for {scope}{extra}. It is shown once:")
         self.stdout.write(raw)
