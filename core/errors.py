@@ -115,6 +115,13 @@ def exception_handler(exc, context):
             "detail": "The request has invalid fields: " + _flatten(fields),
             "fields": fields,
         }
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        body = {
+            "error": "unsupported_media_type",
+            "detail": f"{_flatten(exc.detail)} Send a JSON body (`json=` with Python requests). "
+            "Operations that take images also take multipart with the files (`files=` "
+            "together with `data=`); /docs lists each operation's body types.",
+        }
     elif isinstance(exc, exceptions.NotAuthenticated):
         body = {
             "error": "not_authenticated",

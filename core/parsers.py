@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 
 MAX_DEPTH = 32  # nesting of lists and objects; real requests use 3 or 4
 
@@ -57,3 +57,9 @@ class HubJSONParser(JSONParser):
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"The JSON body could not be read: {exc}") from None
         return data
+
+
+# Operations that take files accept multipart too; everything else is JSON only (and the
+# OpenAPI document says so, so generated clients send JSON).
+JSON_ONLY = [HubJSONParser]
+JSON_AND_FILES = [HubJSONParser, MultiPartParser]

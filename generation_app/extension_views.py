@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from backends.catalog import models_catalog
 from core.serializers import ErrorSerializer
+from core.parsers import JSON_AND_FILES
 from core.uploads import FileFields
 from generation_app import controlnet, intake, regional
 from generation_app.extension_serializers import (
@@ -105,6 +106,7 @@ class ControlNetGenerateView(GenerateView):
     serializer_class = ControlNetGenerationSerializer
     kind = Job.Kind.CONTROLNET
     file_fields = FileFields({"image", "init_image", "init_images"}, [r"image_\d+", r"mask_\d+"])
+    parser_classes = JSON_AND_FILES
 
     @extend_schema(
         request={
@@ -199,6 +201,8 @@ class ControlNetModulesView(APIView):
 
 
 class ControlNetPreprocessView(APIView):
+    parser_classes = JSON_AND_FILES
+
     @extend_schema(
         request={
             "application/json": PreprocessSerializer,

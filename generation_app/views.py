@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import ApiError, Conflict, NotFound
 from core.limits import KeySlots, releasing
+from core.parsers import JSON_AND_FILES
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
 from core.throttles import check_generation_rate
 from core.uploads import NO_FILES, FileFields
@@ -121,6 +122,7 @@ class Img2ImgView(GenerateView):
     serializer_class = Img2ImgRequestSerializer
     kind = Job.Kind.IMG2IMG
     file_fields = FileFields({"init_image", "init_images", "mask"})
+    parser_classes = JSON_AND_FILES
 
     @_generate_schema(Img2ImgRequestSerializer, "Image to image; with a mask, inpainting")
     def post(self, request: Request) -> Response:
@@ -134,6 +136,7 @@ class OutpaintView(GenerateView):
     serializer_class = OutpaintRequestSerializer
     kind = Job.Kind.OUTPAINT
     file_fields = FileFields({"image"})
+    parser_classes = JSON_AND_FILES
 
     @_generate_schema(OutpaintRequestSerializer, "Extend an image beyond its borders")
     def post(self, request: Request) -> Response:

@@ -42,7 +42,9 @@ def error_of(response) -> str:
 # --- uploads --------------------------------------------------------------------------
 def test_a_file_under_a_name_the_operation_does_not_take_is_refused(api, backend):
     junk = {f"f{i}": SimpleUploadedFile(f"j{i}.bin", b"\0" * 1024) for i in range(100)}
-    response = api.post("/generate/img2img", {"user_id": "u", "prompt": "x", **junk})
+    response = api.post(
+        "/generate/img2img", {"user_id": "u", "prompt": "x", **junk}, format="multipart"
+    )
     assert response.status_code == 400 and error_of(response) == "unexpected_file"
     assert "init_image" in response.json()["detail"]
     assert not Job.objects.exists()
@@ -52,34 +54,44 @@ def test_txt2img_takes_no_files_at_all(api, backend):
     response = api.post(
         "/generate/txt2img",
         {"user_id": "u", "prompt": "x", "image": SimpleUploadedFile("a.png", png_bytes())},
+        format="multipart",
     )
-    assert response.status_code == 400 and error_of(response) == "unexpected_file"
+    assert response.status_code == 415 and error_of(response) == "unsupported_media_type"
+    assert "json=" in response.json()["detail"]
 
 
 def test_files_over_the_per_request_total_are_stopped_while_streaming(api, backend, settings):
     settings.HUB_MAX_UPLOAD_TOTAL_BYTES = 300_000
     files = [SimpleUploadedFile(f"{i}.png", b"\0" * 200_000) for i in range(3)]
-    response = api.post("/generate/img2img", {"user_id": "u", "init_images": files})
+    response = api.post(
+        "/generate/img2img", {"user_id": "u", "init_images": files}, format="multipart"
+    )
     assert response.status_code == 413 and error_of(response) == "request_too_large"
 
 
 def test_one_file_over_the_per_file_limit_is_413(api, backend, settings):
     settings.HUB_MAX_UPLOAD_BYTES = 100_000
     big = SimpleUploadedFile("big.png", b"\0" * 150_000)
-    response = api.post("/generate/img2img", {"user_id": "u", "init_image": big})
+    response = api.post(
+        "/generate/img2img", {"user_id": "u", "init_image": big}, format="multipart"
+    )
     assert response.status_code == 413 and error_of(response) == "image_too_large"
 
 
 def test_more_files_than_the_limit_is_a_json_error(api, backend, settings):
     files = [SimpleUploadedFile(f"{i}.png", b"x") for i in range(settings.HUB_MAX_UPLOAD_FILES + 1)]
-    response = api.post("/generate/img2img", {"user_id": "u", "init_images": files})
+    response = api.post(
+        "/generate/img2img", {"user_id": "u", "init_images": files}, format="multipart"
+    )
     assert response.status_code == 413 and error_of(response) == "too_many_files"
 
 
 def test_djangos_own_file_count_limit_answers_json_not_an_html_page(api, backend, settings):
     settings.HUB_MAX_UPLOAD_FILES = 1000
     files = [SimpleUploadedFile(f"{i}.png", b"x") for i in range(101)]
-    response = api.post("/generate/img2img", {"user_id": "u", "init_images": files})
+    response = api.post(
+        "/generate/img2img", {"user_id": "u", "init_images": files}, format="multipart"
+    )
     assert response.status_code == 400 and error_of(response) == "malformed_request"
 
 
@@ -100,6 +112,7 @@ def test_hostile_structured_fields_are_400_with_the_field_named(api, backend, te
         "/generate/controlnet",
         {"user_id": "u", "prompt": "x", "controlnet_units": text,
          "image": SimpleUploadedFile("a.png", png_bytes())},
+        format="multipart",
     )  # fmt: skip
     assert response.status_code == 400, response.content[:300]
     assert error_of(response) == "malformed_request"
@@ -109,7 +122,15 @@ def test_hostile_structured_fields_are_400_with_the_field_named(api, backend, te
 def test_a_structured_field_over_its_size_limit_is_refused(api, backend, settings):
     settings.HUB_MAX_STRUCTURED_FIELD_BYTES = 10_000
     text = json.dumps([{"model": "x" * 20_000}])
-    response = api.post("/generate/regional", {"user_id": "u", "regional_config": text})
+    response = api.post(
+        "/generate/controlnet",
+        {
+            "user_id": "u",
+            "controlnet_units": text,
+            "image": SimpleUploadedFile("a.png", png_bytes()),
+        },
+        format="multipart",
+    )
     assert response.status_code == 400 and "over the limit" in response.json()["detail"]
 
 
@@ -139,6 +160,7 @@ def test_a_nul_character_in_a_form_field_is_400(api, backend):
             "prompt": "a\x00b",
             "init_image": SimpleUploadedFile("a.png", png_bytes()),
         },
+        format="multipart",
     )
     assert response.status_code == 400 and "NUL" in response.json()["detail"]
 
@@ -250,3 +272,8 @@ def test_an_idempotency_key_replayed_with_another_body_is_422(api, backend):
     )
     assert other.status_code == 422 and error_of(other) == "idempotency_key_reused"
     assert other.json()["job_id"] == first.json()["job_id"]
+
+
+def test_json_only_operations_refuse_a_form_body(api, backend):
+    response = api.post("/generate/txt2img", {"user_id": "u", "prompt": "x"}, format="multipart")
+    assert response.status_code == 415 and error_of(response) == "unsupported_media_type"

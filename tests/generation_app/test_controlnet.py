@@ -182,7 +182,7 @@ def test_a_form_without_files_which_flattens_units_to_key_names_is_refused_with_
     response = api.generic(
         "POST", "/generate/controlnet", prepared.body, content_type=prepared.headers["Content-Type"]
     )
-    assert response.status_code == 400 and "files=" in response.json()["detail"]
+    assert response.status_code == 415 and "files=" in response.json()["detail"]
 
 
 def test_code_in_a_form_field_is_never_run(api, backend):
