@@ -311,6 +311,17 @@ HUB_HEALTH_PROBE_SECONDS = env_int("HUB_HEALTH_PROBE_SECONDS", 5)
 HUB_RATE_LIMIT = env_str("HUB_RATE_LIMIT", "1200/min")
 HUB_GENERATION_RATE_LIMIT = env_str("HUB_GENERATION_RATE_LIMIT", "60/min")
 HUB_EVENT_STREAM_SECONDS = env_int("HUB_EVENT_STREAM_SECONDS", 120)
+# Push (webhooks and GET /users/{id}/events): job events are rows kept this long.
+HUB_EVENT_RETENTION_HOURS = env_float("HUB_EVENT_RETENTION_HOURS", 24)
+# Webhooks: POSTed by the housekeeping queue, never to a loopback, private, link-local or
+# reserved address unless allowed (a trusted network, the tests). A failed delivery is
+# tried again after each of these delays (seconds): 6 tries over about 10 minutes.
+HUB_WEBHOOK_ALLOW_PRIVATE = env_bool("HUB_WEBHOOK_ALLOW_PRIVATE", False)
+HUB_WEBHOOK_RETRY_DELAYS = [
+    float(d) for d in env_list("HUB_WEBHOOK_RETRY_DELAYS", ["10", "30", "90", "180", "300"])
+]
+HUB_WEBHOOK_TIMEOUT = env_float("HUB_WEBHOOK_TIMEOUT", 10.0)
+HUB_WEBHOOK_PROGRESS_SECONDS = env_float("HUB_WEBHOOK_PROGRESS_SECONDS", 2.0)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from backends.models import Backend
+from core.models import ApiKey
 
 
 class JobGroup(models.Model):
@@ -86,6 +87,14 @@ class Job(models.Model):
     # sha256 of the request body as received: a replayed key must come with the same body.
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     cancel_requested = models.BooleanField(default=False)
+    # Push: job events go to this URL (the request's webhook_url, else the key's default),
+    # signed with the webhook secret of the key that sent the job.
+    webhook_url = models.CharField(max_length=2000, blank=True)
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The hub's URL as the client saw it: links in events are absolute without a request.
+    base_url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -171,3 +180,60 @@ class BackendLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backend} -> {self.job_id}"
+
+
+class JobEvent(models.Model):
+    """A change of a job's state, as pushed to clients: the rows of the per-user stream
+    (its increasing id is the SSE event id, the ``Last-Event-ID`` to resume from) and the
+    messages webhooks deliver. Pruned after HUB_EVENT_RETENTION_HOURS."""
+
+    class Type(models.TextChoices):
+        STARTED = "job.started"
+        PROGRESS = "job.progress"
+        COMPLETED = "job.completed"
+        FAILED = "job.failed"
+        CANCELLED = "job.cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.CharField(max_length=200)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    payload = models.JSONField(help_text="{type, timestamp, data}: the body webhooks POST.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["user_id", "id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} {self.job_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event POSTed (and retried) to one webhook URL."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (next attempt scheduled)"
+        DELIVERED = "delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    event = models.ForeignKey(JobEvent, on_delete=models.CASCADE, related_name="deliveries")
+    url = models.CharField(max_length=2000)
+    message_id = models.CharField(
+        max_length=64, unique=True, help_text="webhook-id: the same on every retry."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    tries = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Of the last try.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.message_id} -> {self.url} ({self.status})"

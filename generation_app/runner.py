@@ -172,7 +172,9 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
                 progress_client, job, use_task_progress, preview
             )
             update["heartbeat_at"] = timezone.now()
-            Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+            moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+            if moved and "progress" in update:
+                events.job_progressed(job.pk)
             BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:
         progress_client.close()
@@ -373,5 +375,7 @@ def finish(job: Job, status: str, message: str, progress: float | None = None) -
     if progress is not None:
         update["progress"] = progress
         update["step"] = job.total_steps
-    Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
+    moved = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
     job.refresh_from_db()
+    if moved:
+        events.job_finished(job)
