@@ -8,11 +8,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.auth import check_user_access
 from core.parsers import JSON_AND_FILES
 from core.serializers import ErrorSerializer
+from core.throttles import check_generation_rate
 from core.uploads import FileFields
 from generation_app import extras, intake
 from generation_app.images import check_image
+from generation_app.serializers import JobSerializer, job_body
+from genparams.names import load_catalog
 
 IMAGE_FILE = FileFields({"image"})
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer}
@@ -99,3 +103,123 @@ class PngInfoView(APIView):
         data = body.validated_data
         image = check_image(data["image"], "image") if data.get("image") else None
         return Response(extras.png_info(image, data.get("infotext")))
+
+
+class UpscaleRequestSerializer(serializers.Serializer):
+    """A1111's ExtrasSingleImageRequest fields (``modules/api/models.py``), with the source
+    either uploaded or a stored result."""
+
+    user_id = serializers.CharField(
+        max_length=200, required=False, help_text="Whose job it is; default: the source job's."
+    )
+    image = serializers.CharField(
+        required=False, help_text="The picture: a multipart file, or base64 (a data: URI is fine)."
+    )
+    job_id = serializers.UUIDField(required=False, help_text="Instead of image: a job's result…")
+    index = serializers.IntegerField(
+        required=False, default=0, min_value=0, help_text="…and which of its images (0 = first)."
+    )
+    upscaler_1 = serializers.CharField(
+        max_length=200,
+        help_text='From GET /models `upscalers` (not the Latent modes); "None" skips.',
+    )
+    upscaler_2 = serializers.CharField(max_length=200, required=False)
+    extras_upscaler_2_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    upscaling_resize = serializers.FloatField(
+        required=False, min_value=1, max_value=8, help_text="Scale by (default 2)."
+    )
+    upscaling_resize_w = serializers.IntegerField(
+        required=False, min_value=64, max_value=8192, help_text="Or scale to this width…"
+    )
+    upscaling_resize_h = serializers.IntegerField(
+        required=False, min_value=64, max_value=8192, help_text="…and height."
+    )
+    upscaling_crop = serializers.BooleanField(
+        required=False, help_text="With a target size: crop to fit (A1111's default true)."
+    )
+    gfpgan_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    codeformer_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    codeformer_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
+    upscale_first = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("job_id")):
+            raise serializers.ValidationError("Send either image or job_id (+ index).")
+        if attrs.get("image") and not attrs.get("user_id"):
+            raise serializers.ValidationError({"user_id": ["Required with an uploaded image."]})
+        return attrs
+
+
+class UpscaleView(APIView):
+    parser_classes = JSON_AND_FILES
+
+    @extend_schema(
+        summary="Upscale a picture or a result (A1111 extras), as a job",
+        description=(
+            "Runs `/sdapi/v1/extra-single-image` on a backend as a job like any other: 202 with "
+            "the job, then progress, `GET /jobs/{id}/result` (one image) and the gallery. "
+            "`upscaling_resize` scales by (default 2); `upscaling_resize_w`/`_h` scale to a "
+            "size. `upscaler_2` blends a second upscaler at `extras_upscaler_2_visibility`; "
+            "`gfpgan_visibility`/`codeformer_visibility` restore faces. An unknown upscaler is "
+            "a 400 listing the valid ones (A1111 would answer a 500 AssertionError)."
+        ),
+        request={
+            "application/json": UpscaleRequestSerializer,
+            "multipart/form-data": UpscaleRequestSerializer,
+        },
+        responses={202: JobSerializer, 200: JobSerializer, 404: ErrorSerializer, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "A result, 2x, with CodeFormer",
+                value={
+                    "job_id": "5f0c6c1e-8a8e-4c52-9a39-0b7f0c1f1f7a",
+                    "index": 0,
+                    "upscaler_1": "R-ESRGAN 4x+",
+                    "upscaling_resize": 2,
+                    "codeformer_visibility": 0.5,
+                    "codeformer_weight": 0.3,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "An upload, to 1024x1024",
+                value={
+                    "user_id": "user123",
+                    "image": EXAMPLE_PNG,
+                    "upscaler_1": "Lanczos",
+                    "upscaling_resize_w": 1024,
+                    "upscaling_resize_h": 1024,
+                },
+                request_only=True,
+            ),
+        ],
+        tags=["extras"],
+    )
+    def post(self, request: Request) -> Response:
+        received = intake.request_data(request, IMAGE_FILE)
+        fingerprint = intake.fingerprint(received)
+        body = UpscaleRequestSerializer(data=received)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data.get("job_id"):
+            image, source = extras.source_image(request, data["job_id"], data["index"])
+            user_id = data.get("user_id") or source.user_id
+        else:
+            image, user_id = check_image(data["image"], "image"), data["user_id"]
+        check_user_access(request, user_id)
+        check_generation_rate(request, user_id)
+        extras.check_upscalers(data, load_catalog())
+        payload = extras.upscale_payload(data, image)
+        recorded = {k: (str(v) if k == "job_id" else v) for k, v in data.items() if k != "image"}
+        if data.get("image"):
+            recorded["image"] = f"<image {image.width}x{image.height}>"
+        job, created = extras.create_upscale_job(
+            user_id=user_id,
+            payload=payload,
+            received=recorded,
+            priority=getattr(request.user, "priority", 0),
+            idempotency_key=intake._idempotency_key(request),
+            fingerprint=fingerprint,
+        )
+        response = job_body(job, request)
+        return Response(response, status=202 if created else 200)

@@ -39,6 +39,7 @@ class Job(models.Model):
         OUTPAINT = "outpaint"
         CONTROLNET = "controlnet"
         REGIONAL = "regional"
+        UPSCALE = "upscale"  # extras: /sdapi/v1/extra-single-image
 
     class Status(models.TextChoices):
         QUEUED = "queued"

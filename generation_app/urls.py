@@ -36,5 +36,6 @@ urlpatterns = [
         name="controlnet-preprocess",
     ),
     path("png-info", extras_views.PngInfoView.as_view(), name="png-info"),
+    path("upscale", extras_views.UpscaleView.as_view(), name="upscale"),
     path("regional/layouts", ext.RegionalLayoutsView.as_view(), name="regional-layouts"),
 ]
