@@ -214,6 +214,8 @@ A1111_AUTH = env_str("A1111_AUTH", "")  # "user:pass" for A1111's --api-auth
 A1111_CONNECT_TIMEOUT = env_float("A1111_CONNECT_TIMEOUT", 3.0)
 A1111_READ_TIMEOUT = env_float("A1111_READ_TIMEOUT", 15.0)  # listings, options, progress
 A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
+# POST /interrogate waits at most this long (behind a running job on the backend too).
+HUB_INTERROGATE_TIMEOUT = env_float("HUB_INTERROGATE_TIMEOUT", 120.0)
 # Set by runhub when it started a1111sim itself, so /health can say so loudly.
 HUB_SIMULATOR_STARTED = env_bool("HUB_SIMULATOR_STARTED", False)
 MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)

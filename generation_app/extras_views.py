@@ -223,3 +223,70 @@ class UpscaleView(APIView):
         )
         response = job_body(job, request)
         return Response(response, status=202 if created else 200)
+
+
+class InterrogateRequestSerializer(serializers.Serializer):
+    image = serializers.CharField(
+        required=False, help_text="The picture: a multipart file, or base64 (a data: URI is fine)."
+    )
+    job_id = serializers.UUIDField(required=False, help_text="Instead of image: a job's result…")
+    index = serializers.IntegerField(required=False, default=0, min_value=0)
+    model = serializers.ChoiceField(
+        sorted(extras.INTERROGATE_MODELS),
+        default="clip",
+        help_text="clip (a sentence) or deepbooru (tags; A1111 calls it deepdanbooru).",
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("job_id")):
+            raise serializers.ValidationError("Send either image or job_id (+ index).")
+        return attrs
+
+
+class CaptionSerializer(serializers.Serializer):
+    caption = serializers.CharField()
+    model = serializers.CharField()
+    backend = serializers.CharField(help_text="The backend that captioned it.")
+
+
+class InterrogateView(APIView):
+    parser_classes = JSON_AND_FILES
+
+    @extend_schema(
+        summary="Caption a picture (CLIP or DeepBooru)",
+        description=(
+            "A direct answer from a healthy backend (a free one first). A1111 captions under "
+            "its queue lock: on a backend running a job the answer waits for that job, at "
+            "most HUB_INTERROGATE_TIMEOUT seconds (then 504). The caption can feed a prompt."
+        ),
+        request={
+            "application/json": InterrogateRequestSerializer,
+            "multipart/form-data": InterrogateRequestSerializer,
+        },
+        responses={200: CaptionSerializer, 404: ErrorSerializer, 503: ErrorSerializer, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "CLIP", value={"image": EXAMPLE_PNG, "model": "clip"}, request_only=True
+            ),
+            OpenApiExample(
+                "Tags of a result",
+                value={"job_id": "5f0c6c1e-8a8e-4c52-9a39-0b7f0c1f1f7a", "model": "deepbooru"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Answer",
+                value={"caption": "a red fox in the snow", "model": "clip", "backend": "gpu-1"},
+                response_only=True,
+            ),
+        ],
+        tags=["extras"],
+    )
+    def post(self, request: Request) -> Response:
+        body = InterrogateRequestSerializer(data=intake.request_data(request, IMAGE_FILE))
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data.get("job_id"):
+            image, _ = extras.source_image(request, data["job_id"], data["index"])
+        else:
+            image = check_image(data["image"], "image")
+        return Response(extras.interrogate(image, data["model"]))

@@ -37,5 +37,6 @@ urlpatterns = [
     ),
     path("png-info", extras_views.PngInfoView.as_view(), name="png-info"),
     path("upscale", extras_views.UpscaleView.as_view(), name="upscale"),
+    path("interrogate", extras_views.InterrogateView.as_view(), name="interrogate"),
     path("regional/layouts", ext.RegionalLayoutsView.as_view(), name="regional-layouts"),
 ]
