@@ -36,6 +36,9 @@ bench: venv
 	$(PY) manage.py bench_jobs --json bench-results-jobs.json
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) manage.py bench_loras
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_loras $(PY) manage.py bench_loras
+	$(PY) manage.py bench_scheduler --json bench-results-scheduler.json
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scheduler REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(PY) manage.py bench_scheduler --json bench-results-scheduler-pg.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
