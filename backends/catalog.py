@@ -157,6 +157,8 @@ def _record_capabilities(backend: Backend, models: dict[str, Any]) -> None:
         "controlnet": models["controlnet"] is not None,
         "regional_prompter": models["regional_prompter"],
         "adetailer": models.get("adetailer") is not None,
+        # The scheduler routes by these without asking the backend (no HTTP in a claim).
+        "checkpoints": sorted(c["title"] for c in models["checkpoints"]),
     }
     current = Backend.objects.filter(pk=backend.pk).values_list("capabilities", flat=True).first()
     if current is not None and any(current.get(k) != v for k, v in found.items()):

@@ -32,8 +32,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from a1111.client import A1111Error
-from backends.catalog import backend_models
 from backends.models import Backend
 from generation_app import events
 from generation_app.models import BackendLease, Job
@@ -77,14 +75,14 @@ def usable_backends(at: datetime | None = None):
 
 
 def checkpoint_titles(backends: list[Backend]) -> dict[int, set[str] | None]:
-    """Each backend's checkpoint titles (from the cached listing); None when unknown, which
-    counts as "has it": the run itself will say what is wrong."""
+    """Each backend's checkpoint titles, as its row last recorded them (the model catalog
+    records them whenever it lists a backend, at most a minute old while requests come
+    in); None when never listed, which counts as "has it": the run itself will say what is
+    wrong. No HTTP here: a claim must stay fast with many backends."""
     titles: dict[int, set[str] | None] = {}
     for backend in backends:
-        try:
-            titles[backend.pk] = {c["title"] for c in backend_models(backend)["checkpoints"]}
-        except A1111Error:
-            titles[backend.pk] = None
+        listed = backend.capabilities.get("checkpoints")
+        titles[backend.pk] = set(listed) if listed is not None else None
     return titles
 
 
@@ -168,7 +166,7 @@ def claim_next() -> Claim | None:
     candidates = list(usable_backends().filter(lease__isnull=True))
     if not candidates:
         return None
-    titles = checkpoint_titles(candidates)  # HTTP (cached), so before the transaction
+    titles = checkpoint_titles(candidates)
     with transaction.atomic():
         free = usable_backends().filter(lease__isnull=True, pk__in=[b.pk for b in candidates])
         if connection.vendor == "postgresql":
