@@ -359,6 +359,15 @@ LORA_SCAN_ON_START = env_bool("LORA_SCAN_ON_START", True)
 LORA_HASH_IN_BACKGROUND = env_bool("LORA_HASH_IN_BACKGROUND", True)
 # A scan holds its lock this long past its last heartbeat; a crashed scan frees it then.
 LORA_SCAN_LOCK_SECONDS = env_int("LORA_SCAN_LOCK_SECONDS", 300)
+# Civitai enrichment (opt-in): after hashing, each LoRA's sha256 (and nothing else) is looked
+# up with Civitai's by-hash endpoint; what it says is stored beside the file's metadata.
+CIVITAI_ENRICH = env_bool("CIVITAI_ENRICH", False)
+CIVITAI_API_KEY = env_str("CIVITAI_API_KEY", "")
+CIVITAI_BASE_URL = env_str("CIVITAI_BASE_URL", "https://civitai.com").rstrip("/")
+CIVITAI_RATE_PER_SECOND = env_float("CIVITAI_RATE_PER_SECOND", 1.0)
+CIVITAI_TIMEOUT_SECONDS = env_float("CIVITAI_TIMEOUT_SECONDS", 15.0)
+# Unknown LoRAs and failed lookups are retried by this schedule (0 = only after scans).
+CIVITAI_RETRY_INTERVAL_MINUTES = env_int("CIVITAI_RETRY_INTERVAL_MINUTES", 60)
 
 # --- Operations (ops/): /metrics and the admin dashboard --------------------------------
 # A scraper may send `Authorization: Bearer $HUB_METRICS_TOKEN` instead of an API key.

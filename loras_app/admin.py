@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.core.files.storage import default_storage
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.text import Truncator
 
 from core.errors import ApiError
-from loras_app import edits, search, selectors
-from loras_app.models import Lora, ScanRun, Tag
+from loras_app import civitai, edits, search, selectors
+from loras_app.models import Lora, LoraCivitai, ScanRun, Tag
 from loras_app.scan import runs
 
 SEARCH_RANK = "_search_rank"
@@ -111,7 +113,7 @@ class LoraAdmin(admin.ModelAdmin):
     search_fields = ["name", "filename", "alias", "search_text"]
     search_help_text = "Fuzzy, as the API searches: names, trigger words and tags; typos forgiven."
     list_per_page = 50
-    actions = ["enable", "disable", "scan_now"]
+    actions = ["enable", "disable", "scan_now", "look_up_on_civitai"]
     fields = [
         "preview_image",
         "filename",
@@ -132,6 +134,7 @@ class LoraAdmin(admin.ModelAdmin):
         "short_hash",
         "first_seen",
         "last_seen",
+        "civitai_info",
         "metadata_pretty",
     ]
     readonly_fields = [
@@ -148,6 +151,7 @@ class LoraAdmin(admin.ModelAdmin):
         "short_hash",
         "first_seen",
         "last_seen",
+        "civitai_info",
         "metadata_pretty",
     ]
 
@@ -180,7 +184,12 @@ class LoraAdmin(admin.ModelAdmin):
                 "<int:lora_id>/preview/",
                 self.admin_site.admin_view(self.preview_view),
                 name="loras_app_lora_preview",
-            )
+            ),
+            path(
+                "<int:lora_id>/civitai-thumbnail/",
+                self.admin_site.admin_view(self.civitai_thumbnail_view),
+                name="loras_app_lora_civitai_thumbnail",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -190,6 +199,13 @@ class LoraAdmin(admin.ModelAdmin):
         if file is None:
             raise Http404("No preview")
         return FileResponse(open(file, "rb"))
+
+    def civitai_thumbnail_view(self, request, lora_id: int):
+        lora = Lora.objects.filter(pk=lora_id).first()
+        name = selectors.civitai_thumbnail(lora) if lora else None
+        if name is None:
+            raise Http404("No Civitai thumbnail")
+        return FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
 
     @admin.display(description="")
     def thumbnail(self, lora: Lora) -> str:
@@ -227,6 +243,37 @@ class LoraAdmin(admin.ModelAdmin):
     def size_mb(self, lora: Lora) -> str:
         return f"{lora.size / 1e6:.1f}"
 
+    @admin.display(description="Civitai (read-only; the fields above win)")
+    def civitai_info(self, lora: Lora) -> str:
+        row = LoraCivitai.objects.filter(lora=lora).first() if lora.pk else None
+        if row is None:
+            return "Not looked up (CIVITAI_ENRICH, action “Look up on Civitai”)."
+        rows = [
+            ("Status", row.get_status_display()),
+            ("Model", row.model_name),
+            ("Version", row.version_name),
+            ("Type", row.model_type),
+            ("Base model", row.base_model),
+            ("Trained words", ", ".join(row.trained_words)),
+            ("NSFW", "yes" if row.nsfw else "no"),
+            ("Looked up", row.fetched_at),
+            ("Next try", row.next_try_at),
+            ("Last error", row.last_error),
+        ]
+        table = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", [(k, v) for k, v in rows if v not in ("", None)]
+        )
+        page = (
+            format_html('<a href="{0}" rel="noreferrer">{0}</a>', row.page_url)
+            if row.page_url
+            else ""
+        )
+        image = ""
+        if row.thumbnail:
+            url = reverse("admin:loras_app_lora_civitai_thumbnail", args=[lora.pk])
+            image = format_html('<img src="{}" style="max-height:128px" alt="">', url)
+        return format_html("{}<table>{}</table>{}", image, table, page)
+
     @admin.display(description="Raw metadata (__metadata__)")
     def metadata_pretty(self, lora: Lora) -> str:
         return format_html(
@@ -263,6 +310,19 @@ class LoraAdmin(admin.ModelAdmin):
         self.message_user(
             request, format_html('Scan <a href="{}">{}</a> queued.', url, run.pk), messages.SUCCESS
         )
+
+    @admin.action(description="Look up on Civitai (by sha256, in the background)")
+    def look_up_on_civitai(self, request, queryset):
+        if not settings.CIVITAI_ENRICH:
+            self.message_user(
+                request, "Civitai enrichment is off (set CIVITAI_ENRICH=1).", messages.WARNING
+            )
+            return
+        ids = list(queryset.exclude(sha256="").values_list("pk", flat=True))
+        if not civitai.queue_enrichment(ids, refresh=True):
+            self.message_user(request, "None of them is hashed yet.", messages.WARNING)
+            return
+        self.message_user(request, f"Looking up {len(ids)} LoRA(s) on Civitai.", messages.SUCCESS)
 
 
 @admin.register(Tag)

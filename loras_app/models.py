@@ -165,3 +165,53 @@ class ScanLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class LoraCivitai(models.Model):
+    """What Civitai says about a LoRA, looked up by the file's sha256 — kept apart from what
+    the file (and an admin) says, so neither ever overwrites the other."""
+
+    class Status(models.TextChoices):
+        FOUND = "found"
+        NOT_FOUND = "not_found"
+        FAILED = "failed"
+
+    lora = models.OneToOneField(
+        Lora, on_delete=models.CASCADE, primary_key=True, related_name="civitai"
+    )
+    sha256 = models.CharField(max_length=64, help_text="The file hash this answer is for.")
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    model_id = models.PositiveBigIntegerField(null=True, blank=True)
+    version_id = models.PositiveBigIntegerField(null=True, blank=True)
+    model_name = models.CharField(max_length=255, blank=True)
+    version_name = models.CharField(max_length=255, blank=True)
+    model_type = models.CharField(max_length=32, blank=True, help_text="LORA, LoCon, …")
+    base_model = models.CharField(max_length=64, blank=True, help_text="As Civitai names it.")
+    trained_words = models.JSONField(default=list, blank=True)
+    nsfw = models.BooleanField(default=False)
+    preview_url = models.URLField(max_length=1024, blank=True, help_text="On Civitai.")
+    thumbnail = models.CharField(
+        max_length=255, blank=True, help_text="A small copy, in the hub's media storage."
+    )
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Last answer.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Misses since the last find.")
+    next_try_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "Civitai information"
+        verbose_name_plural = "Civitai information"
+
+    def __str__(self) -> str:
+        return f"{self.lora_id}: {self.status}"
+
+    @property
+    def page_url(self) -> str:
+        if not self.model_id:
+            return ""
+        url = f"https://civitai.com/models/{self.model_id}"
+        return f"{url}?modelVersionId={self.version_id}" if self.version_id else url
+
+    @property
+    def found(self) -> bool:
+        return self.status == self.Status.FOUND

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from rapidfuzz import fuzz, process
 
-from loras_app.models import Lora, LoraTag, Tag, tag_name
+from loras_app.models import Lora, LoraCivitai, LoraTag, Tag, tag_name
 
 CANDIDATES = 200
 PG_CANDIDATES = 100  # the typo-tolerant PostgreSQL path returns them nearest first
@@ -64,10 +64,36 @@ def search_text(names: list[str], keywords: list[str]) -> str:
     return "\t".join(forms) + "\n" + "\t".join(words)
 
 
-def index_fields(lora: Lora, tags: list[str]) -> dict[str, str]:
-    """``search_text`` and ``name_key`` for a row (call after any edit of what is searched)."""
-    text = search_text([lora.name, lora.alias, lora.stem], list(lora.trigger_words) + tags)
+Terms = tuple[list[str], list[str]]  # (names, keywords) from outside the file: Civitai's
+
+
+def index_fields(lora: Lora, tags: list[str], civitai: Terms | None = None) -> dict[str, str]:
+    """``search_text`` and ``name_key`` for a row (call after any edit of what is searched).
+    Civitai's model name and trained words (:func:`civitai_terms`) are searched too."""
+    extra_names, extra_words = civitai if civitai is not None else civitai_terms(lora)
+    text = search_text(
+        [lora.name, lora.alias, lora.stem, *extra_names],
+        list(lora.trigger_words) + tags + extra_words,
+    )
     return {"search_text": text, "name_key": normalize(lora.name)[:255]}
+
+
+def civitai_terms(lora: Lora) -> Terms:
+    """What Civitai found for a saved row (read with ``select_related("civitai")`` to save
+    the query); nothing for a new row or one Civitai does not know."""
+    if lora.pk is None:
+        return [], []
+    try:
+        found = lora.civitai
+    except LoraCivitai.DoesNotExist:
+        return [], []
+    return _terms(found.status, found.model_name, found.trained_words)
+
+
+def _terms(status: str, model_name: str, trained_words: list) -> Terms:
+    if status != LoraCivitai.Status.FOUND:
+        return [], []
+    return ([model_name] if model_name else []), [str(w) for w in trained_words or []]
 
 
 def index_columns(lora: Lora, tags: list[str]) -> tuple[str, str]:
@@ -83,11 +109,17 @@ def reindex(lora_ids: list[int] | None = None) -> int:
     tags: dict[int, list[str]] = {}
     for lora_id, name in LoraTag.objects.filter(lora__in=rows).values_list("lora_id", "tag__name"):
         tags.setdefault(lora_id, []).append(name)
+    civitai = {
+        lora_id: _terms(status, model_name, words)
+        for lora_id, status, model_name, words in LoraCivitai.objects.filter(
+            lora__in=rows
+        ).values_list("lora_id", "status", "model_name", "trained_words")
+    }
     changed = []
     for lora in rows.only(
         "id", "filename", "name", "alias", "trigger_words", "search_text", "name_key"
     ):
-        fields = index_fields(lora, tags.get(lora.pk, []))
+        fields = index_fields(lora, tags.get(lora.pk, []), civitai.get(lora.pk, ([], [])))
         if fields["search_text"] != lora.search_text or fields["name_key"] != lora.name_key:
             lora.search_text, lora.name_key = fields["search_text"], fields["name_key"]
             changed.append(lora)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.core.files.storage import default_storage
+
 from core.errors import NotFound
 from loras_app import search
-from loras_app.models import Lora, ScanRun
+from loras_app.models import Lora, LoraCivitai, ScanRun
 from loras_app.rules import unusable_reason
 
 
@@ -110,6 +112,14 @@ def preview_path(lora: Lora) -> Path | None:
     if root not in path.parents or not path.is_file():
         return None
     return path
+
+
+def civitai_thumbnail(lora: Lora) -> str | None:
+    """The storage name of the thumbnail Civitai enrichment kept, if it is still there."""
+    row = LoraCivitai.objects.filter(lora=lora).exclude(thumbnail="").first()
+    if row is None or not default_storage.exists(row.thumbnail):
+        return None
+    return row.thumbnail
 
 
 def get_scan(scan_id: int) -> ScanRun:

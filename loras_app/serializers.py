@@ -6,7 +6,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from core.links import absolute_url
-from loras_app.models import Lora, ScanRun
+from loras_app.models import Lora, LoraCivitai, ScanRun
 from loras_app.search import AUTOCOMPLETE_LIMIT
 
 BASE_MODEL_HELP = "SD1.5, SD2, SDXL, Pony, Illustrious, SD3 or Flux (case-insensitive)."
@@ -76,8 +76,49 @@ class TagFrequencySerializer(serializers.Serializer):
     frequency = serializers.IntegerField()
 
 
+class LoraCivitaiSerializer(serializers.ModelSerializer):
+    """What Civitai says, beside (never instead of) the file's and the admin's values."""
+
+    page_url = serializers.CharField(read_only=True, help_text="The version's page on Civitai.")
+    thumbnail_url = serializers.SerializerMethodField(
+        help_text="Absolute URL of the hub's small copy of Civitai's preview image "
+        "(GET /loras/{filename}/civitai-thumbnail); null without one."
+    )
+
+    class Meta:
+        model = LoraCivitai
+        fields = [
+            "status",
+            "model_name",
+            "version_name",
+            "model_id",
+            "version_id",
+            "model_type",
+            "base_model",
+            "trained_words",
+            "nsfw",
+            "preview_url",
+            "thumbnail_url",
+            "page_url",
+            "fetched_at",
+            "next_try_at",
+        ]
+
+    def get_thumbnail_url(self, row: LoraCivitai) -> str | None:
+        if not row.thumbnail:
+            return None
+        path = reverse("lora-civitai-thumbnail", kwargs={"filename": row.lora.filename})
+        return absolute_url(self.context.get("request"), path)
+
+
 class LoraDetailSerializer(LoraSerializer):
     tags = TagFrequencySerializer(source="lora_tags", many=True)
+    civitai = LoraCivitaiSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Civitai's answer for this file's sha256 (CIVITAI_ENRICH); null if never "
+        "looked up. status: found, not_found (retried later) or failed (retried sooner).",
+    )
 
     class Meta(LoraSerializer.Meta):
         fields = LoraSerializer.Meta.fields + [
@@ -88,6 +129,7 @@ class LoraDetailSerializer(LoraSerializer):
             "mtime",
             "metadata",
             "last_seen",
+            "civitai",
         ]
 
 

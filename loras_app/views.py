@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -139,6 +140,27 @@ class LoraPreviewView(APIView):
                 f"LoRA {filename!r} has no preview image on this hub.", code="no_preview"
             )
         return FileResponse(open(path, "rb"))
+
+
+class LoraCivitaiThumbnailView(APIView):
+    """The small copy of Civitai's preview image the hub keeps (CIVITAI_ENRICH)."""
+
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiResponse(description="The image."),
+            404: ErrorSerializer,
+        },
+        tags=TAGS,
+        summary="LoRA thumbnail from Civitai",
+        operation_id="loras_civitai_thumbnail",
+    )
+    def get(self, request: Request, filename: str):
+        name = selectors.civitai_thumbnail(selectors.get_lora(filename))
+        if name is None:
+            raise NotFound(
+                f"LoRA {filename!r} has no Civitai thumbnail on this hub.", code="no_preview"
+            )
+        return FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
 
 
 class ScanView(APIView):

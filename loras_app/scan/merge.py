@@ -250,7 +250,8 @@ class Merge:
     def _update(self, updates: list[tuple[Known, Incoming]]) -> None:
         if not updates:
             return
-        rows = Lora.objects.in_bulk([k.id for k, _ in updates])
+        # Civitai's terms are searched too: read them with the rows, not one query each.
+        rows = Lora.objects.select_related("civitai").in_bulk([k.id for k, _ in updates])
         changed: list[Lora] = []
         retag: list[tuple[int, list[tuple[str, int]]]] = []
         now = timezone.now()

@@ -15,6 +15,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from core.errors import ApiError, Conflict
+from loras_app import civitai
 from loras_app.hashing import hash_pending, pending_hashes
 from loras_app.models import ScanRun
 from loras_app.scan.lock import acquire_lock, locked_run, release_lock
@@ -79,6 +80,7 @@ def scan(
         merge.finish(prune)
         if hashes and not source.from_backends:
             run.hashed = hash_pending(progress=progress)
+            civitai.queue_enrichment()  # in the background, after the scan: never part of it
         elif (
             not source.from_backends
             and settings.LORA_HASH_IN_BACKGROUND
@@ -149,7 +151,8 @@ def startup_scan() -> ScanRun | None:
 
 def ensure_schedule() -> None:
     """Create, update or (interval 0) delete the django-q2 schedule; safe to call often.
-    It runs on the housekeeping queue, like every scan."""
+    It runs on the housekeeping queue, like every scan. Civitai's retry schedule too."""
+    civitai.ensure_schedule()
     minutes = settings.LORA_SCAN_INTERVAL_MINUTES
     if minutes <= 0:
         Schedule.objects.filter(name=SCHEDULE_NAME).delete()
