@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -139,16 +140,44 @@ def _controlnet(client, options: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+def _cache_key(backend: Backend) -> str:
+    return f"a1111hub:models:{backend.url}"
+
+
+def _keep(backend: Backend, models: dict[str, Any]) -> dict[str, Any]:
+    models["fetched_at"] = timezone.now().isoformat()
+    cache.set(_cache_key(backend), models, settings.MODELS_CACHE_SECONDS)
+    _record_capabilities(backend, models)
+    return models
+
+
 def backend_models(backend: Backend, refresh: bool = False) -> dict[str, Any]:
     """One backend's models, cached for MODELS_CACHE_SECONDS."""
-    key = f"a1111hub:models:{backend.url}"
-    cached = None if refresh else cache.get(key)
-    if cached is None:
-        cached = _backend_models(backend)
-        cached["fetched_at"] = timezone.now().isoformat()
-        cache.set(key, cached, settings.MODELS_CACHE_SECONDS)
-        _record_capabilities(backend, cached)
-    return cached
+    cached = None if refresh else cache.get(_cache_key(backend))
+    return cached if cached is not None else _keep(backend, _backend_models(backend))
+
+
+def _fetch(backend: Backend) -> dict[str, Any] | A1111Error:
+    """HTTP only (no database): safe to run for several backends from threads."""
+    try:
+        return _backend_models(backend)
+    except A1111Error as exc:
+        return exc
+
+
+def _all_backend_models(backends: list[Backend], refresh: bool) -> list:
+    """Each backend's models or its error; the ones not cached are asked in parallel, so a
+    hub with many backends lists them in the time of the slowest, not of all together."""
+    found: dict[int, Any] = {}
+    if not refresh:
+        found = {b.pk: m for b in backends if (m := cache.get(_cache_key(b))) is not None}
+    missing = [b for b in backends if b.pk not in found]
+    if missing:
+        with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+            fetched = list(pool.map(_fetch, missing))
+        for backend, result in zip(missing, fetched, strict=True):
+            found[backend.pk] = result if isinstance(result, A1111Error) else _keep(backend, result)
+    return [found[b.pk] for b in backends]
 
 
 def _record_capabilities(backend: Backend, models: dict[str, Any]) -> None:
@@ -177,11 +206,12 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
     """What every enabled backend offers, merged; raises BackendUnavailable if none answers."""
     per_backend: list[tuple[Backend, dict[str, Any]]] = []
     errors = []
-    for backend in enabled_backends():
-        try:
-            per_backend.append((backend, backend_models(backend, refresh=refresh)))
-        except A1111Error as exc:
-            errors.append({"url": backend.url, "error": actionable_message(exc)})
+    backends = enabled_backends()
+    for backend, result in zip(backends, _all_backend_models(backends, refresh), strict=True):
+        if isinstance(result, A1111Error):
+            errors.append({"url": backend.url, "error": actionable_message(result)})
+        else:
+            per_backend.append((backend, result))
     if not per_backend:
         raise BackendUnavailable(
             "No A1111 backend answered, so the model list is unknown. "
