@@ -59,7 +59,7 @@ def dispatch(max_seconds: float | None = None) -> int:
     with ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="job") as pool:
         while True:
             if time.monotonic() < deadline:
-                while (claim := _claim()) is not None:
+                for claim in _claim():
                     running.add(pool.submit(_run, claim))
                     started += 1
             elif not handed_over:
@@ -72,10 +72,10 @@ def dispatch(max_seconds: float | None = None) -> int:
     return started
 
 
-def _claim() -> scheduler.Claim | None:
+def _claim() -> list[scheduler.Claim]:
     close_old_connections()
     try:
-        return scheduler.claim_next()
+        return scheduler.claim_batch()
     except Exception:  # a database hiccup must not leave running jobs unattended
-        logger.exception("Claiming the next job failed; trying again shortly")
-        return None
+        logger.exception("Claiming the next jobs failed; trying again shortly")
+        return []

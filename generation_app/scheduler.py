@@ -163,32 +163,41 @@ def current_load(users: set[str]) -> Load:
 
 def claim_next() -> Claim | None:
     """Lease the best (free backend, queued job) pair and mark the job running, or None."""
+    claims = claim_batch(limit=1)
+    return claims[0] if claims else None
+
+
+def claim_batch(limit: int | None = None) -> list[Claim]:
+    """Fill every free backend (at most ``limit``) in one short transaction, each with its
+    best job under the rule; the load is updated between picks, as if claimed one by one."""
     candidates = list(usable_backends().filter(lease__isnull=True))
     if not candidates:
-        return None
+        return []
     titles = checkpoint_titles(candidates)
+    claims: list[Claim] = []
     with transaction.atomic():
         free = usable_backends().filter(lease__isnull=True, pk__in=[b.pk for b in candidates])
         if connection.vendor == "postgresql":
             free = free.select_for_update(skip_locked=True, of=("self",))
         free = list(free.order_by("id"))
-        if not free:
-            return None
-        queued = queued_jobs()
+        queued = queued_jobs() if free else []
         if not queued:
-            return None
+            return []
         load = current_load({job.user_id for job in queued})
         now = timezone.now()
         for backend in free:
-            while True:
+            while queued and (limit is None or len(claims) < limit):
                 job = choose(backend, queued, load, titles, now)
                 if job is None:
                     break
+                queued.remove(job)
                 claimed = _claim(backend, job.id)
-                if claimed is not None:
-                    return Claim(claimed, backend)
-                queued.remove(job)  # cancelled, or taken by another dispatcher meanwhile
-    return None
+                if claimed is not None:  # else cancelled, or taken by another dispatcher
+                    claims.append(Claim(claimed, backend))
+                    load.running[job.user_id] += 1
+                    load.last_served[job.user_id] = now
+                    break
+    return claims
 
 
 def _claim(backend: Backend, job_id) -> Job | None:
