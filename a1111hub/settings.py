@@ -198,6 +198,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Statuses every operation can answer (401, 429, 400/413/415 with a body), no
+    # form-urlencoded, a description everywhere: core.openapi.postprocess.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "generation_app.models.Job.Status",
+        "JobKindEnum": "generation_app.models.Job.Kind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.postprocess",
+    ],
     "SECURITY": [{"ApiKeyAuth": []}],
     "APPEND_COMPONENTS": {
         "securitySchemes": {

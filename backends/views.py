@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from backends import catalog, health
 from backends.serializers import HealthSerializer, ModelsSerializer
+from core.openapi import READ, errors
 from core.serializers import ErrorSerializer
 
 
@@ -43,8 +44,13 @@ class ModelsView(APIView):
                 "refresh", bool, description="Bypass the short cache and ask A1111 now."
             )
         ],
-        responses={200: ModelsSerializer, 503: ErrorSerializer},
+        responses={200: ModelsSerializer, **errors(READ, 503)},
         tags=["system"],
+        summary="Checkpoints, VAEs, samplers, schedulers, upscalers and extensions",
+        description="Everything a client needs to build a generation form: the checkpoints, "
+        "VAEs, samplers, schedulers, upscalers, embeddings and extensions (ControlNet, "
+        "Regional Prompter, ADetailer) of the enabled backends, cached for "
+        "HUB_MODELS_CACHE_SECONDS (`refresh=true` asks now). 503 when no backend answers.",
     )
     def get(self, request: Request) -> Response:
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")

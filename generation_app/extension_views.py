@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backends.catalog import models_catalog
-from core.serializers import ErrorSerializer
+from core.openapi import GENERATE, READ, errors, upload_variant
 from core.parsers import JSON_AND_FILES
+from core.serializers import ErrorSerializer
 from core.uploads import FileFields
 from generation_app import controlnet, intake, regional
 from generation_app.extension_serializers import (
@@ -26,6 +27,18 @@ from generation_app.serializers import JobSerializer
 from generation_app.views import ERRORS, GenerateView
 
 EXTENSION_ERRORS = {**ERRORS, 409: ErrorSerializer, 503: ErrorSerializer}
+GENERATE_RESPONSES = {
+    202: JobSerializer,
+    200: JobSerializer,
+    **errors(GENERATE, e409="No enabled backend has the extension."),
+}
+CATALOG_RESPONSES = errors(
+    READ,
+    409,
+    503,
+    e409="No backend has the ControlNet extension.",
+    e503="No backend answered.",
+)
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER,
     description="Retrying with the same key returns the first job (200), never a second.",
@@ -111,9 +124,16 @@ class ControlNetGenerateView(GenerateView):
     @extend_schema(
         request={
             "application/json": ControlNetGenerationSerializer,
-            "multipart/form-data": ControlNetGenerationSerializer,
+            "multipart/form-data": upload_variant(
+                ControlNetGenerationSerializer,
+                {
+                    "image": "The reference picture of every unit without one (or `image_0`, "
+                    "`image_1`… per unit, `mask_0`… their masks).",
+                    "init_image": "Given: img2img instead of txt2img.",
+                },
+            ),
         },
-        responses={202: JobSerializer, 200: JobSerializer, **EXTENSION_ERRORS},
+        responses=GENERATE_RESPONSES,
         parameters=[IDEMPOTENCY],
         examples=[BRIEF_CONTROLNET, TWO_UNITS],
         summary="Generate with ControlNet units (txt2img, or img2img with an init image)",
@@ -139,11 +159,8 @@ class RegionalGenerateView(GenerateView):
     kind = Job.Kind.REGIONAL
 
     @extend_schema(
-        request={
-            "application/json": RegionalGenerationSerializer,
-            "multipart/form-data": RegionalGenerationSerializer,
-        },
-        responses={202: JobSerializer, 200: JobSerializer, **EXTENSION_ERRORS},
+        request={"application/json": RegionalGenerationSerializer},
+        responses=GENERATE_RESPONSES,
         parameters=[IDEMPOTENCY],
         examples=[BRIEF_REGIONAL, CUSTOM_REGIONAL],
         summary="Generate with a different prompt per region (Regional Prompter)",
@@ -168,8 +185,11 @@ class RegionalGenerateView(GenerateView):
 
 class ControlNetModelsView(APIView):
     @extend_schema(
-        responses={200: ControlNetModelsSerializer, **EXTENSION_ERRORS},
+        responses={200: ControlNetModelsSerializer, **CATALOG_RESPONSES},
         summary="ControlNet models the backends have",
+        description="The ControlNet model names (as units take them in `model`) the "
+        "enabled backends have, with the extension's version. 409 when no backend has the "
+        "ControlNet extension.",
         tags=["controlnet"],
     )
     def get(self, request: Request) -> Response:
@@ -189,8 +209,10 @@ class ControlNetModelsView(APIView):
 
 class ControlNetModulesView(APIView):
     @extend_schema(
-        responses={200: ControlNetModulesSerializer, **EXTENSION_ERRORS},
+        responses={200: ControlNetModulesSerializer, **CATALOG_RESPONSES},
         summary="ControlNet preprocessors (modules) with their parameters",
+        description="Every preprocessor (`module` of a unit) with its sliders: names, "
+        "ranges and defaults of `processor_res`, `threshold_a`, `threshold_b`.",
         tags=["controlnet"],
     )
     def get(self, request: Request) -> Response:
@@ -206,9 +228,16 @@ class ControlNetPreprocessView(APIView):
     @extend_schema(
         request={
             "application/json": PreprocessSerializer,
-            "multipart/form-data": PreprocessSerializer,
+            "multipart/form-data": upload_variant(
+                PreprocessSerializer,
+                {"image": "The picture.", "images": "Several pictures.", "mask": "A mask."},
+                many=("images",),
+            ),
         },
-        responses={200: PreprocessResponseSerializer, **EXTENSION_ERRORS, 502: ErrorSerializer},
+        responses={
+            200: PreprocessResponseSerializer,
+            **errors(READ, 400, 409, 413, 415, 502, 503, e409="No backend has ControlNet."),
+        },
         examples=[
             OpenApiExample(
                 "Edges of an uploaded picture",
@@ -233,8 +262,10 @@ class ControlNetPreprocessView(APIView):
 
 class RegionalLayoutsView(APIView):
     @extend_schema(
-        responses={200: RegionalLayoutSerializer(many=True), 401: ErrorSerializer},
+        responses={200: RegionalLayoutSerializer(many=True), **errors(READ)},
         summary="Regional Prompter layouts, with a description and a small diagram",
+        description="The `layout` names `regional_config` takes, each with its region "
+        "count, what it looks like, and a small text diagram.",
         tags=["regional"],
     )
     def get(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.auth import check_user_access
+from core.openapi import upload_variant
 from core.parsers import JSON_AND_FILES
 from core.serializers import ErrorSerializer
 from core.throttles import check_generation_rate
@@ -80,7 +81,9 @@ class PngInfoView(APIView):
         ),
         request={
             "application/json": PngInfoRequestSerializer,
-            "multipart/form-data": PngInfoRequestSerializer,
+            "multipart/form-data": upload_variant(
+                PngInfoRequestSerializer, {"image": "The PNG (or JPEG/WebP) to read."}
+            ),
         },
         responses={200: PngInfoSerializer, **ERRORS},
         examples=[
@@ -165,7 +168,9 @@ class UpscaleView(APIView):
         ),
         request={
             "application/json": UpscaleRequestSerializer,
-            "multipart/form-data": UpscaleRequestSerializer,
+            "multipart/form-data": upload_variant(
+                UpscaleRequestSerializer, {"image": "The picture to upscale."}
+            ),
         },
         responses={202: JobSerializer, 200: JobSerializer, 404: ErrorSerializer, **ERRORS},
         examples=[
@@ -261,7 +266,9 @@ class InterrogateView(APIView):
         ),
         request={
             "application/json": InterrogateRequestSerializer,
-            "multipart/form-data": InterrogateRequestSerializer,
+            "multipart/form-data": upload_variant(
+                InterrogateRequestSerializer, {"image": "The picture to describe."}
+            ),
         },
         responses={200: CaptionSerializer, 404: ErrorSerializer, 503: ErrorSerializer, **ERRORS},
         examples=[

@@ -234,8 +234,8 @@ class JobListSerializer(JobLinksMixin, serializers.Serializer):
 
     job_id = serializers.UUIDField(source="id", read_only=True)
     user_id = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    status = serializers.ChoiceField(choices=Job.Status.choices)
     progress = serializers.FloatField()
     message = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -331,6 +331,35 @@ def _content_type(name: str) -> str:
     )
 
 
+class JobInfoSerializer(serializers.Serializer):
+    """What A1111 says it generated (its `info`), the keys it sent of these."""
+
+    prompt = serializers.CharField(
+        required=False, allow_null=True, help_text="As run, LoRA tags included."
+    )
+    negative_prompt = serializers.CharField(required=False, allow_null=True)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    all_seeds = serializers.ListField(child=serializers.IntegerField(), required=False)
+    subseed = serializers.IntegerField(required=False, allow_null=True)
+    width = serializers.IntegerField(required=False, allow_null=True)
+    height = serializers.IntegerField(required=False, allow_null=True)
+    sampler_name = serializers.CharField(required=False, allow_null=True)
+    cfg_scale = serializers.FloatField(required=False, allow_null=True)
+    steps = serializers.IntegerField(required=False, allow_null=True)
+    batch_size = serializers.IntegerField(required=False, allow_null=True)
+    sd_model_name = serializers.CharField(required=False, allow_null=True)
+    sd_model_hash = serializers.CharField(required=False, allow_null=True)
+    sd_vae_name = serializers.CharField(required=False, allow_null=True)
+    denoising_strength = serializers.FloatField(required=False, allow_null=True)
+    clip_skip = serializers.IntegerField(required=False, allow_null=True)
+    extra_generation_params = serializers.DictField(
+        required=False,
+        help_text="Free-form: whatever extensions add to the infotext (Lora hashes, "
+        "ControlNet units, Hires upscaler…), as A1111 reports it.",
+    )
+    version = serializers.CharField(required=False, allow_null=True)
+
+
 class JobResultSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(
@@ -353,7 +382,7 @@ class JobResultSerializer(serializers.Serializer):
     )
     seeds = serializers.ListField(child=serializers.IntegerField())
     warnings = serializers.ListField(child=serializers.CharField())
-    info = serializers.DictField()
+    info = JobInfoSerializer()
 
 
 INFO_KEYS = (

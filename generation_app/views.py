@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import ApiError, Conflict, NotFound
 from core.limits import KeySlots, releasing
+from core.openapi import GENERATE, READ, errors, page_of, upload_variant
 from core.parsers import JSON_AND_FILES
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
 from core.throttles import check_generation_rate
@@ -95,25 +96,82 @@ class GenerateView(APIView):
         return intake.txt2img(data, request, context, kind=self.kind)
 
 
-def _generate_schema(serializer, summary: str):
+GENERATE_RESPONSES = {
+    202: OpenApiResponse(JobSerializer, description="Queued: poll `links.self` (GET /jobs/{id})."),
+    200: OpenApiResponse(
+        JobSerializer, description="A replay of the same Idempotency-Key: the first job."
+    ),
+    **errors(
+        GENERATE,
+        e404="A preset_id, LoRA or result named by the request does not exist.",
+        e409="No enabled backend has what the request needs (an extension, a checkpoint).",
+        e429="The user has HUB_MAX_ACTIVE_JOBS_PER_USER jobs queued or running, or sent too "
+        "many generation requests; `Retry-After` says when to try again.",
+        e503="No backend is enabled or healthy: the job could not be queued.",
+    ),
+}
+
+GENERATE_DESCRIPTION = (
+    "Validates the request (400 with `fields` on bad input), merges server defaults < the "
+    "user's session settings < the preset (`preset_id`) < the request, adds the session's "
+    "LoRAs as `<lora:name:weight>` tags, and queues one job. Answers 202 at once with "
+    "`job_id`, `status` and `queue_position`; poll GET /jobs/{job_id} (or follow "
+    "/jobs/{job_id}/events, or set `webhook_url`) and fetch GET /jobs/{job_id}/result."
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Retrying with the same key and body returns the first job (200), never a "
+    "second; the same key with another body is a 422.",
+)
+
+BRIEF_TXT2IMG = OpenApiExample(
+    "The brief's request",
+    value={
+        "user_id": "user123",
+        "prompt": "beautiful anime girl, detailed face",
+        "negative_prompt": "low quality, blurry",
+        "checkpoint": "animefull_final.safetensors",
+        "width": 512,
+        "height": 768,
+        "steps": 20,
+        "cfg_scale": 7.0,
+        "sampler_name": "DPM++ 2M Karras",
+    },
+    request_only=True,
+)
+
+MINIMAL_TXT2IMG = OpenApiExample(
+    "Only a prompt (server and session defaults for the rest)",
+    value={"user_id": "user123", "prompt": "a lighthouse at dusk, oil painting"},
+    request_only=True,
+)
+
+
+def _generate_schema(
+    serializer, summary: str, files: dict[str, str] | None = None, many=(), examples=()
+):
+    """JSON always; multipart, with its own schema, only for kinds that take files."""
+    request = {"application/json": serializer}
+    if files:
+        request["multipart/form-data"] = upload_variant(serializer, files, many)
     return extend_schema(
-        request={"application/json": serializer, "multipart/form-data": serializer},
-        responses={202: JobSerializer, 200: JobSerializer, **ERRORS},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description="Retrying with the same key returns the first job (200), never a second.",
-            )  # fmt: skip
-        ],
+        request=request,
+        responses=GENERATE_RESPONSES,
+        parameters=[IDEMPOTENCY_KEY],
+        examples=list(examples),
         summary=summary,
+        description=GENERATE_DESCRIPTION,
         tags=["generation"],
     )
 
 
 class Txt2ImgView(GenerateView):
-    @_generate_schema(Txt2ImgRequestSerializer, "Text to image")
+    @_generate_schema(
+        Txt2ImgRequestSerializer, "Text to image", examples=[BRIEF_TXT2IMG, MINIMAL_TXT2IMG]
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -124,7 +182,16 @@ class Img2ImgView(GenerateView):
     file_fields = FileFields({"init_image", "init_images", "mask"})
     parser_classes = JSON_AND_FILES
 
-    @_generate_schema(Img2ImgRequestSerializer, "Image to image; with a mask, inpainting")
+    @_generate_schema(
+        Img2ImgRequestSerializer,
+        "Image to image; with a mask, inpainting",
+        files={
+            "init_image": "The picture to start from.",
+            "init_images": "Several pictures (at most batch_size).",
+            "mask": "White = repaint (inpainting).",
+        },
+        many=("init_images",),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -138,7 +205,11 @@ class OutpaintView(GenerateView):
     file_fields = FileFields({"image"})
     parser_classes = JSON_AND_FILES
 
-    @_generate_schema(OutpaintRequestSerializer, "Extend an image beyond its borders")
+    @_generate_schema(
+        OutpaintRequestSerializer,
+        "Extend an image beyond its borders",
+        files={"image": "The picture to extend.", "mask": "Optional mask (white = repaint)."},
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -161,17 +232,35 @@ def get_job(request: Request, job_id, *, full: bool = False) -> Job:
     return job
 
 
+CANCEL_RESPONSES = {
+    200: JobSerializer,
+    **errors(READ, 404, e409="The job already finished (completed, failed or cancelled)."),
+}
+CANCEL_DESCRIPTION = (
+    "A queued job is cancelled at once; a running one is interrupted on its backend, and the "
+    "images that already finished are kept (GET /jobs/{job_id}/result gives them with "
+    "`status: cancelled`). Answers the job as it is now."
+)
+
+
 class JobDetailView(APIView):
     @extend_schema(
-        responses={200: JobSerializer, **ERRORS}, tags=["jobs"], summary="Job status and progress"
+        responses={200: JobSerializer, **errors(READ, 404)},
+        tags=["jobs"],
+        summary="Job status and progress",
+        description="`status` (queued, running, completed, failed, cancelled), `progress` "
+        "0..1, `eta_seconds`, `queue_position` while queued, the `message` of a failure, "
+        "and `links` to the result, the event stream and the live preview. Poll it every "
+        "second or two, or follow /jobs/{job_id}/events instead.",
     )
     def get(self, request: Request, job_id) -> Response:
         return Response(job_body(get_job(request, job_id), request))
 
     @extend_schema(
-        responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS},
+        responses=CANCEL_RESPONSES,
         tags=["jobs"],
         summary="Cancel a job",
+        description=CANCEL_DESCRIPTION,
     )
     def delete(self, request: Request, job_id) -> Response:
         return _cancel(request, job_id)
@@ -180,9 +269,10 @@ class JobDetailView(APIView):
 class JobCancelView(APIView):
     @extend_schema(
         request=None,
-        responses={200: JobSerializer, 409: ErrorSerializer, **ERRORS},
+        responses=CANCEL_RESPONSES,
         tags=["jobs"],
-        summary="Cancel a job",
+        summary="Cancel a job (POST form)",
+        description=CANCEL_DESCRIPTION,
     )
     def post(self, request: Request, job_id) -> Response:
         return _cancel(request, job_id)
@@ -215,7 +305,7 @@ class JobResultView(APIView):
                 description="The images were deleted by retention or the user's quota "
                 "(images_pruned); the job's record remains.",
             ),
-            **ERRORS,
+            **errors(READ, 404),
         },
         tags=["jobs"],
         summary="Images of a finished job",
@@ -282,7 +372,8 @@ class JobListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses={200: JobListSerializer(many=True), **ERRORS},
+        responses={200: page_of(JobListSerializer), **errors(READ, 400)},
+        operation_id="jobs_list",
         tags=["jobs"],
         summary="A user's jobs, newest first",
         description="Each row's `thumbnail_url` is signed (opens without a key until it "
@@ -325,11 +416,20 @@ class JobEventsView(APIView):
 
     @extend_schema(
         responses={
-            (200, "text/event-stream"): OpenApiResponse(description="SSE stream"),
-            429: ErrorSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A text/event-stream: `event: progress` with the job's JSON "
+                "(as GET /jobs/{job_id}) on every change, then `event: done` with its final "
+                "state.",
+            ),
+            **errors(READ, 404, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
         summary="Stream progress (SSE)",
+        description="Server-sent events: one `progress` event per change, then `done` with "
+        "the final state. A stream lasts at most HUB_EVENT_STREAM_SECONDS; EventSource "
+        "clients reconnect by themselves (the `retry:` line says when). One stream for all "
+        "of a user's jobs: GET /users/{user_id}/events.",
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
@@ -385,16 +485,18 @@ class JobImageView(APIView):
             (200, "image/png"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The image (PNG, JPEG or WebP by its name)"
             ),
-            401: ErrorSerializer,
-            403: OpenApiResponse(
-                ErrorSerializer,
-                description="Another user's image (forbidden), or an expired or wrong "
-                "signed link (link_expired, link_invalid).",
+            **errors(
+                READ,
+                404,
+                e403="Another user's image (forbidden), or an expired or wrong signed link "
+                "(link_expired, link_invalid).",
             ),
-            404: ErrorSerializer,
         },
         tags=["jobs"],
         summary="A stored image",
+        description="An image, thumbnail, compressed copy or grid of a job, by the path the "
+        "result gave. Open it with the signed URL as given (no key needed until "
+        "`expires`), or with an API key that may see the job.",
     )
     def get(self, request: Request, path: str) -> FileResponse:
         require_key_or_signature(request)
@@ -433,7 +535,7 @@ class QueueView(APIView):
     permission_classes = [HasApiKey, IsServiceKey]
 
     @extend_schema(
-        responses={200: QueueSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+        responses={200: QueueSerializer, **errors(READ)},
         tags=["jobs"],
         summary="The whole queue (service keys)",
         description="Depth per user and per checkpoint, what each backend runs, and the "

@@ -50,7 +50,11 @@ class MetricsView(APIView):
             "waits; backends; failures by reason; LoRA scans and hashing. Needs a service "
             "key or `Authorization: Bearer $HUB_METRICS_TOKEN`."
         ),
-        responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/plain; version=0.0.4")},
+        responses={
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="Prometheus text format (text/plain; version=0.0.4)"
+            )
+        },
     )
     def get(self, request):
         return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

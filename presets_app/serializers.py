@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -15,7 +14,26 @@ from sessions_app.serializers import SessionSerializer
 class PresetSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner_id", help_text="The user id that owns it.")
     share_code = serializers.SerializerMethodField(
-        help_text="Shown to the owner only, while visibility is `code`."
+        help_text="Shown to the owner only, while visibility is `code`; else null."
+    )
+    params = serializers.DictField(
+        read_only=True,
+        help_text="Generation request fields (as POST /generate/* takes them: prompt, steps, "
+        "sampler_name…), checked like a request when saved.",
+    )
+    loras = serializers.DictField(
+        child=serializers.FloatField(), read_only=True, help_text="LoRA filename -> weight."
+    )
+    controlnet_units = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="ControlNet units as a unit of POST /generate/controlnet takes them "
+        "(module, model, weight…).",
+    )
+    regional_config = serializers.DictField(
+        read_only=True,
+        help_text="The `regional_config` of POST /generate/regional (layout, region prompts); "
+        "empty when the preset has none.",
     )
     warnings = serializers.ListField(
         child=serializers.CharField(),
@@ -44,7 +62,7 @@ class PresetSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field({"type": "string", "nullable": True})
     def get_share_code(self, preset: Preset) -> str | None:
         return preset.share_code if self.context.get("viewer") == preset.owner_id else None
 

@@ -157,3 +157,14 @@ def cluster(transactional_db) -> InProcessCluster:
 def _media_root(settings, tmp_path):
     """Each test writes images to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def running_hub(tmp_path_factory):
+    """One real hub (`manage.py runhub` + the simulator) for the tests that drive it from
+    outside with third-party tools: the generated client and the schemathesis run."""
+    from systemhelpers import _start_runhub, _stop_runhub, running_hub_port
+
+    hub = _start_runhub(tmp_path_factory.mktemp("running-hub"), "hub_clients", running_hub_port())
+    yield hub
+    _stop_runhub(hub)

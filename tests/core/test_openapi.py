@@ -1,0 +1,63 @@
+"""The OpenAPI document a client generator trusts (issue 13), pinned without the tools:
+what tests/test_generated_client.py and tests/test_schemathesis.py found, kept found."""
+
+from __future__ import annotations
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+
+@pytest.fixture(scope="module")
+def document():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _operations(document):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_json_everywhere_multipart_with_its_own_schema_and_no_form_urlencoded(document):
+    for name, operation in _operations(document):
+        content = operation.get("requestBody", {}).get("content", {})
+        if not content:
+            continue
+        assert "application/json" in content, name
+        assert "application/x-www-form-urlencoded" not in content, name
+        if "multipart/form-data" in content:
+            assert (
+                content["multipart/form-data"]["schema"] != content["application/json"]["schema"]
+            ), name
+
+
+def test_every_operation_has_a_summary_a_description_and_the_errors_it_can_answer(document):
+    for name, operation in _operations(document):
+        assert operation.get("summary") and operation.get("description"), name
+        assert "429" in operation["responses"], name
+        if operation.get("requestBody"):
+            assert {"400", "413", "415"} <= set(operation["responses"]), name
+
+
+def test_paginated_lists_enums_and_typed_shapes(document):
+    schemas = document["components"]["schemas"]
+    page = document["paths"]["/jobs"]["get"]["responses"]["200"]["content"]["application/json"]
+    ref = page["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schemas[ref]["properties"]) == {"count", "next", "previous", "results"}
+    assert "$ref" in schemas["JobResult"]["properties"]["info"]
+    assert schemas["Preset"]["properties"]["share_code"]["nullable"] is True  # null for others
+    assert schemas["Preset"]["properties"]["loras"]["additionalProperties"]["type"] == "number"
+
+
+def test_the_txt2img_example_is_the_briefs_request(document):
+    body = document["paths"]["/generate/txt2img"]["post"]["requestBody"]["content"]
+    examples = body["application/json"]["examples"]
+    values = [e["value"] for e in examples.values()]
+    assert any(v.get("sampler_name") == "DPM++ 2M Karras" and v["steps"] == 20 for v in values)
+
+
+def test_metrics_and_images_declare_their_media_types(document):
+    metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+    image = document["paths"]["/images/{path}"]["get"]["responses"]["200"]["content"]
+    assert image["image/png"]["schema"]["format"] == "binary"

@@ -1,0 +1,68 @@
+"""A bounded schemathesis run against the live /openapi.json of a real hub (runhub + the
+simulator): every operation, a few generated requests each (valid and invalid), all of
+schemathesis' default checks — no 500, no undocumented status or content type, no response
+that breaks its schema. What it found is pinned by ordinary tests in tests/<app>/."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.specs.openapi import checks
+from systemhelpers import running_hub_port
+
+# Open-ended answers a request/response fuzzer cannot check: an SSE stream stays open for
+# HUB_EVENT_STREAM_SECONDS (any user id opens one), so each example would wait that long.
+SKIPPED = {"/users/{user_id}/events", "/jobs/{job_id}/events"}
+
+
+def _document() -> dict:
+    """The document /openapi.json serves, built by the same code in this process (the
+    operations must be known when tests are collected, before the hub starts)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    return document
+
+
+_loaded = schemathesis.openapi.from_dict(_document())
+_loaded.config.update(base_url=f"http://127.0.0.1:{running_hub_port()}")
+schema = _loaded.exclude(path=sorted(SKIPPED))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cancel_fuzzed_jobs(running_hub):
+    """Generated requests queue real jobs (up to 2048² x 16 on the simulator): cancel what
+    is left when the run ends, so they do not load the machine for the rest of the suite."""
+    yield
+    headers = {"Authorization": f"Bearer {running_hub['key']}"}
+    for status in ("queued", "running"):
+        page = requests.get(
+            f"{running_hub['base']}/jobs", params={"status": status, "limit": 100},
+            headers=headers, timeout=10,
+        ).json()  # fmt: skip
+        for job in page.get("results", []):
+            requests.post(
+                f"{running_hub['base']}/jobs/{job['job_id']}/cancel", headers=headers, timeout=10
+            )
+
+
+@schema.parametrize()
+@settings(
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+def test_every_operation_conforms_to_the_openapi_document(case, running_hub):
+    # Left out: positive_data_acceptance and negative_data_rejection judge how strict the
+    # validation is, not whether the answers match the document: a schema-valid request
+    # naming a checkpoint or LoRA the catalog lacks is rightly a 400/404, and DRF accepts a
+    # number where text is declared. Every other default check runs.
+    case.call_and_validate(
+        excluded_checks=[checks.positive_data_acceptance, checks.negative_data_rejection],
+        headers={"Authorization": f"Bearer {running_hub['key']}"},
+        timeout=30,
+    )
