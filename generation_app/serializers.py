@@ -18,6 +18,7 @@ from core.serializers import OptionalBooleanField
 from generation_app.images import preview_version, read_bytes
 from generation_app.media import image_url, preview_url
 from generation_app.models import Job, JobImage
+from generation_app.passthrough import ScriptFieldsMixin
 from generation_app.selectors import QueueState, queue_state
 from genparams.params import GenerationParamsSerializer
 
@@ -32,7 +33,7 @@ class LoraWeightsField(serializers.DictField):
         super().__init__(child=weight, **kwargs)
 
 
-class Txt2ImgRequestSerializer(GenerationParamsSerializer):
+class Txt2ImgRequestSerializer(ScriptFieldsMixin, GenerationParamsSerializer):
     user_id = serializers.CharField(max_length=200)
     preset_id = serializers.IntegerField(required=False, allow_null=True)
     loras = LoraWeightsField(required=False)

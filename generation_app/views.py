@@ -29,6 +29,7 @@ from generation_app.context import GenerationContext, read_context
 from generation_app.images import open_stored
 from generation_app.media import authorize, file_response, require_key_or_signature
 from generation_app.models import Job, JobImage
+from generation_app.passthrough import check_scripts
 from generation_app.selectors import queue_overview, user_jobs
 from generation_app.serializers import (
     Img2ImgRequestSerializer,
@@ -69,6 +70,8 @@ class GenerateView(APIView):
         data = serializer.validated_data
         check_user_access(request, data["user_id"])
         check_generation_rate(request, data["user_id"])
+        img2img = self.kind in (Job.Kind.IMG2IMG, Job.Kind.OUTPAINT) or "init_images" in data
+        check_scripts(request.user, data, img2img=img2img)
         context = read_context(data["user_id"], data.get("preset_id"))
         job_request = self.build(data, request, context)
         job_request.priority = getattr(request.user, "priority", 0)
