@@ -39,6 +39,9 @@ bench: venv
 	$(PY) manage.py bench_scheduler --json bench-results-scheduler.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scheduler REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) manage.py bench_scheduler --json bench-results-scheduler-pg.json
+	$(PY) manage.py bench_soak --json bench-results-soak.json
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_soak REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(PY) manage.py bench_soak --json bench-results-soak-pg.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,8 +1,7 @@
 from django.urls import path
 
 from generation_app import extension_views as ext
-from generation_app import extras_views
-from generation_app import sweep_views, views
+from generation_app import extras_views, sweep_views, views
 from generation_app.preview_views import JobPreviewView
 from generation_app.user_events_views import UserEventsView
 
