@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -106,7 +105,22 @@ class ControlNetGenerationSerializer(Txt2ImgRequestSerializer):
         return attrs
 
 
-@extend_schema_field(OpenApiTypes.ANY)
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "The region's prompt."},
+            {
+                "type": "object",
+                "properties": {
+                    "prompt": {"type": "string"},
+                    "negative_prompt": {"type": "string"},
+                },
+                "required": ["prompt"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
 class RegionInputField(serializers.Field):
     """A region: its prompt, or ``{"prompt": ..., "negative_prompt": ...}``."""
 
@@ -124,7 +138,23 @@ class RegionInputField(serializers.Field):
         return {"prompt": value.prompt, "negative_prompt": value.negative_prompt}
 
 
-@extend_schema_field(OpenApiTypes.ANY)
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "string",
+                "example": "1,2,1;1,1",
+                "description": '"," and ";" as the extension writes them.',
+            },
+            {"type": "array", "items": {"type": "number"}, "example": [2, 1]},
+            {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "number"}},
+                "example": [[1, 2, 1], [1, 1]],
+            },
+        ]
+    }
+)
 class RatiosField(serializers.Field):
     def to_internal_value(self, data: Any) -> str:
         try:

@@ -38,6 +38,9 @@ class AutocompleteQuerySerializer(serializers.Serializer):
 
 class LoraSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
+    trigger_words = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Words that call the LoRA up."
+    )
     preview_url = serializers.SerializerMethodField(
         help_text="Absolute URL of GET /loras/{filename}/preview (HUB_PUBLIC_URL when set); "
         "null without a preview."
@@ -113,6 +116,11 @@ class LoraCivitaiSerializer(serializers.ModelSerializer):
 
 class LoraDetailSerializer(LoraSerializer):
     tags = TagFrequencySerializer(source="lora_tags", many=True)
+    metadata = serializers.DictField(
+        read_only=True,
+        help_text="The file's own safetensors __metadata__ as its trainer wrote it: free-form "
+        "on purpose (kohya's ss_* keys, modelspec.*, or anything else).",
+    )
     civitai = LoraCivitaiSerializer(
         read_only=True,
         allow_null=True,
@@ -158,9 +166,15 @@ class ScanRequestSerializer(serializers.Serializer):
     prune = serializers.BooleanField(default=False, help_text="Delete rows whose file is gone.")
 
 
+class ScanErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The file (or backend) the error is about.")
+    reason = serializers.CharField()
+
+
 class ScanRunSerializer(serializers.ModelSerializer):
     scan_id = serializers.IntegerField(source="pk")
     status_url = serializers.SerializerMethodField()
+    errors = ScanErrorSerializer(many=True, read_only=True, help_text="The first few, capped.")
 
     class Meta:
         model = ScanRun
