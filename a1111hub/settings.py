@@ -226,6 +226,8 @@ A1111_READ_TIMEOUT = env_float("A1111_READ_TIMEOUT", 15.0)  # listings, options,
 A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
 # POST /interrogate waits at most this long (behind a running job on the backend too).
 HUB_INTERROGATE_TIMEOUT = env_float("HUB_INTERROGATE_TIMEOUT", 120.0)
+# POST /controlnet/preprocess waits this long for A1111 (a cold GPU loads the model first).
+HUB_PREPROCESS_TIMEOUT = env_float("HUB_PREPROCESS_TIMEOUT", 120.0)
 # Set by runhub when it started a1111sim itself, so /health can say so loudly.
 HUB_SIMULATOR_STARTED = env_bool("HUB_SIMULATOR_STARTED", False)
 MODELS_CACHE_SECONDS = env_int("HUB_MODELS_CACHE_SECONDS", 60)

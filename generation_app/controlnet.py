@@ -29,7 +29,6 @@ from genparams.names import checkpoint_titles, find_controlnet_model, find_contr
 from sessions_app.custom_settings import custom_settings_to_params
 
 SCRIPT_KEY = "controlnet"
-PREPROCESS_TIMEOUT = 120.0  # seconds; a preprocessor on a cold GPU loads its own model
 UNIT_IMAGE_KEY = re.compile(r"^(image|mask)_(\d+)$")
 
 
@@ -273,7 +272,7 @@ def preprocess(data: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
     images = [check_image(v, f"images[{i}]") for i, v in enumerate(sources)]
     masks = [check_image(v, f"masks[{i}]") for i, v in enumerate(data.get("masks") or [])]
     backend = _controlnet_backend(catalog)
-    client = client_for(backend, generation_timeout=PREPROCESS_TIMEOUT)
+    client = client_for(backend, generation_timeout=settings.HUB_PREPROCESS_TIMEOUT)
     try:
         result = client.controlnet_detect(detect_body(data, images, masks))
     except A1111Error as exc:

@@ -25,6 +25,7 @@ from core.errors import ApiError, BackendUnavailable, NotFound
 from generation_app import services
 from generation_app.images import CheckedImage, check_image
 from generation_app.models import BackendLease, Job, JobImage
+from generation_app.scheduler import usable_backends
 from presets_app.infotext import read_infotext
 
 EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
@@ -219,8 +220,6 @@ INTERROGATE_MODELS = {"clip": "clip", "deepbooru": "deepdanbooru", "deepdanbooru
 
 def _interrogate_backends() -> list:
     """Healthy enabled backends, free ones (no job's lease) first."""
-    from generation_app.scheduler import usable_backends
-
     backends = list(usable_backends().order_by("pk"))
     busy = set(BackendLease.objects.values_list("backend_id", flat=True))
     return [b for b in backends if b.pk not in busy] + [b for b in backends if b.pk in busy]

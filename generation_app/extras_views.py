@@ -270,7 +270,13 @@ class InterrogateView(APIView):
                 InterrogateRequestSerializer, {"image": "The picture to describe."}
             ),
         },
-        responses={200: CaptionSerializer, 404: ErrorSerializer, 503: ErrorSerializer, **ERRORS},
+        responses={
+            200: CaptionSerializer,
+            404: ErrorSerializer,
+            503: ErrorSerializer,
+            504: ErrorSerializer,
+            **ERRORS,
+        },
         examples=[
             OpenApiExample(
                 "CLIP", value={"image": EXAMPLE_PNG, "model": "clip"}, request_only=True

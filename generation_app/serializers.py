@@ -20,6 +20,7 @@ from generation_app.media import image_url, preview_url
 from generation_app.models import Job, JobImage
 from generation_app.passthrough import ScriptFieldsMixin
 from generation_app.selectors import QueueState, queue_state
+from generation_app.webhooks import check_url
 from genparams.params import GenerationParamsSerializer
 
 
@@ -57,8 +58,6 @@ class Txt2ImgRequestSerializer(ScriptFieldsMixin, GenerationParamsSerializer):
     )
 
     def validate_webhook_url(self, value: str) -> str:
-        from generation_app.webhooks import check_url
-
         return check_url(value) if value else value
 
     def validate_loras(self, value: dict[str, float]) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generation_app import dispatcher, services
+from generation_app import dispatcher, retention, services, webhooks
 
 
 def dispatch() -> int:
@@ -21,21 +21,15 @@ def sweep() -> int:
 
 def deliver_webhook(delivery_id: int) -> str:
     """One try of a webhook delivery (housekeeping queue)."""
-    from generation_app import webhooks
-
     return webhooks.deliver(delivery_id)
 
 
 def push_housekeeping() -> int:
     """Every minute: queue webhook deliveries whose task was lost, prune old events."""
-    from generation_app import webhooks
-
     webhooks.retry_overdue()
     return webhooks.prune_events()
 
 
 def prune_images() -> dict:
     """Retention and per-user quota (housekeeping queue, see generation_app.retention)."""
-    from generation_app import retention
-
     return retention.prune_images().as_dict()

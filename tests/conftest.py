@@ -165,6 +165,16 @@ def running_hub(tmp_path_factory):
     outside with third-party tools: the generated client and the schemathesis run."""
     from systemhelpers import _start_runhub, _stop_runhub, running_hub_port
 
-    hub = _start_runhub(tmp_path_factory.mktemp("running-hub"), "hub_clients", running_hub_port())
+    hub = _start_runhub(
+        tmp_path_factory.mktemp("running-hub"),
+        "hub_clients",
+        running_hub_port(),
+        # Fuzzed requests queue real jobs: keep them small and few, and bound the direct
+        # calls that wait behind them (a caption waits for A1111's queue lock).
+        HUB_MAX_OUTPUT_PIXELS=str(1024 * 1024),
+        HUB_MAX_ACTIVE_JOBS_PER_USER="2",
+        HUB_INTERROGATE_TIMEOUT="5",
+        HUB_PREPROCESS_TIMEOUT="5",
+    )
     yield hub
     _stop_runhub(hub)

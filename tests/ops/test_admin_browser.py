@@ -52,6 +52,7 @@ def browser():
 def admin_browser(browser, live_server, django_user_model):
     """The browser, logged in to the admin as a superuser."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
     browser.delete_all_cookies()
@@ -59,6 +60,8 @@ def admin_browser(browser, live_server, django_user_model):
     browser.find_element(By.NAME, "username").send_keys("ops")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The login page has the same header: wait for the index before reading it.
+    WebDriverWait(browser, 10).until(lambda b: "/login/" not in b.current_url)
     assert browser.find_element(By.ID, "site-name").text == "A1111 Hub"
     browser.base = live_server.url
     return browser
