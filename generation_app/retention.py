@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from core.schedules import housekeeping_schedule
 from generation_app.images import delete_stored
 from generation_app.models import Job, JobImage
 
@@ -178,21 +179,8 @@ def _apply_quota(quota: int, quota_mb: float, report: PruneReport, dry_run, now)
 def ensure_prune_schedule() -> None:
     """The prune, every HUB_PRUNE_INTERVAL_MINUTES on the housekeeping queue, while
     retention or a quota is set (idempotent; removed when both are off)."""
-    from django_q.models import Schedule
-
     enabled = (settings.HUB_IMAGE_RETENTION_DAYS or 0) > 0 or (
         settings.HUB_USER_IMAGE_QUOTA_MB or 0
     ) > 0
-    if not enabled:
-        Schedule.objects.filter(name=SCHEDULE_NAME).delete()
-        return
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "generation_app.tasks.prune_images",
-            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": max(1, settings.HUB_PRUNE_INTERVAL_MINUTES),
-            "repeats": -1,
-        },
-    )
+    minutes = max(1, settings.HUB_PRUNE_INTERVAL_MINUTES) if enabled else None
+    housekeeping_schedule(SCHEDULE_NAME, "generation_app.tasks.prune_images", minutes)

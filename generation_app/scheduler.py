@@ -58,6 +58,7 @@ class QueuedJob:
     priority: int
     created_at: datetime
     needs: tuple = ()
+    total_steps: int = 0  # for the ETA
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,11 @@ def queued_jobs(limit: int = CANDIDATE_LIMIT) -> list[QueuedJob]:
     rows = (
         Job.objects.filter(status=Job.Status.QUEUED)
         .order_by("created_at")
-        .values_list("id", "user_id", "kind", "checkpoint", "priority", "created_at", "needs")[
-            :limit
-        ]
+        .values_list(
+            "id", "user_id", "kind", "checkpoint", "priority", "created_at", "needs", "total_steps"
+        )[:limit]
     )
-    return [QueuedJob(*row[:6], tuple(row[6] or ())) for row in rows]
+    return [QueuedJob(*row[:6], tuple(row[6] or ()), row[7]) for row in rows]
 
 
 def current_load(users: set[str]) -> Load:

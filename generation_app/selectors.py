@@ -44,7 +44,6 @@ def queue_snapshot() -> dict[str, tuple[int, float | None]]:
     """Every queued job's position and ETA: the jobs in the order the rule starts them,
     laid onto the backends as each frees up, at the step times recently seen there."""
     queued = scheduler.queued_jobs()
-    steps = dict(Job.objects.filter(status=Job.Status.QUEUED).values_list("id", "total_steps"))
     running = list(
         Job.objects.filter(status=Job.Status.RUNNING).values(
             "user_id", "backend_id", "checkpoint", "total_steps", "progress", "eta_seconds"
@@ -71,7 +70,7 @@ def queue_snapshot() -> dict[str, tuple[int, float | None]]:
             at, backend_id = heapq.heappop(free)
             rate = rates.rate(backend_id, job.checkpoint)
             if rate is not None:
-                done = at + steps.get(job.id, 0) * rate
+                done = at + job.total_steps * rate
                 eta = round(done, 1)
                 heapq.heappush(free, (done, backend_id))
             else:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from backends.health import probe_all
 from backends.registry import interrupt
 from core.errors import ApiError, Conflict, TooManyRequests
+from core.schedules import housekeeping_schedule
 from generation_app import dispatcher, events, scheduler
 from generation_app.context import GenerationContext
 from generation_app.models import BackendLease, Job, JobGroup
@@ -313,28 +314,7 @@ def sweep_stale_jobs() -> int:
 
 
 def ensure_schedules() -> None:
-    """The periodic sweep, created once (idempotent)."""
-    from django_q.models import Schedule
-
+    """The periodic housekeeping of jobs (idempotent: runhub calls it at every start)."""
     ensure_prune_schedule()  # images: retention and quota (generation_app.retention)
-
-    Schedule.objects.update_or_create(
-        name="sweep stale jobs",
-        defaults={
-            "func": "generation_app.tasks.sweep",
-            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-    Schedule.objects.update_or_create(
-        name="webhooks and events",
-        defaults={
-            "func": "generation_app.tasks.push_housekeeping",
-            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    housekeeping_schedule("sweep stale jobs", "generation_app.tasks.sweep", 1)
+    housekeeping_schedule("webhooks and events", "generation_app.tasks.push_housekeeping", 1)

@@ -30,9 +30,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from core.schedules import housekeeping_schedule
 from loras_app.models import Lora, LoraCivitai
 from loras_app.search import reindex
 
@@ -360,17 +360,5 @@ def queue_enrichment(lora_ids: list[int] | None = None, refresh: bool = False) -
 
 def ensure_schedule() -> None:
     """The retry schedule exists exactly while enrichment is on (safe to call often)."""
-    minutes = settings.CIVITAI_RETRY_INTERVAL_MINUTES
-    if not settings.CIVITAI_ENRICH or minutes <= 0:
-        Schedule.objects.filter(name=SCHEDULE_NAME).delete()
-        return
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "loras_app.tasks.enrich_loras",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
-        },
-    )
+    minutes = settings.CIVITAI_RETRY_INTERVAL_MINUTES if settings.CIVITAI_ENRICH else None
+    housekeeping_schedule(SCHEDULE_NAME, "loras_app.tasks.enrich_loras", minutes)

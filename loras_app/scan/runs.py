@@ -11,10 +11,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from core.errors import ApiError, Conflict
+from core.schedules import housekeeping_schedule
 from loras_app import civitai
 from loras_app.hashing import hash_pending, pending_hashes
 from loras_app.models import ScanRun
@@ -153,17 +153,6 @@ def ensure_schedule() -> None:
     """Create, update or (interval 0) delete the django-q2 schedule; safe to call often.
     It runs on the housekeeping queue, like every scan. Civitai's retry schedule too."""
     civitai.ensure_schedule()
-    minutes = settings.LORA_SCAN_INTERVAL_MINUTES
-    if minutes <= 0:
-        Schedule.objects.filter(name=SCHEDULE_NAME).delete()
-        return
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "loras_app.tasks.scheduled_scan",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-            "cluster": settings.HUB_HOUSEKEEPING_QUEUE,
-        },
+    housekeeping_schedule(
+        SCHEDULE_NAME, "loras_app.tasks.scheduled_scan", settings.LORA_SCAN_INTERVAL_MINUTES
     )
