@@ -230,7 +230,7 @@ def interrogate(image: CheckedImage, model: str) -> dict[str, Any]:
     queue lock, so on a backend running a job it waits for that job to end: the wait is
     bounded by HUB_INTERROGATE_TIMEOUT (504 past it)."""
     a1111_model = INTERROGATE_MODELS[model]
-    timeout = float(getattr(settings, "HUB_INTERROGATE_TIMEOUT", 120.0))
+    timeout = settings.HUB_INTERROGATE_TIMEOUT
     backends = _interrogate_backends()
     if not backends:
         raise BackendUnavailable("No healthy backend to caption with; see GET /health.")
