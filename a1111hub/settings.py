@@ -91,6 +91,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(HUB_DATA_DIR / "hub.sqlite3"),
+            # Kept open between requests: opening one (and its PRAGMAs) cost more than
+            # many a request's queries.
+            "CONN_MAX_AGE": 60,
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -251,6 +254,9 @@ HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 # still on it, so `retry` is well above `timeout` (django-q2 re-delivers an unacknowledged
 # task after `retry` seconds).
 HUB_DISPATCH_SECONDS = env_int("HUB_DISPATCH_SECONDS", 300)
+# A running dispatcher looks for new work this often (two cheap reads when it finds none),
+# so a job sent while every dispatcher is busy starts on a free backend within it.
+HUB_DISPATCH_POLL = env_float("HUB_DISPATCH_POLL", 0.2)
 JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120)
 HOUSEKEEPING_TIMEOUT = env_int("HUB_HOUSEKEEPING_TIMEOUT", 3600)
 REDIS_URL = env_str("REDIS_URL", "")

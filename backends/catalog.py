@@ -7,9 +7,13 @@ Apps above this layer may add a field to it (the LoRA catalog adds ``lora_count`
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,6 +31,10 @@ REGIONAL_PROMPTER_SCRIPT = "regional prompter"
 CONTROLNET_SCRIPT = "controlnet"
 ADETAILER_SCRIPT = "adetailer"
 FAMILY_KEYS = ("modelspec.architecture", "ss_base_model_version")
+
+# One listing at a time per process: requests that find the cache cold together (every
+# web thread, the minute it expires) wait for that one and read its result.
+_listing = threading.Lock()
 
 # name -> function(per-backend listings) -> value; filled by apps in their ready().
 _catalog_fields: dict[str, Callable[[list[dict[str, Any]]], Any]] = {}
@@ -144,9 +152,15 @@ def _cache_key(backend: Backend) -> str:
     return f"a1111hub:models:{backend.url}"
 
 
+# Changes whenever any backend's listing is stored (a token, not a counter: a cleared cache
+# must never bring an old value back).
+VERSION_KEY = "a1111hub:models:version"
+
+
 def _keep(backend: Backend, models: dict[str, Any]) -> dict[str, Any]:
     models["fetched_at"] = timezone.now().isoformat()
     cache.set(_cache_key(backend), models, settings.MODELS_CACHE_SECONDS)
+    cache.set(VERSION_KEY, uuid4().hex, None)
     _record_capabilities(backend, models)
     return models
 
@@ -170,14 +184,23 @@ def _all_backend_models(backends: list[Backend], refresh: bool) -> list:
     hub with many backends lists them in the time of the slowest, not of all together."""
     found: dict[int, Any] = {}
     if not refresh:
-        found = {b.pk: m for b in backends if (m := cache.get(_cache_key(b))) is not None}
-    missing = [b for b in backends if b.pk not in found]
-    if missing:
-        with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
-            fetched = list(pool.map(_fetch, missing))
-        for backend, result in zip(missing, fetched, strict=True):
-            found[backend.pk] = result if isinstance(result, A1111Error) else _keep(backend, result)
+        found = _cached(backends)
+    if len(found) < len(backends):
+        with _listing:
+            if not refresh:  # another thread may have listed them while this one waited
+                found = _cached(backends)
+            missing = [b for b in backends if b.pk not in found]
+            if missing:
+                with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
+                    fetched = list(pool.map(_fetch, missing))
+                for backend, result in zip(missing, fetched, strict=True):
+                    is_error = isinstance(result, A1111Error)
+                    found[backend.pk] = result if is_error else _keep(backend, result)
     return [found[b.pk] for b in backends]
+
+
+def _cached(backends: list[Backend]) -> dict[int, Any]:
+    return {b.pk: m for b in backends if (m := cache.get(_cache_key(b))) is not None}
 
 
 def _record_capabilities(backend: Backend, models: dict[str, Any]) -> None:
@@ -202,11 +225,52 @@ def _union(lists: list[list[dict]], key: str) -> list[dict]:
     return list(seen.values())
 
 
+@dataclass(frozen=True)
+class _Merged:
+    backends: tuple
+    version: str
+    until: datetime
+    catalog: dict[str, Any]
+    parts: list[dict[str, Any]]
+
+
+# The last merged listing in this process. Every request that checks names needs it, and
+# reading each backend's listing from the cache (unpickled, per backend) cost more than
+# the rest of a POST on a hub with 16 backends; it is reused while no listing changed.
+_merged: _Merged | None = None
+
+
 def models_catalog(refresh: bool = False) -> dict[str, Any]:
     """What every enabled backend offers, merged; raises BackendUnavailable if none answers."""
+    global _merged
+    backends = enabled_backends()
+    key = tuple((b.pk, b.url) for b in backends)
+    version = cache.get(VERSION_KEY)
+    memo = _merged
+    fresh = (
+        not refresh
+        and memo is not None
+        and (memo.backends, memo.version) == (key, version)
+        and memo.until > timezone.now()
+    )
+    if fresh:
+        catalog, parts = memo.catalog, memo.parts
+    else:
+        catalog, parts = _merge(backends, refresh)
+        # Only a complete listing is kept (an unreachable backend is asked again next
+        # time), under the version read before listing: one stored meanwhile outdates it.
+        if not catalog["unreachable_backends"] and version is not None:
+            oldest = min(datetime.fromisoformat(m["fetched_at"]) for m in parts)
+            until = oldest + timedelta(seconds=settings.MODELS_CACHE_SECONDS)
+            _merged = _Merged(key, version, until, catalog, parts)
+    # Fields added by other apps are computed each time (the LoRA count changes on a scan).
+    return catalog | {name: compute(parts) for name, compute in _catalog_fields.items()}
+
+
+def _merge(backends: list[Backend], refresh: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The listings of ``backends`` merged, and the listings themselves."""
     per_backend: list[tuple[Backend, dict[str, Any]]] = []
     errors = []
-    backends = enabled_backends()
     for backend, result in zip(backends, _all_backend_models(backends, refresh), strict=True):
         if isinstance(result, A1111Error):
             errors.append({"url": backend.url, "error": actionable_message(result)})
@@ -248,7 +312,7 @@ def models_catalog(refresh: bool = False) -> dict[str, Any]:
             for b, m in per_backend
         ],
         "unreachable_backends": errors,
-    } | {name: compute(parts) for name, compute in _catalog_fields.items()}
+    }, parts
 
 
 def _merge_adetailer(found: list[dict[str, Any]]) -> dict[str, Any] | None:

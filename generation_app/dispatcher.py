@@ -2,11 +2,14 @@
 
 It claims (backend, job) pairs from the scheduler and runs each in a thread of its own,
 so one task drives as many backends as are free, whatever the number of queue workers.
-Every new job enqueues a dispatch; one that finds nothing to claim ends at once. A
-running dispatcher looks again whenever a job ends and every couple of seconds, so a
-backend that comes back or is added in the admin is used without a restart. After
-``HUB_DISPATCH_SECONDS`` it takes no new jobs, hands over to a fresh task, and ends when
-its own jobs do, so no task outlives django-q2's timeout.
+Every new job enqueues a dispatch (unless one waits in the broker already); one that
+finds nothing to claim ends at once. A
+running dispatcher looks again whenever a job ends and every ``HUB_DISPATCH_POLL``
+seconds: while it holds a queue worker, the dispatch tasks of newer jobs may wait behind
+it, so it must find their jobs itself. A backend that comes back or is added in the
+admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
+no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task
+outlives django-q2's timeout.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import cache
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
+from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from generation_app import runner, scheduler
@@ -25,18 +30,28 @@ from generation_app.models import Job
 logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "generation_app.tasks.dispatch"
-LOOK_AGAIN_SECONDS = 2.0
 MAX_THREADS = 256  # an upper bound on backends one dispatcher drives
 
 
 def enqueue_dispatch() -> bool:
-    """Ask the generation queue for a dispatcher. False (logged) if the broker is down."""
+    """Ask the generation queue for a dispatcher. False (logged) if the broker is down.
+
+    None is added while one waits in the broker: it has not claimed yet, so it will see
+    every job committed before this call. A burst of requests then costs one task, not one
+    each (a task is a few database writes on the ORM broker, in three processes)."""
     try:
+        if _broker().queue_size():
+            return True
         async_task(DISPATCH_TASK, task_name="dispatch", timeout=settings.JOB_TIMEOUT)
     except Exception:  # the broker's own driver errors (Redis, database)
         logger.exception("Could not enqueue a dispatcher")
         return False
     return True
+
+
+@cache
+def _broker() -> Broker:
+    return get_broker()  # the generation queue's (only dispatch tasks go there)
 
 
 def _run(claim: scheduler.Claim) -> None:
@@ -53,29 +68,49 @@ def dispatch(max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + max_seconds
     started = 0
     running: set[Future] = set()
-    scheduler.break_stale_leases()  # a backend held by a dead worker is free again
-    scheduler.fail_jobs_no_backend_can_run()
+    claims = _claim()
+    if not claims:  # something may stand in the way: mend, then look again
+        _mend()
+        claims = _claim()
     handed_over = False
     with ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="job") as pool:
         while True:
+            for claim in claims:
+                running.add(pool.submit(_run, claim))
+                started += 1
+            if not running:
+                break
+            _, running = wait(
+                running, timeout=settings.HUB_DISPATCH_POLL, return_when=FIRST_COMPLETED
+            )
+            claims = []
             if time.monotonic() < deadline:
-                for claim in _claim():
-                    running.add(pool.submit(_run, claim))
-                    started += 1
+                claims = _claim()
             elif not handed_over:
                 handed_over = True
                 if Job.objects.filter(status=Job.Status.QUEUED).exists():
                     enqueue_dispatch()
-            if not running:
-                break
-            _, running = wait(running, timeout=LOOK_AGAIN_SECONDS, return_when=FIRST_COMPLETED)
     return started
 
 
 def _claim() -> list[scheduler.Claim]:
-    close_old_connections()
+    """A poll: the connection stays open between polls (reopening one costs more than the
+    poll), and is dropped after an error so the next poll starts afresh."""
     try:
         return scheduler.claim_batch()
     except Exception:  # a database hiccup must not leave running jobs unattended
         logger.exception("Claiming the next jobs failed; trying again shortly")
+        connection.close()
         return []
+
+
+def _mend() -> None:
+    """When a dispatch finds nothing to claim although jobs may wait: free the backends of
+    dead workers, and fail the jobs no backend can run, each with its reason. Not on every
+    poll: the housekeeping sweep does the same every minute."""
+    try:
+        scheduler.break_stale_leases()
+        scheduler.fail_jobs_no_backend_can_run()
+    except Exception:
+        logger.exception("Mending the queue failed; the housekeeping sweep will try again")
+        connection.close()

@@ -23,7 +23,9 @@ transactions take turns. Nothing slow (no HTTP) happens inside it.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -171,8 +173,10 @@ def claim_next() -> Claim | None:
 def claim_batch(limit: int | None = None) -> list[Claim]:
     """Fill every free backend (at most ``limit``) in one short transaction, each with its
     best job under the rule; the load is updated between picks, as if claimed one by one."""
+    # Two plain reads first: a dispatcher polls, and most polls find nothing to do, which
+    # must not take SQLite's write lock.
     candidates = list(usable_backends().filter(lease__isnull=True))
-    if not candidates:
+    if not candidates or not Job.objects.filter(status=Job.Status.QUEUED).exists():
         return []
     titles = checkpoint_titles(candidates)
     claims: list[Claim] = []
@@ -252,31 +256,80 @@ def unrunnable_reason(job: QueuedJob, backends: list[Backend], titles) -> str | 
 
 
 # --- the queue as the rule will run it (queue position and ETA) ------------------------
-def fair_order(queued: list[QueuedJob], load: Load) -> list[QueuedJob]:
-    """The order the rule starts the queued jobs in, if any backend could run any job and
-    jobs ended at the pace they start: each pick makes its user the last served."""
-    last_served = dict(load.last_served)
+def forecast(
+    queued: list[QueuedJob],
+    load: Load,
+    free_in: dict[int | None, float],
+    running_for: list[tuple[float, str]],
+    seconds: Callable[[QueuedJob, int | None], float | None],
+    now: datetime | None = None,
+) -> list[tuple[QueuedJob, float | None]]:
+    """The queued jobs in the order the rule will start them, each with the seconds until
+    it ends (None when no run time is known).
+
+    Each backend, as it frees up (``free_in``: seconds from now), takes the best job under
+    the rule; a start raises its user's running count and makes them the last served, an
+    end (``running_for``: the running jobs' remaining seconds and users) lowers it. So a
+    user's second job waits behind everyone else's first, as it will. Checkpoints and
+    capabilities are left out: a forecast, not a claim."""
+    now = now or timezone.now()
+    running = Counter(load.running)
+    served = {user: (at - now).total_seconds() for user, at in load.last_served.items()}
+    ends = list(running_for)
+    heapq.heapify(ends)
     by_user: dict[str, list[QueuedJob]] = {}
     for job in sorted(queued, key=lambda j: (-j.priority, j.created_at)):
         by_user.setdefault(job.user_id, []).append(job)
+    head = dict.fromkeys(by_user, 0)
+    version = dict.fromkeys(by_user, 0)
 
-    def key(user_id: str, index: int) -> tuple:
-        job = by_user[user_id][index]
-        served = last_served.get(user_id, NEVER)
-        return (-job.priority, load.running[user_id], served, job.created_at)
+    def entry(user: str) -> tuple:
+        job = by_user[user][head[user]]
+        key = (-job.priority, running[user], served.get(user, -math.inf), job.created_at)
+        return (key, user, version[user])
 
-    heap = [(key(user_id, 0), user_id, 0) for user_id in by_user]
-    heapq.heapify(heap)
-    order = []
-    clock = timezone.now()
-    while heap:
-        _, user_id, index = heapq.heappop(heap)
-        order.append(by_user[user_id][index])
-        clock += timedelta(microseconds=1)
-        last_served[user_id] = clock
-        if index + 1 < len(by_user[user_id]):
-            heapq.heappush(heap, (key(user_id, index + 1), user_id, index + 1))
+    users = [entry(user) for user in by_user]
+    heapq.heapify(users)
+
+    def changed(user: str) -> None:  # its key moved: the heap's old entry goes stale
+        if user in head:
+            version[user] += 1
+            heapq.heappush(users, entry(user))
+
+    free = [(at, backend) for backend, at in free_in.items()]
+    heapq.heapify(free)
+    order: list[tuple[QueuedJob, float | None]] = []
+    while users:
+        at, backend = heapq.heappop(free)
+        while ends and ends[0][0] <= at:
+            _, user = heapq.heappop(ends)
+            running[user] -= 1
+            changed(user)
+        _, user, seen = heapq.heappop(users)
+        if seen != version[user]:
+            heapq.heappush(free, (at, backend))
+            continue
+        job = by_user[user][head[user]]
+        head[user] += 1
+        if head[user] == len(by_user[user]):
+            del head[user]
+        served[user] = at + len(order) * 1e-6  # later starts at the same moment rank later
+        duration = seconds(job, backend)
+        if duration is None:  # an unknown run holds nobody up
+            order.append((job, None))
+            heapq.heappush(free, (at, backend))
+        else:
+            order.append((job, at + duration))
+            running[user] += 1
+            heapq.heappush(ends, (at + duration, user))
+            heapq.heappush(free, (at + duration, backend))
+        changed(user)
     return order
+
+
+def fair_order(queued: list[QueuedJob], load: Load) -> list[QueuedJob]:
+    """The order the rule starts the queued jobs in on one backend, jobs of equal length."""
+    return [job for job, _ in forecast(queued, load, {None: 0.0}, [], lambda job, b: 1.0)]
 
 
 # --- housekeeping: leases of dead workers, jobs no backend can run ---------------------

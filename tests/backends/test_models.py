@@ -50,3 +50,35 @@ def test_models_is_503_with_advice_when_no_backend_answers(api, db, unused_port)
     body = response.json()
     assert body["error"] == "backend_unavailable"
     assert "A1111_URL" in body["detail"]
+
+
+def test_a_listing_stored_by_another_request_is_seen_at_once(api, backend, sim):
+    """Each process keeps the merged catalog between requests; a backend listed again
+    (by /models?refresh, a probe, another process on a shared cache) replaces it."""
+    import requests
+
+    from backends.catalog import backend_models, models_catalog
+
+    for _ in range(2):  # the second call is answered from this process's copy
+        assert models_catalog()["loaded_checkpoint"].startswith("animefull_final")
+    requests.post(
+        f"{sim.url}/sdapi/v1/options",
+        json={"sd_model_checkpoint": "v1-5-pruned-emaonly.safetensors"},
+        timeout=10,
+    ).raise_for_status()
+    backend_models(backend, refresh=True)  # what another request's refresh does
+    assert models_catalog()["loaded_checkpoint"].startswith("v1-5-pruned-emaonly")
+
+
+def test_a_backend_enabled_in_the_admin_is_in_the_next_catalog(api, backend, sim_lora_dir):
+    from a1111sim.server import SimConfig, start_in_thread
+    from backends.catalog import models_catalog
+    from backends.models import Backend
+
+    assert len(models_catalog()["backends"]) == 1
+    other = start_in_thread(SimConfig(port=0, step_ms=0, swap_ms=0))
+    try:
+        Backend.objects.create(name="other", url=other.url)
+        assert {b["url"] for b in models_catalog()["backends"]} == {backend.url, other.url}
+    finally:
+        other.shutdown()

@@ -23,7 +23,7 @@ from backends.registry import probe, record_probe
 from core.models import ApiKey
 from generation_app import scheduler
 from generation_app.models import BackendLease, Job
-from generation_app.scheduler import Load, QueuedJob, fair_order
+from generation_app.scheduler import Load, QueuedJob, fair_order, forecast
 
 ANIME = "animefull_final.safetensors [80b493026b]"
 REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
@@ -102,6 +102,28 @@ def test_a_backend_never_gets_a_job_it_cannot_run():
     assert scheduler.choose(plain, [missing_model], Load(), {1: {ANIME}}, timezone.now()) is None
 
 
+def test_a_users_next_job_waits_behind_others_while_their_first_runs():
+    """Backend 3 is free now, 1 and 2 when a's and b's running jobs end (in 5 s). c's
+    first job starts now, so c's second waits behind a's and b's next ones."""
+    queued = [q("c1", "c", 1), q("a2", "a", 2), q("b2", "b", 3), q("c2", "c", 4)]
+    earlier = timezone.now() - timedelta(minutes=1)
+    load = Load(running=Counter({"a": 1, "b": 1}), last_served={"a": earlier, "b": earlier})
+    plan = forecast(
+        queued, load, {1: 5.0, 2: 5.0, 3: 0.0}, [(5.0, "a"), (5.0, "b")], lambda job, b: 10.0
+    )
+    assert [(job.id, ends) for job, ends in plan] == [
+        ("c1", 10.0),
+        ("a2", 15.0),
+        ("b2", 15.0),
+        ("c2", 20.0),
+    ]
+
+
+def test_a_job_of_unknown_length_gets_a_place_but_no_eta():
+    plan = forecast([q("a1", "a", 1), q("b1", "b", 2)], Load(), {1: 0.0}, [], lambda j, b: None)
+    assert [(job.id, ends) for job, ends in plan] == [("a1", None), ("b1", None)]
+
+
 # --- through the real queue and simulators ---------------------------------------------
 def test_with_one_backend_jobs_start_in_the_documented_order(api, backend, cluster):
     ids = {}
@@ -123,6 +145,48 @@ def test_queue_positions_are_the_place_under_the_rule(api, backend):
     ids = [submit(api, "heavy") for _ in range(3)] + [submit(api, "light")]
     positions = [api.get(f"/jobs/{i}").json()["queue_position"] for i in ids]
     assert positions == [1, 3, 4, 2]
+
+
+def test_a_burst_of_jobs_costs_one_dispatch_task(api, backend, cluster):
+    ids = [submit(api, f"u{i}") for i in range(3)]
+    assert cluster.broker.queue_size() == 1  # one waiting dispatcher claims them all
+    cluster.drain()
+    assert {Job.objects.get(pk=i).status for i in ids} == {"completed"}
+
+
+def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluster):
+    """The running dispatcher holds the only queue worker; the new job's own task waits
+    behind it, so the dispatcher itself must find the job (it polls)."""
+    slow = [start_in_thread(SimConfig(port=0, step_ms=50, swap_ms=0)) for _ in range(2)]
+    try:
+        for server in slow:
+            Backend.objects.create(url=server.url)
+        first = submit(api, "u1", steps=60)  # 3 s
+        worker = cluster.drain_in_thread()
+        deadline = timezone.now() + timedelta(seconds=30)
+        while Job.objects.get(pk=first).status != "running":
+            assert timezone.now() < deadline, "the first job never started"
+        second = submit(api, "u2", steps=1)
+        worker.join(timeout=60)
+        a, b = Job.objects.get(pk=first), Job.objects.get(pk=second)
+        assert a.status == b.status == "completed"
+        assert b.started_at < a.finished_at  # it did not wait for the first to end
+    finally:
+        for server in slow:
+            server.shutdown()
+
+
+def test_the_queue_view_counts_jobs_not_busy_backends(api, backend):
+    for user in ("a", "b"):  # running, no backend recorded: counted all the same
+        Job.objects.create(user_id=user, kind="txt2img", status="running")
+    submit(api, "c")
+    body = api.get("/queue").json()
+    assert (body["queued"], body["running"]) == (1, 2)
+    assert {u["user_id"]: (u["queued"], u["running"]) for u in body["users"]} == {
+        "a": (0, 1),
+        "b": (0, 1),
+        "c": (1, 0),
+    }
 
 
 def test_a_priority_key_goes_first(api, backend, cluster):
