@@ -42,7 +42,13 @@ def enqueue_dispatch() -> bool:
     try:
         if _broker().queue_size():
             return True
-        async_task(DISPATCH_TASK, task_name="dispatch", timeout=settings.JOB_TIMEOUT)
+        async_task(
+            DISPATCH_TASK,
+            task_name="dispatch",
+            timeout=settings.JOB_TIMEOUT,
+            # Named: in the housekeeping cluster (the sweep) the default is its own queue.
+            cluster=settings.HUB_QUEUE_NAME,
+        )
     except Exception:  # the broker's own driver errors (Redis, database)
         logger.exception("Could not enqueue a dispatcher")
         return False
@@ -51,7 +57,7 @@ def enqueue_dispatch() -> bool:
 
 @cache
 def _broker() -> Broker:
-    return get_broker()  # the generation queue's (only dispatch tasks go there)
+    return get_broker(settings.HUB_QUEUE_NAME)  # only dispatch tasks go there
 
 
 def _run(claim: scheduler.Claim) -> None:

@@ -151,6 +151,13 @@ class JobLinksMixin:
         }
 
 
+# The Job columns JobSerializer reads: GET /jobs/{id} loads only these.
+STATUS_FIELDS = (
+    "id", "user_id", "kind", "status", "progress", "eta_seconds", "step", "total_steps",
+    "message", "warnings", "backend_id", "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
 class JobSerializer(JobLinksMixin, serializers.Serializer):
     """What the README's polling loop reads. A plain Serializer: this is the hottest read."""
 

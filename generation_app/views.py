@@ -32,6 +32,7 @@ from generation_app.models import Job, JobImage
 from generation_app.passthrough import check_scripts
 from generation_app.selectors import queue_overview, user_jobs
 from generation_app.serializers import (
+    STATUS_FIELDS,
     Img2ImgRequestSerializer,
     JobListSerializer,
     JobResultSerializer,
@@ -220,17 +221,22 @@ class OutpaintView(GenerateView):
         return intake.outpaint(data, request, context)
 
 
-def get_job(request: Request, job_id, *, full: bool = False) -> Job:
+def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -> Job:
     """The job, if the caller may see it. Without ``full`` the big JSON columns (the
-    payload may hold megabytes of base64 images) are not loaded: a status poll needs none."""
-    jobs = Job.objects.select_related("backend")
-    if not full:
-        jobs = jobs.defer("payload", "request", "info")
-    job = jobs.filter(pk=job_id).first()
-    if job is None:
+    payload may hold megabytes of base64 images) are not loaded: a status poll needs none;
+    with ``only``, just those columns (and the backend when it is asked for)."""
+    if only:
+        jobs = Job.objects.only(*only)
+    else:
+        jobs = Job.objects.select_related("backend")
+        if not full:
+            jobs = jobs.defer("payload", "request", "info")
+    try:
+        job = jobs.get(pk=job_id)  # get(): no ORDER BY to compile, unlike first()
+    except Job.DoesNotExist:
         raise NotFound(
             f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found"
-        )
+        ) from None
     check_user_access(request, job.user_id)
     return job
 
@@ -257,7 +263,8 @@ class JobDetailView(APIView):
         "second or two, or follow /jobs/{job_id}/events instead.",
     )
     def get(self, request: Request, job_id) -> Response:
-        return Response(job_body(get_job(request, job_id), request))
+        # The call every client polls: only the columns its body shows.
+        return Response(job_body(get_job(request, job_id, only=STATUS_FIELDS), request))
 
     @extend_schema(
         responses=CANCEL_RESPONSES,

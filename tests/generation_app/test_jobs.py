@@ -547,6 +547,25 @@ def test_the_sweep_starts_a_dispatcher_for_jobs_whose_task_was_lost(api, backend
     assert Job.objects.get(pk=job_id).status == "completed"
 
 
+def test_the_sweep_in_the_housekeeping_cluster_queues_the_dispatcher_for_generation(
+    api, backend, cluster, settings, monkeypatch
+):
+    """django-q2 sends a task without a cluster to the process's own queue; the sweep runs
+    in the housekeeping cluster (Q_CLUSTER_NAME), whose one worker must not run jobs."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    from generation_app.services import sweep_stale_jobs
+
+    submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64})
+    cluster.broker.purge_queue()
+    housekeeping = get_broker(settings.HUB_HOUSEKEEPING_QUEUE)
+    housekeeping.purge_queue()
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", settings.HUB_HOUSEKEEPING_QUEUE)  # as its env
+    sweep_stale_jobs()
+    assert (cluster.broker.queue_size(), housekeeping.queue_size()) == (1, 0)
+
+
 def test_event_streams_are_bounded_per_process(api, backend, settings):
     from generation_app import streams
 
@@ -595,6 +614,20 @@ def test_the_job_status_body_has_exactly_the_documented_fields(api, backend):
     body = api.get(f"/jobs/{job_id}").json()
     assert list(body) == list(JobSerializer().fields)
     assert body["created_at"].endswith("Z") and body["started_at"] is None
+
+
+def test_a_status_poll_reads_only_the_columns_it_shows(api, backend):
+    """The payload may hold megabytes of base64 images; GET /jobs/{id} never loads it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
+    Job.objects.filter(pk=job_id).update(status="running", backend=backend)
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get(f"/jobs/{job_id}").json()
+    assert body["status"] == "running" and body["backend"] == backend.url
+    job_reads = [q["sql"] for q in queries if 'FROM "generation_app_job"' in q["sql"]]
+    assert job_reads and not any('"payload"' in sql or '"request"' in sql for sql in job_reads)
 
 
 def test_job_links_are_the_routes_they_name(api, backend):
