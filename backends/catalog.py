@@ -35,6 +35,9 @@ FAMILY_KEYS = ("modelspec.architecture", "ss_base_model_version")
 # One listing at a time per process: requests that find the cache cold together (every
 # web thread, the minute it expires) wait for that one and read its result.
 _listing = threading.Lock()
+# A backend whose listing failed is not asked again for this long: else every request, in
+# turn behind the lock, would wait for a hung backend's timeout.
+FAILED_LISTING_SECONDS = 5
 
 # name -> function(per-backend listings) -> value; filled by apps in their ready().
 _catalog_fields: dict[str, Callable[[list[dict[str, Any]]], Any]] = {}
@@ -189,14 +192,28 @@ def _all_backend_models(backends: list[Backend], refresh: bool) -> list:
         with _listing:
             if not refresh:  # another thread may have listed them while this one waited
                 found = _cached(backends)
-            missing = [b for b in backends if b.pk not in found]
+            missing = []
+            for backend in (b for b in backends if b.pk not in found):
+                failed = None if refresh else cache.get(_failed_key(backend))
+                if failed is not None:  # (status, message, failure)
+                    found[backend.pk] = A1111Error(backend.url, *failed)
+                else:
+                    missing.append(backend)
             if missing:
                 with ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
                     fetched = list(pool.map(_fetch, missing))
                 for backend, result in zip(missing, fetched, strict=True):
-                    is_error = isinstance(result, A1111Error)
-                    found[backend.pk] = result if is_error else _keep(backend, result)
+                    if isinstance(result, A1111Error):
+                        failed = (result.status, result.message, result.failure)
+                        cache.set(_failed_key(backend), failed, FAILED_LISTING_SECONDS)
+                        found[backend.pk] = result
+                    else:
+                        found[backend.pk] = _keep(backend, result)
     return [found[b.pk] for b in backends]
+
+
+def _failed_key(backend: Backend) -> str:
+    return f"a1111hub:models-failed:{backend.url}"
 
 
 def _cached(backends: list[Backend]) -> dict[int, Any]:

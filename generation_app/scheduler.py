@@ -173,12 +173,15 @@ def claim_next() -> Claim | None:
 def claim_batch(limit: int | None = None) -> list[Claim]:
     """Fill every free backend (at most ``limit``) in one short transaction, each with its
     best job under the rule; the load is updated between picks, as if claimed one by one."""
-    # Two plain reads first: a dispatcher polls, and most polls find nothing to do, which
-    # must not take SQLite's write lock.
+    # Plain reads first: a dispatcher polls, and most polls find nothing to do (no free
+    # backend, or none that can run a queued job), which must not take SQLite's write lock.
     candidates = list(usable_backends().filter(lease__isnull=True))
-    if not candidates or not Job.objects.filter(status=Job.Status.QUEUED).exists():
+    if not candidates:
         return []
     titles = checkpoint_titles(candidates)
+    waiting = queued_jobs()
+    if not any(can_run(job, b, titles) for job in waiting for b in candidates):
+        return []
     claims: list[Claim] = []
     with transaction.atomic():
         free = usable_backends().filter(lease__isnull=True, pk__in=[b.pk for b in candidates])

@@ -224,9 +224,9 @@ class OutpaintView(GenerateView):
 def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -> Job:
     """The job, if the caller may see it. Without ``full`` the big JSON columns (the
     payload may hold megabytes of base64 images) are not loaded: a status poll needs none;
-    with ``only``, just those columns (and the backend when it is asked for)."""
+    with ``only``, just those columns and the backend's URL."""
     if only:
-        jobs = Job.objects.only(*only)
+        jobs = Job.objects.select_related("backend").only(*only, "backend__url")
     else:
         jobs = Job.objects.select_related("backend")
         if not full:

@@ -82,3 +82,40 @@ def test_a_backend_enabled_in_the_admin_is_in_the_next_catalog(api, backend, sim
         assert {b["url"] for b in models_catalog()["backends"]} == {backend.url, other.url}
     finally:
         other.shutdown()
+
+
+def test_a_failing_backend_is_not_asked_again_by_every_request(api, backend):
+    """Listings take turns per process; a backend that just failed is skipped for a few
+    seconds, or each request in the line would wait out a hung backend's timeout."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from backends.catalog import models_catalog
+    from backends.models import Backend
+
+    asked = []
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Backend.objects.create(name="broken", url=f"http://127.0.0.1:{server.server_port}")
+        first = models_catalog()
+        assert first["unreachable_backends"] and asked
+        calls = len(asked)
+        again = models_catalog()
+        assert len(asked) == calls  # skipped, with the same error
+        assert again["unreachable_backends"] == first["unreachable_backends"]
+        models_catalog(refresh=True)  # a refresh asks every backend
+        assert len(asked) > calls
+    finally:
+        server.shutdown()
+        server.server_close()
