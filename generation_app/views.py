@@ -224,9 +224,11 @@ class OutpaintView(GenerateView):
 def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -> Job:
     """The job, if the caller may see it. Without ``full`` the big JSON columns (the
     payload may hold megabytes of base64 images) are not loaded: a status poll needs none;
-    with ``only``, just those columns and the backend's URL."""
+    with ``only``, just those columns."""
     if only:
-        jobs = Job.objects.select_related("backend").only(*only, "backend__url")
+        # No join: the status poll of a queued job (the most frequent) needs no backend,
+        # and on PostgreSQL the join cost more than a running job's separate read of it.
+        jobs = Job.objects.only(*only)
     else:
         jobs = Job.objects.select_related("backend")
         if not full:
