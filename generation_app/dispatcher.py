@@ -3,9 +3,8 @@
 It claims (backend, job) pairs from the scheduler and runs each in a thread of its own,
 so one task drives as many backends as are free, whatever the number of queue workers.
 Every new job enqueues a dispatch (unless one waits in the broker already); one that
-finds nothing to claim ends at once. A
-running dispatcher looks again whenever a job ends and every ``HUB_DISPATCH_POLL``
-seconds: while it holds a queue worker, the dispatch tasks of newer jobs may wait behind
+finds nothing to claim ends at once. A running dispatcher looks again whenever a job
+ends and every ``HUB_DISPATCH_POLL`` seconds: while it holds a queue worker, the dispatch tasks of newer jobs may wait behind
 it, so it must find their jobs itself. A backend that comes back or is added in the
 admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
 no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task

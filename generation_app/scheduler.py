@@ -179,8 +179,10 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
     if not candidates:
         return []
     titles = checkpoint_titles(candidates)
-    waiting = queued_jobs()
-    if not any(can_run(job, b, titles) for job in waiting for b in candidates):
+    # Read once, before the lock: a job claimed or cancelled since is skipped below (the
+    # claim is a conditional UPDATE), and one sent since waits for the next poll.
+    queued = queued_jobs()
+    if not any(can_run(job, b, titles) for job in queued for b in candidates):
         return []
     claims: list[Claim] = []
     with transaction.atomic():
@@ -188,8 +190,7 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
         if connection.vendor == "postgresql":
             free = free.select_for_update(skip_locked=True, of=("self",))
         free = list(free.order_by("id"))
-        queued = queued_jobs() if free else []
-        if not queued:
+        if not free:
             return []
         load = current_load({job.user_id for job in queued})
         now = timezone.now()
@@ -328,11 +329,6 @@ def forecast(
             heapq.heappush(free, (at + duration, backend))
         changed(user)
     return order
-
-
-def fair_order(queued: list[QueuedJob], load: Load) -> list[QueuedJob]:
-    """The order the rule starts the queued jobs in on one backend, jobs of equal length."""
-    return [job for job, _ in forecast(queued, load, {None: 0.0}, [], lambda job, b: 1.0)]
 
 
 # --- housekeeping: leases of dead workers, jobs no backend can run ---------------------

@@ -9,6 +9,7 @@ End-to-end tests go API -> django-q2 (in-process cluster, the real pusher/worker
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from backends.registry import probe, record_probe
 from core.models import ApiKey
 from generation_app import scheduler
 from generation_app.models import BackendLease, Job
-from generation_app.scheduler import Load, QueuedJob, fair_order, forecast
+from generation_app.scheduler import Load, QueuedJob, forecast
 
 ANIME = "animefull_final.safetensors [80b493026b]"
 REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
@@ -61,6 +62,11 @@ def q(job_id, user, minute, checkpoint="", priority=0, kind="txt2img") -> Queued
 
 
 # --- the rule as a pure function ----------------------------------------------------------
+def fair_order(queued: list[QueuedJob], load: Load) -> list[QueuedJob]:
+    """The rule's order on one backend, every job of the same length."""
+    return [job for job, _ in forecast(queued, load, {1: 0.0}, [], lambda job, b: 1.0)]
+
+
 def test_users_take_turns_least_recently_served_first():
     queued = [q("a1", "a", 1), q("a2", "a", 2), q("a3", "a", 3), q("b1", "b", 4), q("c1", "c", 5)]
     order = [j.id for j in fair_order(queued, Load())]
@@ -166,6 +172,7 @@ def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluste
         deadline = timezone.now() + timedelta(seconds=30)
         while Job.objects.get(pk=first).status != "running":
             assert timezone.now() < deadline, "the first job never started"
+            time.sleep(0.02)
         second = submit(api, "u2", steps=1)
         worker.join(timeout=60)
         a, b = Job.objects.get(pk=first), Job.objects.get(pk=second)
