@@ -3,9 +3,10 @@
 It claims (backend, job) pairs from the scheduler and runs each in a thread of its own,
 so one task drives as many backends as are free, whatever the number of queue workers.
 Every new job enqueues a dispatch (unless one waits in the broker already); one that
-finds nothing to claim ends at once. A running dispatcher looks again whenever a job
-ends and every ``HUB_DISPATCH_POLL`` seconds: while it holds a queue worker, the dispatch tasks of newer jobs may wait behind
-it, so it must find their jobs itself. A backend that comes back or is added in the
+finds nothing to claim ends at once. A running dispatcher looks again whenever one of
+its jobs gives its backend back (as soon as A1111 answers, before the images are stored)
+and every ``HUB_DISPATCH_POLL`` seconds: while it holds a queue worker, the dispatch
+tasks of newer jobs may wait behind it, so it must find their jobs itself. A backend that comes back or is added in the
 admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
 no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task
 outlives django-q2's timeout.
@@ -14,8 +15,9 @@ outlives django-q2's timeout.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 from django.conf import settings
@@ -59,11 +61,12 @@ def _broker() -> Broker:
     return get_broker(settings.HUB_QUEUE_NAME)  # only dispatch tasks go there
 
 
-def _run(claim: scheduler.Claim) -> None:
+def _run(claim: scheduler.Claim, freed: threading.Event) -> None:
     try:
-        runner.run_claim(claim)
+        runner.run_claim(claim, on_release=freed.set)
     finally:
         connection.close()  # this thread's own connection
+        freed.set()
 
 
 def dispatch(max_seconds: float | None = None) -> int:
@@ -73,6 +76,9 @@ def dispatch(max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + max_seconds
     started = 0
     running: set[Future] = set()
+    # Set when one of this dispatcher's jobs gives its backend back (or ends): claim again
+    # at once rather than at the next poll.
+    freed = threading.Event()
     claims = _claim()
     if not claims:  # something may stand in the way: mend, then look again
         _mend()
@@ -81,13 +87,13 @@ def dispatch(max_seconds: float | None = None) -> int:
     with ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="job") as pool:
         while True:
             for claim in claims:
-                running.add(pool.submit(_run, claim))
+                running.add(pool.submit(_run, claim, freed))
                 started += 1
+            running = {future for future in running if not future.done()}
             if not running:
                 break
-            _, running = wait(
-                running, timeout=settings.HUB_DISPATCH_POLL, return_when=FIRST_COMPLETED
-            )
+            freed.wait(timeout=settings.HUB_DISPATCH_POLL)
+            freed.clear()
             claims = []
             if time.monotonic() < deadline:
                 claims = _claim()

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
@@ -35,11 +36,23 @@ from generation_app.scheduler import Claim
 logger = logging.getLogger(__name__)
 
 
-def run_claim(claim: Claim) -> None:
-    """Run a claimed job on its leased backend, then give the lease back."""
+def run_claim(claim: Claim, on_release: Callable[[], None] | None = None) -> None:
+    """Run a claimed job on its leased backend, giving the lease back as soon as A1111 is
+    done with it: storing the images is the hub's work, and the backend can start its next
+    job meanwhile. ``on_release`` is told at once (the dispatcher claims again)."""
     job, backend = claim.job, claim.backend
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            scheduler.release(backend, job)
+            if on_release is not None:
+                on_release()
+
     try:
-        _execute(job, backend)
+        _execute(job, backend, release)
     except A1111Error as exc:  # only a refused connection comes back here
         _refused(job, backend, exc)
     except Exception as exc:
@@ -50,7 +63,7 @@ def run_claim(claim: Claim) -> None:
             f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
         )
     finally:
-        scheduler.release(backend, job)
+        release()
 
 
 def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
@@ -77,13 +90,14 @@ def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
 
 
 # --- running ----------------------------------------------------------------------------
-def _execute(job: Job, backend: Backend) -> None:
+def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
     client = client_for(backend)
     call = client.img2img if job.img2img else client.txt2img
     if job.kind == Job.Kind.UPSCALE:  # issue 14: extras, one image back (generation_app.extras)
         call = partial(run_extras, client)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, job.payload)
+    events.job_changed(job.pk, events.STARTED)  # while the request is on its way
     try:
         cancelled = _follow(job, backend, future)
         result = future.result()
@@ -101,6 +115,9 @@ def _execute(job: Job, backend: Backend) -> None:
         pool.shutdown(wait=True)
         client.close()
         remove_preview(str(job.pk))  # a preview is for a running job only
+    if job.checkpoint:  # A1111 keeps an overridden model loaded: the next claim prefers it
+        Backend.objects.filter(pk=backend.pk).update(loaded_checkpoint=job.checkpoint)
+    release()
     _store_results(job, result)
     if cancelled:
         count = job.images.filter(role=JobImage.Role.IMAGE).count()
@@ -323,8 +340,6 @@ def _complete(job: Job, result: dict[str, Any]) -> None:
     count = job.images.filter(role=JobImage.Role.IMAGE).count()
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
     Job.objects.filter(pk=job.pk).update(warnings=warnings)
-    if job.checkpoint:  # A1111 keeps an overridden model loaded after the job
-        Backend.objects.filter(pk=job.backend_id).update(loaded_checkpoint=job.checkpoint)
     finish(
         job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
     )

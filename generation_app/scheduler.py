@@ -184,7 +184,7 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
     queued = queued_jobs()
     if not any(can_run(job, b, titles) for job in queued for b in candidates):
         return []
-    claims: list[Claim] = []
+    picks: list[tuple[object, Backend]] = []
     with transaction.atomic():
         free = usable_backends().filter(lease__isnull=True, pk__in=[b.pk for b in candidates])
         if connection.vendor == "postgresql":
@@ -195,21 +195,23 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
         load = current_load({job.user_id for job in queued})
         now = timezone.now()
         for backend in free:
-            while queued and (limit is None or len(claims) < limit):
+            while queued and (limit is None or len(picks) < limit):
                 job = choose(backend, queued, load, titles, now)
                 if job is None:
                     break
                 queued.remove(job)
-                claimed = _claim(backend, job.id)
-                if claimed is not None:  # else cancelled, or taken by another dispatcher
-                    claims.append(Claim(claimed, backend))
+                if _claim(backend, job.id):  # else cancelled, or taken by another dispatcher
+                    picks.append((job.id, backend))
                     load.running[job.user_id] += 1
                     load.last_served[job.user_id] = now
                     break
-    return claims
+    # The rows, read after the lock is given back (they are this dispatcher's now). The
+    # runner records each job's "started" event once its request is on the way to A1111.
+    jobs = Job.objects.in_bulk([job_id for job_id, _ in picks])
+    return [Claim(jobs[job_id], backend) for job_id, backend in picks]
 
 
-def _claim(backend: Backend, job_id) -> Job | None:
+def _claim(backend: Backend, job_id) -> bool:
     now = timezone.now()
     started = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
         status=Job.Status.RUNNING,
@@ -219,7 +221,7 @@ def _claim(backend: Backend, job_id) -> Job | None:
         message=f"Running on {backend}.",
     )
     if not started:
-        return None
+        return False
     try:
         with transaction.atomic():
             BackendLease.objects.create(backend=backend, job_id=job_id)
@@ -227,9 +229,8 @@ def _claim(backend: Backend, job_id) -> Job | None:
         Job.objects.filter(pk=job_id).update(
             status=Job.Status.QUEUED, backend=None, started_at=None, heartbeat_at=None
         )
-        return None
-    transaction.on_commit(lambda: events.job_changed(job_id, events.STARTED))
-    return Job.objects.get(pk=job_id)
+        return False
+    return True
 
 
 def release(backend: Backend, job: Job) -> None:

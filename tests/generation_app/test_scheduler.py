@@ -22,8 +22,8 @@ from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
 from backends.registry import probe, record_probe
 from core.models import ApiKey
-from generation_app import scheduler
-from generation_app.models import BackendLease, Job
+from generation_app import runner, scheduler
+from generation_app.models import BackendLease, Job, JobEvent
 from generation_app.scheduler import Load, QueuedJob, forecast
 
 ANIME = "animefull_final.safetensors [80b493026b]"
@@ -309,3 +309,29 @@ def png() -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_backend_is_given_back_as_soon_as_a1111_answers(api, backend):
+    """Storing the images is the hub's work: the backend's next job need not wait for it.
+    When the runner says the backend is free, its lease is gone, the job not yet done."""
+    job_id = submit(api, "u1", checkpoint=ANIME)
+    (claim,) = scheduler.claim_batch()
+    seen = {}
+
+    def on_release():
+        job = Job.objects.get(pk=job_id)
+        seen.update(
+            leased=BackendLease.objects.filter(backend=backend).exists(),
+            status=job.status,
+            images=job.images.count(),
+            loaded=Backend.objects.get(pk=backend.pk).loaded_checkpoint,
+        )
+
+    runner.run_claim(claim, on_release=on_release)
+    assert seen["leased"] is False and seen["status"] == "running" and seen["images"] == 0
+    assert seen["loaded"] == ANIME  # known before the backend's next claim (affinity)
+    assert Job.objects.get(pk=job_id).status == "completed"
+    # the job's own events are all there, started first
+    assert [e.type for e in JobEvent.objects.filter(job_id=job_id).order_by("pk")][0] == (
+        "job.started"
+    )

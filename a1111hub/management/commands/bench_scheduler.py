@@ -10,7 +10,10 @@ its users have names of their own, so no scenario's history leaks into another's
 Scenarios, one at a time (the machine has two cores):
 
 - throughput: 25 one-second jobs (10 steps at 100 ms) from 7 users on 1, 4 and 16 backends;
-  throughput = 25 / (first POST -> last job finished).
+  throughput = jobs / (first POST -> last job finished). On n backends 25 jobs take
+  ceil(25/n) rounds, which caps the ratio to n x the one-backend figure below the targets
+  (89.3 % on 4, 78.1 % on 16); so also whole rounds (n x ceil(25/n) jobs) and a backlog of
+  six rounds (6n jobs), the figure held against the target.
 - light user: 6 heavy users queue 4 jobs each on 4 backends, then a light user sends one;
   its time from POST to finished, in job-times (the median run time of the scenario's jobs).
 - swaps: 16 jobs alternating two checkpoints (one user each) on 4 backends at --swap-ms
@@ -53,6 +56,7 @@ ANIME = "animefull_final.safetensors [80b493026b]"
 REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
 STEP_MS = 100
 JOB_STEPS = 10  # one-second jobs
+SUSTAINED_ROUNDS = 6  # the throughput run with a backlog: this many jobs per backend
 SCENARIO_TIMEOUT = 120.0  # no scenario waits longer than this for its jobs
 
 
@@ -386,6 +390,11 @@ class Command(BaseCommand):
             full = self._run_throughput(hub, n, count=n * ceil(25 / n))
             full["ratio"] = round(full["jobs_per_s"] / (n * one["jobs_per_s"]), 3)
             run["whole_rounds"] = full
+            # A backlog of SUSTAINED_ROUNDS rounds: throughput with the queue never empty,
+            # where the first round's POSTs and the last job's tail weigh less.
+            sustained = self._run_throughput(hub, n, count=n * SUSTAINED_ROUNDS)
+            sustained["ratio"] = round(sustained["jobs_per_s"] / (n * one["jobs_per_s"]), 3)
+            run["sustained"] = sustained
             out[f"backends_{n}"] = run
         return out
 
@@ -637,14 +646,15 @@ class Command(BaseCommand):
                          "target": "-", "met": None})  # fmt: skip
             for n, target in ((4, 0.90), (16, 0.85)):
                 run = tp[f"backends_{n}"]
-                whole = run["whole_rounds"]
+                whole, sustained = run["whole_rounds"], run["sustained"]
                 rows.append({
-                    "measure": f"25 jobs, 7 users, {n} backends",
-                    "measured": f"{run['ratio']:.1%} of {n}x ({run['makespan_s']} s; at most "
-                                f"{run['ratio_bound_25_jobs']:.1%} in {ceil(25 / n)} rounds); "
-                                f"{whole['jobs']} jobs: {whole['ratio']:.1%}",
+                    "measure": f"7 users, {n} backends",
+                    "measured": f"{sustained['ratio']:.1%} of {n}x with {sustained['jobs']} jobs "
+                                f"({sustained['makespan_s']} s); 25 jobs: {run['ratio']:.1%} "
+                                f"(at most {run['ratio_bound_25_jobs']:.1%} in {ceil(25 / n)} "
+                                f"rounds); {whole['jobs']} jobs: {whole['ratio']:.1%}",
                     "target": f">= {target:.0%} of {n}x",
-                    "met": run["ratio"] >= target,
+                    "met": sustained["ratio"] >= target,
                 })  # fmt: skip
         if "light_user" in r:
             lu = r["light_user"]
