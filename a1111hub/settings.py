@@ -256,7 +256,7 @@ HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 HUB_DISPATCH_SECONDS = env_int("HUB_DISPATCH_SECONDS", 300)
 # A running dispatcher looks for new work this often (plain reads when it finds none),
 # so a job sent while every dispatcher is busy starts on a free backend within it.
-HUB_DISPATCH_POLL = env_float("HUB_DISPATCH_POLL", 0.2)
+HUB_DISPATCH_POLL = env_float("HUB_DISPATCH_POLL", 0.1)
 JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120)
 HOUSEKEEPING_TIMEOUT = env_int("HUB_HOUSEKEEPING_TIMEOUT", 3600)
 REDIS_URL = env_str("REDIS_URL", "")

@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 import requests
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from a1111sim.server import SimConfig, start_in_thread
@@ -335,3 +336,25 @@ def test_a_backend_is_given_back_as_soon_as_a1111_answers(api, backend):
     assert [e.type for e in JobEvent.objects.filter(job_id=job_id).order_by("pk")][0] == (
         "job.started"
     )
+
+
+def test_a_dispatchers_job_threads_keep_their_connections_and_close_them_at_the_end(
+    api, backend, cluster
+):
+    """Opening a PostgreSQL connection costs more than a short job's queries: a job thread
+    reuses its own for the next job, and none is left open once the dispatcher ends."""
+    opened = []
+
+    def count(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("job"):
+            opened.append(connection)
+
+    connection_created.connect(count)
+    try:
+        ids = [submit(api, f"u{i}") for i in range(6)]
+        cluster.drain()
+    finally:
+        connection_created.disconnect(count)
+    assert {Job.objects.get(pk=i).status for i in ids} == {"completed"}
+    assert 0 < len(opened) < len(ids)  # one backend: two threads at most take turns
+    assert all(wrapper.connection is None for wrapper in opened)
