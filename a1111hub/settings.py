@@ -116,7 +116,7 @@ if not HUB_CACHE_URL and env_str("REDIS_URL", ""):
     HUB_CACHE_URL = urlunsplit(_broker._replace(path=f"/{(_db + 1) % 16}"))
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": HUB_CACHE_URL}
+        {"BACKEND": "core.cache.RedisCache", "LOCATION": HUB_CACHE_URL}
         if HUB_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "a1111hub"}
     )

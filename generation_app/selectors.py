@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from statistics import median
 
@@ -20,8 +21,12 @@ class QueueState:
     eta_seconds: float | None
 
 
-SNAPSHOT_KEY = "generation:queue-snapshot"
-SNAPSHOT_SECONDS = 1.0  # every poller in a process shares one computation per second
+SNAPSHOT_KEY = "generation:queue-snapshot:2"  # (computed at, snapshot)
+SNAPSHOT_SECONDS = 1.0  # every poller shares one computation per second
+# While one poll recomputes an old snapshot, the others answer from it rather than all
+# recomputing at once (with many clients polling, that stampede cost half the throughput).
+SNAPSHOT_REFRESH_KEY = "generation:queue-snapshot-refresh"
+SNAPSHOT_KEEP_SECONDS = 30.0
 RECENT_JOBS = 50  # completed jobs that step times are learned from
 
 
@@ -31,12 +36,24 @@ def queue_state(job: Job) -> QueueState:
         return QueueState(None, job.eta_seconds)
     if job.status != Job.Status.QUEUED:
         return QueueState(None, None)
-    snapshot = cache.get(SNAPSHOT_KEY)
-    if snapshot is None or str(job.pk) not in snapshot:
-        snapshot = queue_snapshot()
-        cache.set(SNAPSHOT_KEY, snapshot, SNAPSHOT_SECONDS)
-    position, eta = snapshot.get(str(job.pk), (None, None))
+    position, eta = _shared_snapshot(str(job.pk)).get(str(job.pk), (None, None))
     return QueueState(position, eta)
+
+
+def _shared_snapshot(job_id: str) -> dict[str, tuple[int, float | None]]:
+    """The last snapshot if it holds the job and is fresh, or if another poll is already
+    recomputing it; else a new one. A job sent since the last one always gets a new one."""
+    cached = cache.get(SNAPSHOT_KEY)
+    if cached is not None:
+        computed_at, snapshot = cached
+        if job_id in snapshot and (
+            time.time() - computed_at < SNAPSHOT_SECONDS
+            or not cache.add(SNAPSHOT_REFRESH_KEY, True, SNAPSHOT_SECONDS)
+        ):
+            return snapshot
+    snapshot = queue_snapshot()
+    cache.set(SNAPSHOT_KEY, (time.time(), snapshot), SNAPSHOT_KEEP_SECONDS)
+    return snapshot
 
 
 def queue_snapshot() -> dict[str, tuple[int, float | None]]:

@@ -15,15 +15,17 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.db import connection
 from django.db.backends.signals import connection_created
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
 from backends.registry import probe, record_probe
 from core.models import ApiKey
-from generation_app import runner, scheduler
+from generation_app import runner, scheduler, selectors
 from generation_app.models import BackendLease, Job, JobEvent
 from generation_app.scheduler import Load, QueuedJob, forecast
 
@@ -152,6 +154,22 @@ def test_queue_positions_are_the_place_under_the_rule(api, backend):
     ids = [submit(api, "heavy") for _ in range(3)] + [submit(api, "light")]
     positions = [api.get(f"/jobs/{i}").json()["queue_position"] for i in ids]
     assert positions == [1, 3, 4, 2]
+
+
+def test_while_one_poll_recomputes_the_queue_others_use_the_last_snapshot(api, backend):
+    """Many clients polling at once must not all recompute the forecast when it expires."""
+    ids = [submit(api, "heavy") for _ in range(2)] + [submit(api, "light")]
+    job = Job.objects.get(pk=ids[1])
+    assert selectors.queue_state(job).position == 3
+    time.sleep(selectors.SNAPSHOT_SECONDS + 0.1)  # the snapshot is old now
+    cache.add(selectors.SNAPSHOT_REFRESH_KEY, True, 5)  # another poll is refreshing it
+    with CaptureQueriesContext(connection) as reads:
+        assert selectors.queue_state(job).position == 3
+    assert len(reads) == 0
+    cache.delete(selectors.SNAPSHOT_REFRESH_KEY)  # no one is: this poll recomputes
+    with CaptureQueriesContext(connection) as reads:
+        assert selectors.queue_state(job).position == 3
+    assert len(reads) > 0
 
 
 def test_a_burst_of_jobs_costs_one_dispatch_task(api, backend, cluster):
