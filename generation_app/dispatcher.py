@@ -90,7 +90,6 @@ def _run(claim: scheduler.Claim, freed: threading.Event) -> None:
         runner.run_claim(claim, on_release=freed.set)
     finally:
         connection.close_if_unusable_or_obsolete()  # kept for this thread's next job
-        freed.set()
 
 
 def dispatch(max_seconds: float | None = None) -> int:
@@ -100,8 +99,8 @@ def dispatch(max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + max_seconds
     started = 0
     running: set[Future] = set()
-    # Set when one of this dispatcher's jobs gives its backend back (or ends): claim again
-    # at once rather than at the next poll.
+    # Set when one of this dispatcher's jobs gives its backend back, and when it ends:
+    # claim again at once rather than at the next poll.
     freed = threading.Event()
     claims = _claim()
     if not claims:  # something may stand in the way: mend, then look again
@@ -113,7 +112,11 @@ def dispatch(max_seconds: float | None = None) -> int:
     try:
         while True:
             for claim in claims:
-                running.add(pool.submit(_run, claim, freed))
+                future = pool.submit(_run, claim, freed)
+                # Once the future is done (not before, or this loop would see it running
+                # and wait out a poll), so a dispatcher with nothing left ends at once.
+                future.add_done_callback(lambda _: freed.set())
+                running.add(future)
                 started += 1
             running = {future for future in running if not future.done()}
             if not running:

@@ -25,7 +25,7 @@ from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
 from backends.registry import probe, record_probe
 from core.models import ApiKey
-from generation_app import runner, scheduler, selectors
+from generation_app import dispatcher, runner, scheduler, selectors
 from generation_app.models import BackendLease, Job, JobEvent
 from generation_app.scheduler import Load, QueuedJob, forecast
 
@@ -376,3 +376,15 @@ def test_a_dispatchers_job_threads_keep_their_connections_and_close_them_at_the_
     assert {Job.objects.get(pk=i).status for i in ids} == {"completed"}
     assert 0 < len(opened) < len(ids)  # one backend: two threads at most take turns
     assert all(wrapper.connection is None for wrapper in opened)
+
+
+def test_a_dispatcher_ends_when_its_last_job_does_not_at_its_next_poll(
+    api, backend, cluster, settings
+):
+    """Its queue worker is free for the next dispatch at once (a slow poll shows it)."""
+    settings.HUB_DISPATCH_POLL = 30
+    job_id = submit(api, "u1")
+    begun = time.monotonic()
+    assert dispatcher.dispatch() == 1
+    assert time.monotonic() - begun < 15  # a 4-step job; a missed wake-up waits 30 s
+    assert Job.objects.get(pk=job_id).status == "completed"
