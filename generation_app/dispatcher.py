@@ -6,8 +6,8 @@ Every new job enqueues a dispatch (unless one waits in the broker already); one 
 finds nothing to claim ends at once. A running dispatcher looks again whenever one of
 its jobs gives its backend back (as soon as A1111 answers, before the images are stored)
 and every ``HUB_DISPATCH_POLL`` seconds: while it holds a queue worker, the dispatch
-tasks of newer jobs may wait behind it, so it must find their jobs itself. A backend that comes back or is added in the
-admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
+tasks of newer jobs may wait behind it, so it must find their jobs itself. A backend
+that comes back or is added in the admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
 no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task
 outlives django-q2's timeout.
 """
@@ -81,8 +81,12 @@ class _ThreadConnections:
 
     def close_all(self) -> None:  # after the pool has shut down
         for wrapper in self._opened:
-            wrapper.close()
-            wrapper.dec_thread_sharing()
+            try:
+                wrapper.close()
+            except Exception:  # a broken connection: nothing left to close
+                logger.exception("Closing a job thread's database connection failed")
+            finally:
+                wrapper.dec_thread_sharing()
 
 
 def _run(claim: scheduler.Claim, freed: threading.Event) -> None:

@@ -208,7 +208,7 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
     # The rows, read after the lock is given back (they are this dispatcher's now). The
     # runner records each job's "started" event once its request is on the way to A1111.
     jobs = Job.objects.in_bulk([job_id for job_id, _ in picks])
-    return [Claim(jobs[job_id], backend) for job_id, backend in picks]
+    return [Claim(jobs[job_id], backend) for job_id, backend in picks if job_id in jobs]
 
 
 def _claim(backend: Backend, job_id) -> bool:
