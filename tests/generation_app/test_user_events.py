@@ -47,12 +47,11 @@ def test_a_user_stream_has_the_events_of_every_job_in_order_and_resumes(
     milestones = [
         (e["data"]["data"]["job_id"], e["event"]) for e in got if e["event"] != "job.progress"
     ]
-    assert milestones == [
-        (jobs[0], "job.started"),
-        (jobs[0], "job.completed"),
-        (jobs[1], "job.started"),
-        (jobs[1], "job.completed"),
-    ]
+    # Each job's own events in order; the second may start before the first's completion
+    # is recorded (the backend is given back as soon as A1111 answers).
+    for job in jobs:
+        assert [event for j, event in milestones if j == job] == ["job.started", "job.completed"]
+    assert milestones[0] == (jobs[0], "job.started") and len(milestones) == 4
     for event in got:
         assert event["data"]["type"] == event["event"]
         assert event["data"]["data"]["user_id"] == "alice"
