@@ -377,26 +377,26 @@ class Command(BaseCommand):
         one = self._run_throughput(hub, 1)
         out = {"one_backend": one}
         for n in (4, 16):
-            run = self._run_throughput(hub, n)
-            ratio = run["jobs_per_s"] / (n * one["jobs_per_s"])
+            run = self._scaled_run(hub, n, 25, one)
             # 25 jobs on n backends take ceil(25/n) rounds at best: the most the ratio can be
             rounds_bound = 25 / (n * ceil(25 / n))
             run.update(
-                ratio=round(ratio, 3),
                 ratio_bound_25_jobs=round(rounds_bound, 3),
-                ratio_of_bound=round(ratio / rounds_bound, 3),
+                ratio_of_bound=round(run["ratio"] / rounds_bound, 3),
             )
             # The same with whole rounds (a multiple of n jobs): the fixed count out of it.
-            full = self._run_throughput(hub, n, count=n * ceil(25 / n))
-            full["ratio"] = round(full["jobs_per_s"] / (n * one["jobs_per_s"]), 3)
-            run["whole_rounds"] = full
+            run["whole_rounds"] = self._scaled_run(hub, n, n * ceil(25 / n), one)
             # A backlog of SUSTAINED_ROUNDS rounds: throughput with the queue never empty,
             # where the first round's POSTs and the last job's tail weigh less.
-            sustained = self._run_throughput(hub, n, count=n * SUSTAINED_ROUNDS)
-            sustained["ratio"] = round(sustained["jobs_per_s"] / (n * one["jobs_per_s"]), 3)
-            run["sustained"] = sustained
+            run["sustained"] = self._scaled_run(hub, n, n * SUSTAINED_ROUNDS, one)
             out[f"backends_{n}"] = run
         return out
+
+    def _scaled_run(self, hub: Hub, backends: int, count: int, one: dict) -> dict:
+        """A throughput run with its ratio to ``backends`` x the one-backend figure."""
+        run = self._run_throughput(hub, backends, count=count)
+        run["ratio"] = round(run["jobs_per_s"] / (backends * one["jobs_per_s"]), 3)
+        return run
 
     def light_user(self, hub: Hub) -> dict:
         """Six heavy users each queue 4 jobs at the same time (a client each); the light
