@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from generation_app.images import read_bytes
+from generation_app.jobs.cancel import cancel_job
+from generation_app.media.storage import read_bytes
 from generation_app.models import BackendLease, Job, JobImage
-from generation_app.services import cancel_job
 
 
 @admin.register(BackendLease)

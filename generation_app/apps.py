@@ -6,4 +6,4 @@ class GenerationAppConfig(AppConfig):
     verbose_name = "Generation (jobs and backends)"
 
     def ready(self) -> None:
-        from generation_app import webhook_admin  # noqa: F401  (registers its admin classes)
+        pass

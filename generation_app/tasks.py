@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from generation_app import dispatcher, retention, services, webhooks
+from generation_app.delivery import webhooks
+from generation_app.media import retention
+from generation_app.scheduling import dispatcher, housekeeping
 
 
 def dispatch() -> int:
@@ -16,7 +18,7 @@ def run_job(job_id: str) -> int:
 
 
 def sweep() -> int:
-    return services.sweep_stale_jobs()
+    return housekeeping.sweep_stale_jobs()
 
 
 def deliver_webhook(delivery_id: int) -> str:

@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from backends.models import Backend
-from generation_app import streams
+from generation_app.delivery import streams
 from generation_app.models import Job
 from loras_app.hashing import pending_hashes
 from loras_app.models import ScanRun

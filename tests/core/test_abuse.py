@@ -235,20 +235,20 @@ def test_a_head_on_the_event_stream_never_holds_a_slot(api, backend, settings):
     ]
     for _ in range(settings.HUB_MAX_EVENT_STREAMS * 3):
         assert api.head(f"/jobs/{job_id}/events").status_code == 200
-    from generation_app import streams
+    from generation_app.delivery import streams
 
     assert streams._event_streams._value == settings.HUB_MAX_EVENT_STREAMS  # all free
 
 
 def test_event_streams_are_capped_per_key(api, backend, settings):
-    from generation_app import views
+    from generation_app.api import events as event_views
 
     job_id = api.post("/generate/txt2img", {"user_id": "u", "prompt": "x"}, format="json").json()[
         "job_id"
     ]
     key_id = ApiKey.objects.get(name="test service").pk
     held = [
-        views._streams_per_key.acquire(key_id)
+        event_views._streams_per_key.acquire(key_id)
         for _ in range(settings.HUB_MAX_EVENT_STREAMS_PER_KEY)
     ]
     try:

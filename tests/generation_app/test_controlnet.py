@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from backends.models import Backend
 from core.errors import Conflict
-from generation_app import controlnet as cn
+from generation_app.controlnet import units as cn
 from generation_app.models import Job, JobImage
 from genparams.controlnet import check_unit_count
 

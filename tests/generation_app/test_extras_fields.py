@@ -73,12 +73,12 @@ def test_adetailer_without_the_extension_is_409(api, db, no_adetailer_sim) -> No
 def test_scheduler_routes_adetailer_jobs_only_to_backends_that_have_it(db) -> None:
     from django.utils import timezone
 
-    from generation_app import scheduler
+    from generation_app.scheduling import rule
 
     with_it = Backend.objects.create(
         name="a", url="http://127.0.0.1:1", capabilities={"adetailer": True}
     )
     without = Backend.objects.create(name="b", url="http://127.0.0.1:2", capabilities={})
-    job = scheduler.QueuedJob("j", "u", "txt2img", "", 0, timezone.now(), ("adetailer",))
-    assert scheduler.can_run(job, with_it, {}) and not scheduler.can_run(job, without, {})
-    assert "ADetailer" in scheduler.unrunnable_reason(job, [without], {})
+    job = rule.QueuedJob("j", "u", "txt2img", "", 0, timezone.now(), ("adetailer",))
+    assert rule.can_run(job, with_it, {}) and not rule.can_run(job, without, {})
+    assert "ADetailer" in rule.unrunnable_reason(job, [without], {})

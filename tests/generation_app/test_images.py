@@ -18,7 +18,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from core import links
-from generation_app import images, retention
+from generation_app.media import retention, variants
 from generation_app.models import Job, JobImage
 
 SMALL = {"user_id": "alice", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4}
@@ -141,7 +141,7 @@ def test_a_running_jobs_preview_url_is_signed(api, backend, cluster, sim, settin
     [(2, (1, 2)), (3, (2, 2)), (4, (2, 2)), (5, (2, 3)), (6, (2, 3)), (9, (3, 3)), (16, (4, 4))],
 )
 def test_grid_shape_is_square_as_it_can_be(count, shape):
-    rows, columns = images.grid_shape(count)
+    rows, columns = variants.grid_shape(count)
     assert (rows, columns) == shape and rows * columns >= count and rows <= columns
 
 
@@ -167,9 +167,9 @@ def test_a_batch_comes_as_one_grid_and_every_image_compressed(api, backend, clus
 
 def test_the_compressed_copy_stays_under_the_byte_limit(settings):
     noise = Image.effect_noise((768, 768), 90).convert("RGB")  # incompressible
-    data, size = images.compress(noise, 60_000)
+    data, size = variants.compress(noise, 60_000)
     assert len(data) <= 60_000 and size[0] < 768  # quality alone was not enough
-    data, size = images.compress(noise, 8_000_000)
+    data, size = variants.compress(noise, 8_000_000)
     assert size == (768, 768) and Image.open(io.BytesIO(data)).format == "JPEG"
 
 
@@ -288,7 +288,7 @@ def test_quota_deletes_the_oldest_images_first(api, backend, cluster, settings):
 def test_the_prune_is_scheduled_on_the_housekeeping_queue_only_when_on(db, settings):
     from django_q.models import Schedule
 
-    from generation_app.services import ensure_schedules
+    from generation_app.scheduling.housekeeping import ensure_schedules
 
     ensure_schedules()
     assert not Schedule.objects.filter(name=retention.SCHEDULE_NAME).exists()

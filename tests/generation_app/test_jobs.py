@@ -407,7 +407,7 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
 
     from django.utils import timezone
 
-    from generation_app.services import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import sweep_stale_jobs
 
     stale = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS + 5)
     job = Job.objects.create(
@@ -535,7 +535,7 @@ def test_a_refused_connection_moves_the_job_to_another_backend(api, cluster, sim
 
 
 def test_the_sweep_starts_a_dispatcher_for_jobs_whose_task_was_lost(api, backend, cluster):
-    from generation_app.services import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import sweep_stale_jobs
 
     job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
         "job_id"
@@ -555,7 +555,7 @@ def test_the_sweep_in_the_housekeeping_cluster_queues_the_dispatcher_for_generat
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
-    from generation_app.services import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import sweep_stale_jobs
 
     submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64})
     cluster.broker.purge_queue()
@@ -567,7 +567,7 @@ def test_the_sweep_in_the_housekeeping_cluster_queues_the_dispatcher_for_generat
 
 
 def test_event_streams_are_bounded_per_process(api, backend, settings):
-    from generation_app import streams
+    from generation_app.delivery import streams
 
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
     held = [
@@ -608,7 +608,7 @@ def test_concurrent_requests_cannot_pass_the_active_job_limit_together(
 
 
 def test_the_job_status_body_has_exactly_the_documented_fields(api, backend):
-    from generation_app.serializers import JobSerializer
+    from generation_app.delivery.documents import JobSerializer
 
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
     body = api.get(f"/jobs/{job_id}").json()

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from backends.models import Backend
-from generation_app import images
+from generation_app.media import previews, storage
 from generation_app.models import Job
 
 BODY = {"user_id": "u1", "prompt": "a lighthouse", "steps": 60, "width": 256, "height": 256}
@@ -65,11 +65,11 @@ def test_a_running_job_offers_a_small_preview_that_is_replaced_as_it_changes(
     served = [content for code, _, content in fetched if code == 200]
     assert served, fetched
     for content in served:
-        assert len(content) <= images.PREVIEW_MAX_BYTES
+        assert len(content) <= previews.PREVIEW_MAX_BYTES
         image = Image.open(io.BytesIO(content))
-        assert image.format == "WEBP" and max(image.size) <= images.PREVIEW_MAX_SIDE
+        assert image.format == "WEBP" and max(image.size) <= previews.PREVIEW_MAX_SIDE
     # One file, replaced; gone when the job ends, and the URL with it.
-    assert images.preview_version(job_id) is None
+    assert previews.preview_version(job_id) is None
     assert not [n for n in default_storage.listdir(f"jobs/{job_id}")[1] if "preview" in n]
     final = api.get(f"/jobs/{job_id}").json()
     assert final["preview_url"] is None
@@ -150,23 +150,23 @@ def _png_b64(size, noise: bool = False) -> str:
 
 def test_a_big_preview_is_stored_small(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    assert images.store_preview("j1", "data:image/png;base64," + _png_b64((1536, 1024), True))
-    stored = images.read_bytes(images.preview_name("j1", images.preview_version("j1")))
-    assert len(stored) <= images.PREVIEW_MAX_BYTES
-    assert max(Image.open(io.BytesIO(stored)).size) <= images.PREVIEW_MAX_SIDE
-    before = images.preview_version("j1")
-    assert images.store_preview("j1", _png_b64((64, 64)))  # raw base64 (current_image)
-    assert images.preview_version("j1") != before
+    assert previews.store_preview("j1", "data:image/png;base64," + _png_b64((1536, 1024), True))
+    stored = storage.read_bytes(previews.preview_name("j1", previews.preview_version("j1")))
+    assert len(stored) <= previews.PREVIEW_MAX_BYTES
+    assert max(Image.open(io.BytesIO(stored)).size) <= previews.PREVIEW_MAX_SIDE
+    before = previews.preview_version("j1")
+    assert previews.store_preview("j1", _png_b64((64, 64)))  # raw base64 (current_image)
+    assert previews.preview_version("j1") != before
     # One preview file, the newest: the older one was deleted after it was replaced.
     _, files = default_storage.listdir("jobs/j1")
-    assert files == [f"preview-{images.preview_version('j1')}.webp"]
+    assert files == [f"preview-{previews.preview_version('j1')}.webp"]
 
 
 @pytest.mark.parametrize("data", ["", "data:image/png;base64,!!!", "aGVsbG8=", "x" * (13 << 20)])
 def test_a_preview_that_does_not_decode_or_is_too_big_is_not_stored(settings, tmp_path, data):
     settings.MEDIA_ROOT = tmp_path
-    assert images.store_preview("j2", data) is False
-    assert images.preview_version("j2") is None
+    assert previews.store_preview("j2", data) is False
+    assert previews.preview_version("j2") is None
 
 
 def test_the_openapi_schema_documents_previews(api):

@@ -7,7 +7,7 @@ import re
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from generation_app.payloads import (
+from generation_app.jobs.payloads import (
     BuildInputs,
     LoraRef,
     add_lora_tags,
@@ -168,7 +168,7 @@ def test_a_non_finite_weight_is_never_written(weight):
 
 @pytest.mark.parametrize("weight", ["nan", "NaN", "inf", "-Infinity", "1e400"])
 def test_non_finite_lora_weights_are_refused_at_validation(weight):
-    from generation_app.serializers import LoraWeightsField
+    from generation_app.api.serializers import LoraWeightsField
 
     with pytest.raises(ValidationError):
         LoraWeightsField().run_validation({"character_lora.safetensors": weight})

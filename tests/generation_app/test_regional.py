@@ -10,9 +10,9 @@ import requests
 from PIL import Image
 
 from backends.models import Backend
-from generation_app import regional
 from generation_app.models import Job
-from generation_app.regional import Region, RegionalError, RegionalSpec, plan
+from generation_app.regional import plan as regional
+from generation_app.regional.plan import Region, RegionalError, RegionalSpec, plan
 
 BRIEF_REGIONAL = {
     "user_id": "user123",

@@ -25,9 +25,9 @@ from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
 from backends.registry import probe, record_probe
 from core.models import ApiKey
-from generation_app import dispatcher, runner, scheduler, selectors
 from generation_app.models import BackendLease, Job, JobEvent
-from generation_app.scheduler import Load, QueuedJob, forecast
+from generation_app.scheduling import claims, dispatcher, eta, rule, runner
+from generation_app.scheduling.rule import Load, QueuedJob, forecast
 
 ANIME = "animefull_final.safetensors [80b493026b]"
 REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
@@ -98,17 +98,17 @@ def test_a_backend_prefers_its_loaded_checkpoint_but_only_for_a_while(settings):
     titles = {1: {ANIME, REALISTIC}}
     now = timezone.now()
     settings.HUB_AFFINITY_MAX_WAIT_SECONDS = 3600
-    assert scheduler.choose(backend, [older, newer], Load(), titles, now).id == "new"
+    assert rule.choose(backend, [older, newer], Load(), titles, now).id == "new"
     settings.HUB_AFFINITY_MAX_WAIT_SECONDS = 60  # "old" has waited 10 minutes: its turn
-    assert scheduler.choose(backend, [older, newer], Load(), titles, now).id == "old"
+    assert rule.choose(backend, [older, newer], Load(), titles, now).id == "old"
 
 
 def test_a_backend_never_gets_a_job_it_cannot_run():
     plain = Backend(pk=1, url="http://b", capabilities={})
     job = q("cn", "a", 1, kind="controlnet")
-    assert scheduler.choose(plain, [job], Load(), {1: None}, timezone.now()) is None
+    assert rule.choose(plain, [job], Load(), {1: None}, timezone.now()) is None
     missing_model = q("m", "a", 1, checkpoint="other.safetensors [0]")
-    assert scheduler.choose(plain, [missing_model], Load(), {1: {ANIME}}, timezone.now()) is None
+    assert rule.choose(plain, [missing_model], Load(), {1: {ANIME}}, timezone.now()) is None
 
 
 def test_a_users_next_job_waits_behind_others_while_their_first_runs():
@@ -160,15 +160,15 @@ def test_while_one_poll_recomputes_the_queue_others_use_the_last_snapshot(api, b
     """Many clients polling at once must not all recompute the forecast when it expires."""
     ids = [submit(api, "heavy") for _ in range(2)] + [submit(api, "light")]
     job = Job.objects.get(pk=ids[1])
-    assert selectors.queue_state(job).position == 3
-    time.sleep(selectors.SNAPSHOT_SECONDS + 0.1)  # the snapshot is old now
-    cache.add(selectors.SNAPSHOT_REFRESH_KEY, True, 5)  # another poll is refreshing it
+    assert eta.queue_state(job).position == 3
+    time.sleep(eta.SNAPSHOT_SECONDS + 0.1)  # the snapshot is old now
+    cache.add(eta.SNAPSHOT_REFRESH_KEY, True, 5)  # another poll is refreshing it
     with CaptureQueriesContext(connection) as reads:
-        assert selectors.queue_state(job).position == 3
+        assert eta.queue_state(job).position == 3
     assert len(reads) == 0
-    cache.delete(selectors.SNAPSHOT_REFRESH_KEY)  # no one is: this poll recomputes
+    cache.delete(eta.SNAPSHOT_REFRESH_KEY)  # no one is: this poll recomputes
     with CaptureQueriesContext(connection) as reads:
-        assert selectors.queue_state(job).position == 3
+        assert eta.queue_state(job).position == 3
     assert len(reads) > 0
 
 
@@ -268,13 +268,13 @@ def test_two_dispatchers_never_take_the_same_job_or_backend(transactional_db, si
         Backend.objects.create(url=sim.url)
     for i in range(6):
         Job.objects.create(user_id=f"u{i}", kind="txt2img", payload={"prompt": "x"})
-    claims, lock = [], threading.Lock()
+    taken, lock = [], threading.Lock()
 
     def claim_all():
         try:
-            while (claim := scheduler.claim_next()) is not None:
+            while (claim := claims.claim_next()) is not None:
                 with lock:
-                    claims.append((claim.backend.pk, claim.job.pk))
+                    taken.append((claim.backend.pk, claim.job.pk))
         finally:
             connection.close()
 
@@ -283,8 +283,8 @@ def test_two_dispatchers_never_take_the_same_job_or_backend(transactional_db, si
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert len(claims) == 2  # two backends, each leased once
-    assert len({b for b, _ in claims}) == 2 and len({j for _, j in claims}) == 2
+    assert len(taken) == 2  # two backends, each leased once
+    assert len({b for b, _ in taken}) == 2 and len({j for _, j in taken}) == 2
     assert Job.objects.filter(status="running").count() == 2
 
 
@@ -334,7 +334,7 @@ def test_a_backend_is_given_back_as_soon_as_a1111_answers(api, backend):
     """Storing the images is the hub's work: the backend's next job need not wait for it.
     When the runner says the backend is free, its lease is gone, the job not yet done."""
     job_id = submit(api, "u1", checkpoint=ANIME)
-    (claim,) = scheduler.claim_batch()
+    (claim,) = claims.claim_batch()
     seen = {}
 
     def on_release():

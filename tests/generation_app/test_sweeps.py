@@ -11,9 +11,10 @@ from PIL import Image
 
 from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
-from generation_app import sweeps
 from generation_app.models import Job, JobGroup
-from generation_app.sweeps import Axis
+from generation_app.sweeps import axes as sweep_axes
+from generation_app.sweeps import sheet as sweep_sheet
+from generation_app.sweeps.axes import Axis
 
 SMALL = {"prompt": "a red lighthouse", "width": 64, "height": 64, "steps": 3}
 
@@ -29,7 +30,7 @@ def sweep(api, axes, user="u", **base):
 # --- pure: expansion ------------------------------------------------------------------
 def test_cells_are_every_combination_x_fastest():
     axes = [Axis("seed", [1, 2]), Axis("steps", [5, 6])]
-    assert sweeps.cells(axes) == [
+    assert sweep_axes.cells(axes) == [
         {"steps": 5, "seed": 1},
         {"steps": 5, "seed": 2},
         {"steps": 6, "seed": 1},
@@ -41,7 +42,7 @@ def test_a_cell_puts_its_values_in_prompt_loras_and_fields():
     axes = [Axis("prompt_sr", ["red", "blue"]), Axis("lora:x.safetensors", [0.5])]
     params = {"prompt": "a red house", "negative_prompt": "red", "loras": {"y.safetensors": 1}}
     cell = {"prompt_sr": "blue", "lora:x.safetensors": 0.5}
-    out = sweeps.apply_cell(params, cell, axes)
+    out = sweep_axes.apply_cell(params, cell, axes)
     assert out["prompt"] == "a blue house" and out["negative_prompt"] == "blue"
     assert out["loras"] == {"y.safetensors": 1, "x.safetensors": 0.5}
     assert params["prompt"] == "a red house"  # the base is left alone
@@ -119,7 +120,7 @@ def test_a_sweep_runs_every_cell_over_every_backend_and_makes_a_sheet(api, clust
     sheet = api.get(done["sheet_url"])
     assert sheet.status_code == 200 and sheet["Content-Type"] == "image/png"
     picture = Image.open(io.BytesIO(b"".join(sheet.streaming_content)))
-    assert picture.width <= sweeps.SHEET_MAX_WIDTH and picture.height > 2 * 64
+    assert picture.width <= sweep_sheet.SHEET_MAX_WIDTH and picture.height > 2 * 64
 
 
 def test_a_sweep_is_one_request_for_the_active_job_limit(api, backend, settings):

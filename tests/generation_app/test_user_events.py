@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from generation_app import streams
+from generation_app.delivery import streams
 from generation_app.models import JobEvent
 
 SMALL = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4}
@@ -69,7 +69,7 @@ def test_a_user_stream_has_the_events_of_every_job_in_order_and_resumes(
 
 
 def test_a_stream_sees_new_events_as_they_happen(user_api, transactional_db, short_streams):
-    from generation_app import events
+    from generation_app.delivery import events
     from generation_app.models import Job
 
     alice = user_api("alice")

@@ -22,7 +22,8 @@ from standardwebhooks.webhooks import Webhook
 from core.auth import forget_cached_keys
 from core.models import ApiKey
 from core.webhook_targets import refusal
-from generation_app import events, tasks, webhooks
+from generation_app import tasks
+from generation_app.delivery import events, webhooks
 from generation_app.models import Job, JobEvent, WebhookDelivery
 
 SMALL = {"user_id": "alice", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4}

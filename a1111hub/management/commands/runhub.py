@@ -20,8 +20,8 @@ from a1111hub.supervisor import Child, GaveUp, Supervisor
 from backends.models import Backend
 from backends.registry import DEFAULT_A1111_URL, sync_configured_backends
 from core.models import ApiKey
-from generation_app.dispatcher import enqueue_dispatch
-from generation_app.services import ensure_schedules
+from generation_app.scheduling.dispatcher import enqueue_dispatch
+from generation_app.scheduling.housekeeping import ensure_schedules
 from loras_app.scan.runs import startup_scan
 
 BANNER = "=" * 78

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from generation_app.retention import prune_images
+from generation_app.media.retention import prune_images
 
 
 class Command(BaseCommand):

@@ -1,0 +1,174 @@
+"""GET /users/{user_id}/events: one event stream for all of a user's jobs."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from core.auth import check_user_access
+from core.errors import ApiError
+from core.limits import KeySlots, releasing
+from core.openapi import READ, errors
+from core.serializers import ErrorSerializer
+from generation_app.api.jobs import get_job
+from generation_app.delivery import streams
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+class JobEventsView(APIView):
+    """Server-sent events: one `progress` event per change, then `done` with the final state.
+
+    A stream lasts at most HUB_EVENT_STREAM_SECONDS; EventSource clients reconnect by
+    themselves (the `retry:` line says when)."""
+
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A text/event-stream: `event: progress` with the job's JSON "
+                "(as GET /jobs/{job_id}) on every change, then `event: done` with its final "
+                "state.",
+            ),
+            **errors(READ, 404, e429="Too many open streams for this key or this hub."),
+        },
+        tags=["jobs"],
+        summary="Stream progress (SSE)",
+        description="Server-sent events: one `progress` event per change, then `done` with "
+        "the final state. A stream lasts at most HUB_EVENT_STREAM_SECONDS; EventSource "
+        "clients reconnect by themselves (the `retry:` line says when). One stream for all "
+        "of a user's jobs: GET /users/{user_id}/events.",
+    )
+    def get(self, request: Request, job_id) -> StreamingHttpResponse:
+        job = get_job(request, job_id)
+        release = _streams_per_key.acquire(request.user.key_id)
+        try:
+            stream = streams.job_events(job, request)
+        except BaseException:
+            release()
+            raise
+        response = StreamingHttpResponse(
+            releasing(stream, release), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    @extend_schema(exclude=True)
+    def head(self, request: Request, job_id) -> HttpResponse:
+        """Headers only: a HEAD never opens (or holds) a stream."""
+        get_job(request, job_id)
+        response = HttpResponse(content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
+_streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "event streams")
+
+
+EVENT_STREAM_DESCRIPTION = """\
+Server-sent events: every job event of the user, as it happens — the same events, with
+the same JSON bodies, as webhooks get (`job.started`, `job.progress` at most every 2 s
+per job, `job.completed`, `job.failed`, `job.cancelled`):
+
+```
+id: 42
+event: job.completed
+data: {"type": "job.completed", "timestamp": "...", "data": {<the job, as GET /jobs/{id}>, "result": {"images": [...], "seeds": [...]}}}
+```
+
+Each event's `id` increases. Reconnect with `Last-Event-ID: <the last id you saw>` (an
+EventSource does it by itself; or `?last_event_id=`) to get what you missed: events are
+kept HUB_EVENT_RETENTION_HOURS (24 h by default). Without it, the stream starts with the
+next event. A stream lasts at most
+HUB_EVENT_STREAM_SECONDS; it counts against the same stream limits as
+`GET /jobs/{id}/events` (429 when they are reached). A user key may only follow its own
+user; a service key any user."""
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.META.get("HTTP_LAST_EVENT_ID") or request.query_params.get("last_event_id")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ApiError(
+            f"Last-Event-ID {raw!r} is not an event id: send the `id` of the last event you "
+            "received (a whole number), or nothing to start from now.",
+            code="bad_last_event_id",
+        )
+    return value
+
+
+class UserEventsView(APIView):
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                OpenApiTypes.INT,
+                OpenApiParameter.HEADER,
+                description="Resume after this event id (the `id` of the last event seen).",
+            ),
+            OpenApiParameter(
+                "last_event_id",
+                OpenApiTypes.INT,
+                OpenApiParameter.QUERY,
+                description="The same as the Last-Event-ID header, for clients that cannot "
+                "set headers.",
+            ),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="SSE stream of the user's job events.",
+            ),
+            (400, "application/json"): ErrorSerializer,
+            (401, "application/json"): ErrorSerializer,
+            (403, "application/json"): ErrorSerializer,
+            (429, "application/json"): ErrorSerializer,
+        },
+        tags=["jobs"],
+        summary="Stream all of a user's job events (SSE)",
+        description=EVENT_STREAM_DESCRIPTION,
+    )
+    def get(self, request: Request, user_id: str) -> StreamingHttpResponse:
+        check_user_access(request, user_id)
+        after = _last_event_id(request)
+        release = _streams_per_key.acquire(request.user.key_id)
+        try:
+            stream = streams.user_events(user_id, after, release)
+        except BaseException:
+            release()
+            raise
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    @extend_schema(exclude=True)
+    def head(self, request: Request, user_id: str) -> HttpResponse:
+        """Headers only: a HEAD never opens (or holds) a stream."""
+        check_user_access(request, user_id)
+        response = HttpResponse(content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        return response

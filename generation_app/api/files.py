@@ -1,0 +1,180 @@
+"""GET /jobs/{id}/preview: the latest live preview of a running job."""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+
+from django.db.models import Q
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from core.errors import NotFound
+from core.openapi import READ, errors
+from core.serializers import ErrorSerializer
+from generation_app.media.links import (
+    authorize,
+    file_response,
+    preview_signed_name,
+    require_key_or_signature,
+)
+from generation_app.media.previews import preview_name, preview_version
+from generation_app.media.storage import open_stored
+from generation_app.models import Job, JobImage
+
+
+class JobImageView(APIView):
+    """Stored images, thumbnails, compressed copies and grids: with the signed URL the hub
+    gave (no key needed until it expires), or with a key that may see the job."""
+
+    permission_classes: list = []  # a signed link or a key: see generation_app.media
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "expires",
+                int,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From a signed URL: when it expires (Unix seconds).",
+            ),
+            OpenApiParameter(
+                "signature",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From a signed URL: opens this one file without an API key.",
+            ),
+        ],
+        responses={
+            (200, "image/png"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The image (PNG, JPEG or WebP by its name)"
+            ),
+            **errors(
+                READ,
+                404,
+                e403="Another user's image (forbidden), or an expired or wrong signed link "
+                "(link_expired, link_invalid).",
+            ),
+        },
+        tags=["jobs"],
+        summary="A stored image",
+        description="An image, thumbnail, compressed copy or grid of a job, by the path the "
+        "result gave. Open it with the signed URL as given (no key needed until "
+        "`expires`), or with an API key that may see the job.",
+    )
+    def get(self, request: Request, path: str) -> FileResponse:
+        require_key_or_signature(request)
+        job_id, _, name = path.partition("/")
+        stored = f"jobs/{path}"
+        image = None
+        if name and "/" not in name:  # only files the hub wrote: <job id>/<name>
+            image = (
+                JobImage.objects.select_related("job")
+                .filter(job_id=_uuid_or_404(job_id))
+                .filter(Q(file=stored) | Q(thumbnail=stored) | Q(compressed=stored))
+                .only("job__user_id", "file", "thumbnail", "compressed")
+                .first()
+            )
+        if image is None:
+            raise NotFound(f"No image {path}.", code="image_not_found")
+        seconds_left = authorize(request, stored, image.job.user_id, job_id)
+        try:
+            handle = open_stored(stored)
+        except FileNotFoundError:
+            raise NotFound(
+                f"The file for {path} is gone from media storage.", code="image_not_found"
+            ) from None
+        content_type = mimetypes.guess_type(stored)[0] or "application/octet-stream"
+        return file_response(handle, content_type, seconds_left)
+
+
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"No job {value}.", code="job_not_found") from None
+
+
+class JobPreviewView(APIView):
+    """A small WebP of the image being sampled, replaced as A1111's live preview changes
+    (at most about once a second). Only while the job runs; for keys that may see the job,
+    or without a key through the signed preview_url of GET /jobs/{id}."""
+
+    permission_classes: list = []  # a signed link or a key: see generation_app.media
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "v",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="Cache buster from preview_url; the latest preview is served anyway.",
+            ),
+            OpenApiParameter(
+                "expires",
+                int,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From preview_url: when the signed link expires (Unix seconds).",
+            ),
+            OpenApiParameter(
+                "signature",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="From preview_url: opens this job's preview without an API key "
+                "until `expires`.",
+            ),
+        ],
+        responses={
+            (200, "image/webp"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The latest live preview"
+            ),
+            401: ErrorSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="Another user's job (forbidden), or an expired or wrong signed "
+                "link (link_expired, link_invalid).",
+            ),
+            404: OpenApiResponse(
+                ErrorSerializer,
+                description="No such job (job_not_found), or no preview: the job is not "
+                "running, has none yet, or was sent with live_preview: false "
+                "(preview_not_found).",
+            ),
+        },
+        tags=["jobs"],
+        summary="Live preview of a running job",
+    )
+    def get(self, request: Request, job_id) -> FileResponse:
+        require_key_or_signature(request)
+        job = Job.objects.only("id", "user_id", "status").filter(pk=job_id).first()
+        if job is None:
+            raise NotFound(
+                f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found"
+            )
+        authorize(request, preview_signed_name(job.pk), job.user_id, job.pk)
+        handle = None
+        for _ in range(2):  # a preview replaced between listing and opening: take the new one
+            version = preview_version(str(job.pk)) if job.status == Job.Status.RUNNING else None
+            if version is None:
+                break
+            try:
+                handle = open_stored(preview_name(str(job.pk), version))
+                break
+            except FileNotFoundError:
+                continue
+        if handle is None:
+            raise NotFound(
+                f"Job {job.pk} has no live preview ({job.status}). Previews exist only while a "
+                "job runs; GET /jobs/{id} gives preview_url when there is one.",
+                code="preview_not_found",
+            )
+        response = FileResponse(handle, content_type="image/webp")
+        response["Cache-Control"] = "no-store"
+        return response

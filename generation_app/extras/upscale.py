@@ -1,0 +1,125 @@
+"""A1111's extras outside txt2img/img2img: PNG info, upscaling (as a job), captions.
+
+PNG info is read here, with Pillow, not by a backend's ``/sdapi/v1/png-info``: A1111's own
+route only reads ``image.info`` (``modules/api/api.py`` ``pnginfoapi``), so asking a GPU
+server for it would add a round trip and a failure mode (no healthy backend) for nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework import serializers
+
+from a1111.client import A1111Error
+from core.errors import ApiError
+from generation_app.admission import service as admission
+from generation_app.media.uploads import CheckedImage
+from generation_app.models import Job
+
+# --- upscale: a job like any other ------------------------------------------------------
+# A1111's ExtrasBaseRequest (modules/api/models.py): resize_mode 0 = scale by
+# upscaling_resize (1..8), 1 = scale to upscaling_resize_w x upscaling_resize_h.
+UPSCALE_FIELDS = (
+    "resize_mode", "upscaling_resize", "upscaling_resize_w", "upscaling_resize_h",
+    "upscaling_crop", "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility",
+    "gfpgan_visibility", "codeformer_visibility", "codeformer_weight", "upscale_first",
+)  # fmt: skip
+
+
+def extras_upscalers(catalog: dict[str, Any] | None) -> list[str] | None:
+    """Names extras accept: A1111's ``shared.sd_upscalers`` (``/sdapi/v1/upscalers``), not
+    the latent modes, which only hires fix takes. None when no backend answered."""
+    if catalog is None or catalog.get("upscalers") is None:
+        return None
+    return [u["name"] for u in catalog["upscalers"] if not u["name"].startswith("Latent")]
+
+
+def check_upscalers(params: dict[str, Any], catalog: dict[str, Any] | None) -> None:
+    """A1111 answers an unknown name with a 500 ``AssertionError: could not find upscaler
+    named X`` (``scripts/postprocessing_upscale.py``); the hub refuses it first."""
+    valid = extras_upscalers(catalog)
+    if valid is None:
+        return
+    errors = {
+        field: [f"Unknown upscaler {params[field]!r}. Valid: {', '.join(valid)}."]
+        for field in ("upscaler_1", "upscaler_2")
+        if params.get(field) and params[field] not in valid
+    }
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, Any]:
+    """The body of /sdapi/v1/extra-single-image, checked against the output pixel limit."""
+    body = {k: params[k] for k in UPSCALE_FIELDS if params.get(k) is not None}
+    if params.get("upscaling_resize_w") or params.get("upscaling_resize_h"):
+        body["resize_mode"] = 1
+        width = params.get("upscaling_resize_w") or image.width
+        height = params.get("upscaling_resize_h") or image.height
+        body.setdefault("upscaling_resize_w", width)
+        body.setdefault("upscaling_resize_h", height)
+    else:
+        body["resize_mode"] = 0
+        scale = float(params.get("upscaling_resize") or 2)
+        body["upscaling_resize"] = scale
+        width, height = int(image.width * scale), int(image.height * scale)
+    if width * height > settings.HUB_MAX_OUTPUT_PIXELS:
+        raise serializers.ValidationError(
+            {"upscaling_resize": [
+                f"The result would be {width}x{height} ({width * height:,} pixels); at most "
+                f"{settings.HUB_MAX_OUTPUT_PIXELS:,}. Lower the scale or the target size."
+            ]}
+        )  # fmt: skip
+    body["show_extras_results"] = True
+    body["image"] = image.b64
+    return body
+
+
+def create_upscale_job(
+    *, user_id: str, payload: dict[str, Any], received: dict[str, Any], priority: int = 0,
+    idempotency_key: str | None = None, fingerprint: str = "",
+) -> tuple[Job, bool]:  # fmt: skip
+    """Save and enqueue an upscale job, with the same per-user limit and Idempotency-Key
+    rule as POST /generate/* (``services.create_job``)."""
+    if idempotency_key:
+        first = Job.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
+        if first is not None:
+            if first.kind != Job.Kind.UPSCALE or first.request_fingerprint != fingerprint:
+                raise ApiError(
+                    f"Idempotency-Key {idempotency_key!r} was used for another request "
+                    f"(job {first.pk}). Use a new key for a new request.",
+                    code="idempotency_key_reused",
+                    status_code=422,
+                )
+            return first, False
+    job = Job(
+        user_id=user_id,
+        kind=Job.Kind.UPSCALE,
+        request=received,
+        payload=payload,
+        priority=priority,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    with transaction.atomic():
+        admission._lock_user(user_id)
+        admission._check_active_limit(user_id)
+        job.save(force_insert=True)
+        transaction.on_commit(lambda: admission.enqueue(job))
+    return job, True
+
+
+def run_extras(client, payload: dict[str, Any]) -> dict[str, Any]:
+    """For the runner: the extras call, answered in the shape of a generation result (one
+    image, ``html_info`` kept) so it is stored like any other."""
+    answer = client.extra_single_image(payload) or {}
+    image = answer.get("image")
+    if not image:
+        raise A1111Error(client.base_url, 200, "extra-single-image answered without an image")
+    return {
+        "images": [image],
+        "info": {"all_seeds": [None], "html_info": answer.get("html_info") or ""},
+    }

@@ -1,0 +1,41 @@
+"""TODO."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from backends.registry import interrupt
+from core.errors import Conflict
+from generation_app.delivery import events
+from generation_app.models import BackendLease, Job
+
+
+def cancel_job(job: Job) -> Job:
+    """A queued job never starts; a running one is interrupted on its backend."""
+    if job.is_final:
+        raise Conflict(
+            f"Job {job.id} is already {job.status}; only queued or running jobs can be cancelled.",
+            code="job_finished",
+            status=job.status,
+        )
+    now = timezone.now()
+    cancelled = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        message="Cancelled before it started.",
+    )
+    if cancelled:
+        events.job_changed(job, events.CANCELLED)
+    else:
+        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        interrupt_if_running(job)
+    job.refresh_from_db()
+    return job
+
+
+def interrupt_if_running(job: Job) -> None:
+    """Interrupt is global in A1111: only send it when this job holds the backend."""
+    lease = BackendLease.objects.filter(job=job).select_related("backend").first()
+    if lease is not None:
+        interrupt(lease.backend)  # if it fails, the worker interrupts when it sees cancel_requested

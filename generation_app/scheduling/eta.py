@@ -1,0 +1,216 @@
+"""Reading jobs: queue position and ETA, a user's history. Cheap, for the hottest reads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from statistics import median
+
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from backends.models import Backend
+from generation_app.models import Job
+from generation_app.scheduling import claims, rule
+
+
+@dataclass(frozen=True)
+class QueueState:
+    position: int | None
+    eta_seconds: float | None
+
+
+SNAPSHOT_KEY = "generation:queue-snapshot:2"  # (computed at, snapshot)
+
+
+SNAPSHOT_SECONDS = 1.0  # every poller shares one computation per second
+
+
+# While one poll recomputes an old snapshot, the others answer from it rather than all
+# recomputing at once (with many clients polling, that stampede cost half the throughput).
+SNAPSHOT_REFRESH_KEY = "generation:queue-snapshot-refresh"
+
+
+SNAPSHOT_KEEP_SECONDS = 30.0
+
+
+RECENT_JOBS = 50  # completed jobs that step times are learned from
+
+
+def queue_state(job: Job) -> QueueState:
+    """Queue position (1 = next) and seconds until done, under the scheduler's rule."""
+    if job.status == Job.Status.RUNNING:
+        return QueueState(None, job.eta_seconds)
+    if job.status != Job.Status.QUEUED:
+        return QueueState(None, None)
+    position, eta = _shared_snapshot(str(job.pk)).get(str(job.pk), (None, None))
+    return QueueState(position, eta)
+
+
+def _shared_snapshot(job_id: str) -> dict[str, tuple[int, float | None]]:
+    """The last snapshot if it holds the job and is fresh, or if another poll is already
+    recomputing it; else a new one. A job sent since the last one always gets a new one."""
+    cached = cache.get(SNAPSHOT_KEY)
+    if cached is not None:
+        computed_at, snapshot = cached
+        if job_id in snapshot and (
+            time.time() - computed_at < SNAPSHOT_SECONDS
+            or not cache.add(SNAPSHOT_REFRESH_KEY, True, SNAPSHOT_SECONDS)
+        ):
+            return snapshot
+    snapshot = queue_snapshot()
+    cache.set(SNAPSHOT_KEY, (time.time(), snapshot), SNAPSHOT_KEEP_SECONDS)
+    return snapshot
+
+
+def queue_snapshot() -> dict[str, tuple[int, float | None]]:
+    """Every queued job's position and ETA: the rule played forward on the enabled
+    backends (scheduler.forecast), at the step times recently seen there."""
+    queued = claims.queued_jobs()
+    running = list(
+        Job.objects.filter(status=Job.Status.RUNNING).values(
+            "user_id", "backend_id", "checkpoint", "total_steps", "progress", "eta_seconds"
+        )
+    )
+    load = claims.current_load({job.user_id for job in queued})
+    rates = StepRates.recent()
+    free_in: dict[int | None, float] = dict.fromkeys(
+        Backend.objects.filter(enabled=True).values_list("id", flat=True), 0.0
+    )
+    running_for = []
+    for job in running:
+        remaining = job["eta_seconds"]
+        if remaining is None:
+            rate = rates.rate(job["backend_id"], job["checkpoint"])
+            remaining = (1 - job["progress"]) * job["total_steps"] * rate if rate else 0.0
+        remaining = max(0.0, remaining)
+        running_for.append((remaining, job["user_id"]))
+        if job["backend_id"] in free_in:
+            free_in[job["backend_id"]] = remaining
+
+    def seconds(job: rule.QueuedJob, backend_id: int | None) -> float | None:
+        rate = None if backend_id is None else rates.rate(backend_id, job.checkpoint)
+        return None if rate is None else job.total_steps * rate
+
+    if not free_in:  # no backend: positions still, no ETA
+        free_in = {None: 0.0}
+    forecast = rule.forecast(queued, load, free_in, running_for, seconds)
+    return {
+        str(job.id): (position, None if ends is None else round(ends, 1))
+        for position, (job, ends) in enumerate(forecast, start=1)
+    }
+
+
+@dataclass
+class StepRates:
+    """Seconds per sampling step (the job's whole run time over its steps, so overheads
+    are included), by backend and checkpoint, from recently completed jobs."""
+
+    by_model: dict[tuple[int, str], float]
+    by_backend: dict[int, float]
+    overall: float | None
+
+    @classmethod
+    def recent(cls) -> StepRates:
+        rows = (
+            Job.objects.filter(
+                status=Job.Status.COMPLETED, started_at__isnull=False, total_steps__gt=0
+            )
+            .order_by("-finished_at")
+            .values_list("backend_id", "checkpoint", "started_at", "finished_at", "total_steps")[
+                :RECENT_JOBS
+            ]
+        )
+        by_model: dict[tuple[int, str], list[float]] = {}
+        by_backend: dict[int, list[float]] = {}
+        every = []
+        for backend_id, checkpoint, started, finished, total in rows:
+            rate = (finished - started).total_seconds() / total
+            by_model.setdefault((backend_id, checkpoint), []).append(rate)
+            by_backend.setdefault(backend_id, []).append(rate)
+            every.append(rate)
+        return cls(
+            {k: median(v) for k, v in by_model.items()},
+            {k: median(v) for k, v in by_backend.items()},
+            median(every) if every else None,
+        )
+
+    def rate(self, backend_id: int, checkpoint: str) -> float | None:
+        return self.by_model.get(
+            (backend_id, checkpoint), self.by_backend.get(backend_id, self.overall)
+        )
+
+
+TOP_USERS = 50  # the queue view lists this many users, busiest first
+
+
+def queue_overview() -> dict:
+    """The whole queue for an operator or a bot's /queue command."""
+    now = timezone.now()
+    active = Job.objects.filter(status__in=Job.ACTIVE)
+    # One statement for both totals: read apart, a claim in between (queued -> running)
+    # made a busy hub look idle for a moment.
+    totals = active.aggregate(
+        queued=Count("id", filter=Q(status=Job.Status.QUEUED)),
+        running=Count("id", filter=Q(status=Job.Status.RUNNING)),
+    )
+    by_user = (
+        active.values("user_id")
+        .annotate(
+            queued=Count("id", filter=Q(status=Job.Status.QUEUED)),
+            running=Count("id", filter=Q(status=Job.Status.RUNNING)),
+        )
+        .order_by("-queued", "-running", "user_id")
+    )
+    by_checkpoint = (
+        active.filter(status=Job.Status.QUEUED)
+        .values("checkpoint")
+        .annotate(queued=Count("id"))
+        .order_by("-queued", "checkpoint")
+    )
+    oldest = (
+        Job.objects.filter(status=Job.Status.QUEUED)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    running = {
+        row["backend_id"]: row
+        for row in Job.objects.filter(status=Job.Status.RUNNING).values(
+            "id", "backend_id", "user_id", "kind", "checkpoint", "progress", "started_at"
+        )
+    }
+    backends = []
+    for backend in Backend.objects.order_by("id"):
+        job = running.get(backend.pk)
+        backends.append(
+            {
+                "url": backend.url,
+                "name": backend.name or backend.url,
+                "enabled": backend.enabled,
+                "healthy": backend.healthy,
+                "loaded_checkpoint": backend.loaded_checkpoint or None,
+                "job": None
+                if job is None
+                else {
+                    "job_id": str(job["id"]),
+                    "user_id": job["user_id"],
+                    "kind": job["kind"],
+                    "checkpoint": job["checkpoint"] or None,
+                    "progress": job["progress"],
+                    "started_at": job["started_at"],
+                },
+            }
+        )
+    return {
+        "queued": totals["queued"],
+        "running": totals["running"],
+        "oldest_wait_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "users": list(by_user[:TOP_USERS]),
+        "checkpoints": [
+            {"checkpoint": row["checkpoint"] or None, "queued": row["queued"]}
+            for row in by_checkpoint
+        ],
+        "backends": backends,
+    }

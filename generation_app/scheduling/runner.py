@@ -1,0 +1,397 @@
+"""Running one claimed job on its backend: call A1111, follow its progress, store the images.
+
+No database transaction is held across an HTTP call to A1111: every write here is a short
+single-statement UPDATE, so the web process and other workers are never blocked by a
+generation in progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from a1111.client import A1111Client, A1111Error
+from a1111.messages import actionable_message
+from backends.models import Backend
+from backends.registry import client_for, interrupt, mark_unhealthy
+from generation_app.delivery import events
+from generation_app.extras.upscale import run_extras
+from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
+from generation_app.media.previews import remove_preview, store_preview
+from generation_app.media.variants import grid_row, store_result_image
+from generation_app.models import BackendLease, Job, JobImage
+from generation_app.scheduling import claims, rule
+from generation_app.scheduling.rule import Claim
+
+logger = logging.getLogger(__name__)
+
+
+def run_claim(claim: Claim, on_release: Callable[[], None] | None = None) -> None:
+    """Run a claimed job on its leased backend, giving the lease back as soon as A1111 is
+    done with it: storing the images is the hub's work, and the backend can start its next
+    job meanwhile. ``on_release`` is told at once (the dispatcher claims again)."""
+    job, backend = claim.job, claim.backend
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            claims.release(backend, job)
+            if on_release is not None:
+                on_release()
+
+    try:
+        _execute(job, backend, release)
+    except A1111Error as exc:  # only a refused connection comes back here
+        _refused(job, backend, exc)
+    except Exception as exc:
+        logger.exception("Job %s failed unexpectedly", job.pk)
+        finish(
+            job,
+            Job.Status.FAILED,
+            f"Internal error in the hub ({exc.__class__.__name__}); it was logged.",
+        )
+    finally:
+        release()
+
+
+def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
+    """The request never reached A1111, so running the job elsewhere is safe: back on the
+    queue if another backend could take it, else failed saying what to check."""
+    mark_unhealthy(backend, exc.message)
+    message = f"Backend unreachable: {actionable_message(exc)}"
+    others = list(claims.usable_backends().exclude(pk=backend.pk))
+    job_view = rule.QueuedJob(
+        job.pk, job.user_id, job.kind, job.checkpoint, job.priority, job.created_at,
+        tuple(job.needs or ()),
+    )  # fmt: skip
+    titles = rule.checkpoint_titles(others)
+    if any(rule.can_run(job_view, other, titles) for other in others):
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            status=Job.Status.QUEUED,
+            backend=None,
+            started_at=None,
+            heartbeat_at=None,
+            message=f"{message} Waiting for another backend.",
+        )
+    else:
+        finish(job, Job.Status.FAILED, message)
+
+
+# --- running ----------------------------------------------------------------------------
+def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
+    client = client_for(backend)
+    call = client.img2img if job.img2img else client.txt2img
+    if job.kind == Job.Kind.UPSCALE:  # issue 14: extras, one image back (generation_app.extras)
+        call = partial(run_extras, client)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
+    future: Future = pool.submit(call, job.payload)
+    events.job_changed(job.pk, events.STARTED)  # while the request is on its way
+    try:
+        cancelled = _follow(job, backend, future)
+        result = future.result()
+    except A1111Error as exc:
+        if exc.failure == "connect":
+            raise  # never reached A1111: run() may try another backend
+        if exc.failure == "timeout":
+            # A1111 may still be generating; stop it before the backend is handed on.
+            interrupt(backend)
+        elif exc.unreachable:
+            mark_unhealthy(backend, exc.message)
+        finish(job, Job.Status.FAILED, _failure_message(exc))
+        return
+    finally:
+        pool.shutdown(wait=True)
+        client.close()
+        remove_preview(str(job.pk))  # a preview is for a running job only
+    if job.checkpoint:  # A1111 keeps an overridden model loaded: the next claim prefers it
+        Backend.objects.filter(pk=backend.pk).update(loaded_checkpoint=job.checkpoint)
+    release()
+    _store_results(job, result)
+    if cancelled:
+        count = job.images.filter(role=JobImage.Role.IMAGE).count()
+        finish(
+            job, Job.Status.CANCELLED, f"Cancelled while running; {count} finished image(s) kept."
+        )
+        return
+    _complete(job, result)
+
+
+@dataclass
+class PreviewPoll:
+    """Live previews of one running job: asked for at most once per ``interval`` (A1111
+    decodes a preview for each request), stored only when it changed."""
+
+    job_id: str
+    interval: float
+    asked_at: float = -math.inf
+    id_live_preview: int = -1  # the last one stored (/internal/progress)
+    digest: str = ""  # of the last one stored (/sdapi/v1/progress has no id)
+    stored: int = 0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.asked_at >= self.interval
+
+    def asked(self) -> None:
+        self.asked_at = time.monotonic()
+
+    def offer(self, data: str | None, id_live_preview: int | None = None) -> None:
+        if not data:
+            return
+        digest = hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+        if digest == self.digest:
+            return
+        if store_preview(self.job_id, data):
+            self.digest, self.stored = digest, self.stored + 1
+            if id_live_preview is not None:
+                self.id_live_preview = int(id_live_preview)
+
+
+def _preview_poll(job: Job) -> PreviewPoll | None:
+    """None when the request said ``live_preview: false`` (A1111 is then asked for none)."""
+    if (job.request or {}).get("live_preview", True) is False:
+        return None
+    interval = settings.HUB_PREVIEW_INTERVAL
+    return PreviewPoll(str(job.pk), max(interval, 0.0))
+
+
+def _follow(job: Job, backend: Backend, future: Future) -> bool:
+    """Poll progress until the call returns; interrupt on cancel. Returns True if cancelled."""
+    progress_client = client_for(backend, read_timeout=5.0)
+    use_task_progress = backend.capabilities.get("internal_progress", True)
+    interrupted = False
+    preview = _preview_poll(job)
+    try:
+        while True:
+            # Wakes the moment A1111 answers: polling must not add latency to a fast job.
+            done, _ = wait([future], timeout=settings.HUB_PROGRESS_INTERVAL)
+            if done:
+                break
+            state = Job.objects.filter(pk=job.pk).values("cancel_requested").first()
+            if state and state["cancel_requested"] and not interrupted:
+                try:
+                    progress_client.interrupt()
+                    interrupted = True
+                except A1111Error as exc:
+                    logger.warning("Interrupt failed for job %s: %s", job.pk, exc)
+            update, use_task_progress = _read_progress(
+                progress_client, job, use_task_progress, preview
+            )
+            update["heartbeat_at"] = timezone.now()
+            moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+            if moved and "progress" in update:
+                events.job_progressed(job.pk)
+            BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
+    finally:
+        progress_client.close()
+        if preview is not None:
+            job.info = {**job.info, "live_previews": preview.stored}
+        if backend.capabilities.get("internal_progress", True) != use_task_progress:
+            Backend.objects.filter(pk=backend.pk).update(
+                capabilities={**backend.capabilities, "internal_progress": use_task_progress}
+            )
+    return interrupted or bool(Job.objects.filter(pk=job.pk, cancel_requested=True).exists())
+
+
+def _read_progress(
+    client: A1111Client, job: Job, use_task_progress: bool, preview: PreviewPoll | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Progress of *this* job: by its task id where A1111 has /internal/progress, else the
+    global progress (valid because the hub holds this backend for this job alone).
+
+    When a live preview is due, A1111 is asked for it (``live_preview`` /
+    ``skip_current_image``) and a changed one is stored; otherwise it is not asked, so the
+    answers stay small."""
+    want = preview is not None and preview.due()
+    try:
+        if use_task_progress:
+            try:
+                data = client.task_progress(
+                    job.task_id,
+                    id_live_preview=preview.id_live_preview if want else -1,
+                    live_preview=want,
+                )
+            except A1111Error as exc:
+                if exc.status == 404:  # --nowebui: no /internal routes
+                    return _read_progress(client, job, False, preview)
+                raise
+            if data.get("queued"):
+                return {
+                    "message": f"Waiting in A1111's own queue ({data.get('textinfo') or 'busy'})."
+                }, True
+            if not data.get("active"):
+                return {}, True
+            if want:
+                preview.asked()
+                preview.offer(data.get("live_preview"), data.get("id_live_preview"))
+            fraction = float(data.get("progress") or 0.0)
+            eta = data.get("eta")
+        else:
+            data = client.progress(skip_current_image=not want)
+            if want:
+                preview.asked()
+                preview.offer(data.get("current_image"))
+            fraction = float(data.get("progress") or 0.0)
+            eta = data.get("eta_relative")
+    except A1111Error:
+        return {}, use_task_progress  # a missed poll is not an error; the call decides
+    fraction = max(0.0, min(fraction, 0.99))
+    return (
+        {
+            "progress": fraction,
+            "eta_seconds": round(float(eta), 1) if eta is not None else None,
+            "step": min(job.total_steps, round(fraction * job.total_steps)),
+        },
+        use_task_progress,
+    )
+
+
+def _failure_message(exc: A1111Error) -> str:
+    if exc.failure == "timeout":
+        return (
+            f"A1111 at {exc.url} did not answer within {settings.A1111_GENERATION_TIMEOUT:.0f} s "
+            "(timed out); the hub interrupted it. Lower steps or size, or raise "
+            "A1111_GENERATION_TIMEOUT."
+        )
+    if exc.unreachable:
+        return f"Backend unreachable: {actionable_message(exc)}"
+    advice = ""
+    text = exc.message.lower()
+    if "out of memory" in text:
+        advice = " Lower the size, batch size or hires scale, or free VRAM on the A1111 server."
+    elif exc.status == 422:
+        advice = " The hub sent a request A1111 refused; please report it with the job id."
+    elif "model not found" in text:
+        advice = " Check the name against GET /controlnet/models or GET /models."
+    return f"A1111 failed (HTTP {exc.status}): {exc.message}.{advice}"
+
+
+def _store_results(job: Job, result: dict[str, Any]) -> None:
+    info = result.get("info") or {}
+    images = result.get("images") or []
+    seeds = info.get("all_seeds") or []
+    infotexts = info.get("infotexts") or []
+    first = int(info.get("index_of_first_image") or 0)
+    rows = []
+    for index, b64 in enumerate(images):
+        stored = store_result_image(str(job.pk), index, b64)
+        n = index - first
+        generated = 0 <= n < len(seeds)
+        rows.append(
+            JobImage(
+                job=job,
+                index=index,
+                role=JobImage.Role.IMAGE
+                if generated
+                else (
+                    JobImage.Role.CONTROL_MAP
+                    if n >= 0 and job.kind == Job.Kind.CONTROLNET
+                    else JobImage.Role.EXTRA
+                ),
+                file=stored.file,
+                thumbnail=stored.thumbnail,
+                compressed=stored.compressed,
+                bytes=stored.bytes,
+                variants=stored.variants,
+                seed=seeds[n] if generated else None,
+                width=stored.width,
+                height=stored.height,
+                infotext=(infotexts[index] if index < len(infotexts) else "") or stored.infotext,
+            )
+        )
+    grid = grid_row(job, rows)  # a batch also comes as one image
+    if grid is not None:
+        rows.append(grid)
+    with transaction.atomic():
+        JobImage.objects.filter(job=job).delete()
+        JobImage.objects.bulk_create(rows)
+    Job.objects.filter(pk=job.pk).update(info={**job.info, **info})
+    job.info = {**job.info, **info}
+
+
+def _complete(job: Job, result: dict[str, Any]) -> None:
+    warnings = list(job.warnings)
+    # The names the hub wrote in the tags, compared the way A1111 keys "Lora hashes".
+    not_applied = loras_not_applied(list(job.info.get("requested_loras") or {}), job.info)
+    if not_applied:
+        bad_tags = unparseable_lora_tags(job.payload.get("prompt") or "")
+        reason = (
+            f": the prompt's {', '.join(bad_tags)} has a weight A1111 cannot parse, so it "
+            "applied no LoRA at all. Write weights as plain numbers."
+            if bad_tags
+            else ": the backend may not have the file. Rescan its LoRAs (POST /loras/scan) or "
+            "check its --lora-dir."
+        )
+        warnings.append("A1111 did not apply LoRA(s) " + ", ".join(not_applied) + reason)
+    warning = _controlnet_maps_warning(job)
+    if warning:
+        warnings.append(warning)
+    count = job.images.filter(role=JobImage.Role.IMAGE).count()
+    seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
+    Job.objects.filter(pk=job.pk).update(warnings=warnings)
+    finish(
+        job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
+    )
+
+
+def _controlnet_maps_warning(job: Job) -> str | None:
+    """A ControlNet job without the detected maps its units should have returned.
+
+    The extension raises inside ``Script.process`` on a model for another SD version, a
+    model it cannot load, or a unit without an image, and A1111's ``ScriptRunner`` swallows
+    it: the job answers 200 with *no* unit applied and no maps, while the infotext still
+    lists "ControlNet N". The missing maps are the only trace a client can see.
+    """
+    if job.kind != Job.Kind.CONTROLNET:
+        return None
+    args = ((job.payload.get("alwayson_scripts") or {}).get("controlnet") or {}).get("args")
+    expected = [
+        index
+        for index, unit in enumerate(args or [])
+        if isinstance(unit, dict)
+        and unit.get("enabled", True)
+        and unit.get("save_detected_map", True) is not False
+    ]
+    maps = job.images.filter(role=JobImage.Role.CONTROL_MAP).count()
+    if not expected or maps >= len(expected):
+        return None
+    units = ", ".join(str(i) for i in expected)
+    return (
+        f"ControlNet returned {maps} detected map(s) for {len(expected)} unit(s) ({units}) "
+        "that should each return one: the units were probably NOT applied. The ControlNet "
+        "extension swallows its runtime errors and A1111 still answers 200: an SD-version "
+        "mismatch between the ControlNet model and the checkpoint (e.g. an SD1.5 model on an "
+        "SDXL checkpoint), a model the backend cannot load, or a unit without an input image. "
+        "Check the unit's model against the checkpoint (GET /controlnet/models, GET /models) "
+        "and the backend's console; a backend with control_net_no_detectmap on never "
+        "returns maps."
+    )
+
+
+def finish(job: Job, status: str, message: str, progress: float | None = None) -> None:
+    """Move a job to a final state, once: a job that already ended keeps its state."""
+    update: dict[str, Any] = {
+        "status": status,
+        "message": message,
+        "finished_at": timezone.now(),
+        "eta_seconds": 0,
+    }
+    if progress is not None:
+        update["progress"] = progress
+        update["step"] = job.total_steps
+    moved = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
+    job.refresh_from_db()
+    if moved:
+        events.job_finished(job)
