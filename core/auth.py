@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -137,7 +139,11 @@ def check_admin(request: Request, what: str) -> None:
 
 def check_user_access(request: Request, user_id: str) -> None:
     """Raise 403 unless the caller may act for ``user_id`` (user keys: only their own)."""
-    principal = request.user
+    require_may_act_for(request.user, user_id)
+
+
+def require_may_act_for(principal: Any, user_id: str) -> None:
+    """403 unless ``principal`` (a Principal) may act for ``user_id``."""
     if not isinstance(principal, Principal) or not principal.may_act_for(user_id):
         raise exceptions.PermissionDenied(
             f"This API key belongs to user {getattr(principal, 'user_id', None)!r} and cannot act for "

@@ -50,10 +50,10 @@ class UserGenerationThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.user_id}
 
 
-def check_generation_rate(request, user_id: str) -> None:
+def check_generation_rate(user_id: str) -> None:
     """Count one generation request for ``user_id``; 429 with Retry-After when over."""
     throttle = UserGenerationThrottle(user_id)
-    if throttle.rate and not throttle.allow_request(request, None):
+    if throttle.rate and not throttle.allow_request(None, None):  # keyed by user_id alone
         wait = throttle.wait()
         raise Throttled(
             wait=wait,

@@ -20,10 +20,18 @@ class JobGroup(models.Model):
     axes = models.JSONField(default=list, help_text="[{field, values}], x first.")
     request = models.JSONField(default=dict, help_text="The request as received.")
     sheet = models.CharField(max_length=300, blank=True, help_text="Contact sheet, in storage.")
+    # A retried request with the same key answers this group (as Job.idempotency_key).
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "idempotency_key"], name="unique_group_idempotency_key_per_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"

@@ -19,6 +19,7 @@ from core.errors import ApiError
 from core.parsers import UnsafeValue, check_value
 from core.structured import parse_structured
 from core.uploads import NO_FILES, FileFields, bound_uploads
+from generation_app.admission.service import Submission
 from generation_app.jobs.build import JobRequest
 from generation_app.jobs.context import GenerationContext
 from generation_app.media.uploads import CheckedImage, check_image, outpaint_canvas, to_b64_png
@@ -98,7 +99,7 @@ def _params(data: dict[str, Any], drop: set[str]) -> dict[str, Any]:
 
 
 def txt2img(
-    data: dict[str, Any], request: Request, context: GenerationContext, kind: str = Job.Kind.TXT2IMG
+    data: dict[str, Any], context: GenerationContext, kind: str = Job.Kind.TXT2IMG
 ) -> JobRequest:
     return JobRequest(
         kind=kind,
@@ -107,7 +108,6 @@ def txt2img(
         received=data,
         context=context,
         preset_id=data.get("preset_id"),
-        idempotency_key=_idempotency_key(request),
     )
 
 
@@ -132,7 +132,7 @@ def _add_init_images(
     images["init_images"] = init
 
 
-def img2img(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
+def img2img(data: dict[str, Any], context: GenerationContext) -> JobRequest:
     init = _init_images(data["init_images"])
     mask = check_image(data["mask"], "mask") if data.get("mask") else None
     if mask is not None and (mask.width, mask.height) != (init[0].width, init[0].height):
@@ -158,11 +158,10 @@ def img2img(data: dict[str, Any], request: Request, context: GenerationContext) 
         received=elide_images(data, images),
         context=context,
         preset_id=data.get("preset_id"),
-        idempotency_key=_idempotency_key(request),
     )
 
 
-def outpaint(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
+def outpaint(data: dict[str, Any], context: GenerationContext) -> JobRequest:
     source = check_image(data["image"], "image")
     left, right, up, down = (data.get(k) or 0 for k in ("left", "right", "up", "down"))
     width, height = source.width, source.height
@@ -202,14 +201,42 @@ def outpaint(data: dict[str, Any], request: Request, context: GenerationContext)
         received=elide_images(data, {"image": source}),
         context=context,
         preset_id=data.get("preset_id"),
-        idempotency_key=_idempotency_key(request),
     )
 
 
-def _idempotency_key(request: Request) -> str | None:
+def submission(
+    request: Request,
+    data: dict[str, Any],
+    received: dict[str, Any],
+    kind: str,
+    *,
+    user_id: str | None = None,
+    img2img: bool = False,
+    takes_scripts: bool = True,
+    needs_context: bool = True,
+) -> Submission:
+    """What the one door needs to know of an HTTP create request: who sends it, the
+    validated fields, the body as received (its fingerprint), and its Idempotency-Key."""
+    return Submission(
+        principal=request.user,
+        user_id=user_id or data["user_id"],
+        kind=kind,
+        fields=data,
+        fingerprint=fingerprint(received),
+        idempotency_key=idempotency_key(request),
+        preset_id=data.get("preset_id"),
+        webhook_url=data.get("webhook_url"),
+        base_url=request.build_absolute_uri("/").rstrip("/"),
+        img2img=img2img,
+        takes_scripts=takes_scripts,
+        needs_context=needs_context,
+    )
+
+
+def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
-        raise ApiError("Idempotency-Key is longer than 200 characters.", code="bad_idempotency_key")
+        raise ApiError("Idempotency-Key is longer than 200 characters.", code="badidempotency_key")
     return key or None
 
 

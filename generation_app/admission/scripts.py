@@ -44,19 +44,30 @@ class ScriptFieldsMixin(serializers.Serializer):
     )
 
 
+SCRIPT_FIELDS = ("script_name", "script_args", "alwayson_scripts")
+
+
 def uses_scripts(data: dict[str, Any]) -> bool:
-    return bool(data.get("script_name") or data.get("script_args") or data.get("alwayson_scripts"))
+    return any(data.get(name) for name in SCRIPT_FIELDS)
 
 
-def check_scripts(principal: Any, data: dict[str, Any], img2img: bool) -> None:
+def check_scripts(principal: Any, data: dict[str, Any], img2img: bool, allowed: bool = True):
     """403 for a user key; 400 for a name no backend has, a script the hub drives itself,
-    or more arguments than the script declares."""
+    more arguments than the script declares, or a kind of job that runs no scripts."""
     if not uses_scripts(data):
         return
     if not (isinstance(principal, Principal) and principal.is_service):
         raise PermissionDenied(
             "script_name, script_args and alwayson_scripts run arbitrary A1111 scripts: "
             "service keys only."
+        )
+    if not allowed:
+        raise serializers.ValidationError(
+            {
+                name: ["This kind of job runs no A1111 scripts: leave it out."]
+                for name in SCRIPT_FIELDS
+                if data.get(name)
+            }
         )
     info = script_info(img2img)
     if info is None:

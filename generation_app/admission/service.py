@@ -1,96 +1,190 @@
-"""Jobs: turning a validated request into a queued job, its queue position, cancel."""
+"""The one door: every job, whatever its kind, is created by :func:`submit`.
+
+It applies, once and in this order: the caller may act for the user (403); a retried
+``Idempotency-Key`` answers the first job or sweep (200, or 422 for another body); the
+user's generation rate (429); scripts (service keys only, 403); the per-user active cap
+(429); then it saves the rows and asks for a dispatcher once the transaction commits.
+Views and features describe *what* to create (a callable that plans unsaved rows); they
+never save a job themselves.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.auth import require_may_act_for
 from core.errors import ApiError, TooManyRequests
-from generation_app.delivery import events
-from generation_app.jobs.build import JobRequest, build_job
-from generation_app.models import Job, JobGroup
+from core.throttles import check_generation_rate
+from generation_app.admission.scripts import check_scripts
+from generation_app.delivery.webhooks import webhook_for
+from generation_app.jobs.context import GenerationContext, read_context
+from generation_app.jobs.signals import announce
+from generation_app.models import Job, JobEvent, JobGroup
 from generation_app.scheduling import dispatcher
 from presets_app.services import record_preset_use
 
 logger = logging.getLogger(__name__)
 
+SWEEP = "sweep"  # the kind of a submission that makes a group of jobs
 
-# --- creating, finding, cancelling ------------------------------------------------------
-def create_job(job_request: JobRequest) -> tuple[Job, bool]:
-    """Validate against the catalog, build the payload, save the job and enqueue it.
 
-    Returns ``(job, created)``; a repeated ``Idempotency-Key`` gives the first job back.
-    """
-    key = job_request.idempotency_key
-    if key:
-        existing = Job.objects.filter(user_id=job_request.user_id, idempotency_key=key).first()
-        if existing:
-            return _replay(existing, job_request), False
-    _check_active_limit(job_request.user_id)  # early, before any work; again at insert
-    job = build_job(job_request)
+@dataclass
+class Submission:
+    """Who asks for what: the parts of a create request that every kind shares."""
+
+    principal: Any  # core.auth.Principal
+    user_id: str
+    kind: str  # a Job.Kind, or SWEEP
+    fields: dict[str, Any]  # the validated request (scripts are read from it)
+    fingerprint: str = ""  # sha256 of the body as received (intake.fingerprint)
+    idempotency_key: str | None = None
+    preset_id: int | None = None
+    webhook_url: str | None = None  # as requested; the key's default otherwise
+    base_url: str = ""  # the hub as the client saw it, for absolute links in events
+    img2img: bool = False  # which route's scripts to check against
+    takes_scripts: bool = True  # False: script fields are refused, not passed on
+    needs_context: bool = True  # read the session, preset and catalog for the plan
+
+
+@dataclass
+class Plan:
+    """Unsaved rows: one job, or a group and its jobs (a sweep)."""
+
+    jobs: list[Job]
+    group: JobGroup | None = None
+
+
+@dataclass
+class Admitted:
+    job: Job | None  # the job (None for a sweep)
+    group: JobGroup | None  # the sweep (None for a job)
+    created: bool  # False: a replay of the same Idempotency-Key
+    warnings: list[str] = field(default_factory=list)
+
+
+Planner = Callable[[GenerationContext | None], Plan]
+
+
+def submit(submission: Submission, plan: Planner) -> Admitted:
+    """Admit a request and create what ``plan`` describes, or answer the first one."""
+    require_may_act_for(submission.principal, submission.user_id)
+    first = _replay(submission)
+    if first is not None:
+        return first
+    check_generation_rate(submission.user_id)
+    check_scripts(
+        submission.principal,
+        submission.fields,
+        img2img=submission.img2img,
+        allowed=submission.takes_scripts,
+    )
+    _check_active_limit(submission)  # early, before the work of planning; again at insert
+    context = (
+        read_context(submission.user_id, submission.preset_id) if submission.needs_context else None
+    )
+    planned = plan(context)
+    _stamp(planned, submission)
     try:
         with transaction.atomic():
-            _lock_user(job_request.user_id)
-            _check_active_limit(job_request.user_id)
-            job.save(force_insert=True)
-            transaction.on_commit(lambda: enqueue(job))
+            _lock_user(submission.user_id)
+            first = _replay(submission)  # a retry that won the lock first
+            if first is not None:
+                return first
+            _check_active_limit(submission)
+            _save(planned)
+            transaction.on_commit(lambda: enqueue(planned.jobs[0]))
     except IntegrityError:
-        if key:  # a concurrent retry with the same key won the race
-            first = Job.objects.get(user_id=job_request.user_id, idempotency_key=key)
-            return _replay(first, job_request), False
-        raise
-    if job_request.preset_id is not None:
-        record_preset_use(job_request.preset_id)
-    return job, True
+        first = _replay(submission)  # a concurrent retry with the same key won the race
+        if first is None:
+            raise
+        return first
+    if submission.preset_id is not None:
+        record_preset_use(submission.preset_id)
+    if planned.group is not None:
+        return Admitted(None, planned.group, True)
+    return Admitted(planned.jobs[0], None, True)
 
 
-def create_group_jobs(group: JobGroup, jobs: list[Job]) -> None:
-    """Save a group and its jobs together, with one dispatcher for all of them. A group
-    counts as one request: its jobs are left out of the per-user active-job limit, and a
-    user may have HUB_MAX_ACTIVE_GROUPS_PER_USER groups running at once."""
-    with transaction.atomic():
-        _lock_user(group.user_id)
-        active = (
-            JobGroup.objects.filter(user_id=group.user_id, jobs__status__in=Job.ACTIVE)
-            .distinct()
-            .count()
-        )
-        if active >= settings.HUB_MAX_ACTIVE_GROUPS_PER_USER:
-            raise TooManyRequests(
-                f"User {group.user_id!r} already has {active} sweep(s) running (the limit is "
-                f"{settings.HUB_MAX_ACTIVE_GROUPS_PER_USER}). Wait for it, or cancel it.",
-            )
-        group.save(force_insert=True)
-        for job in jobs:
-            job.group = group
-        Job.objects.bulk_create(jobs)
-        transaction.on_commit(lambda: enqueue(jobs[0]))
+def _stamp(planned: Plan, submission: Submission) -> None:
+    """What every job gets from its submission: who sent it and how to push to them."""
+    url, api_key_id = webhook_for(submission.webhook_url, submission.principal)
+    for job in planned.jobs:
+        job.user_id = submission.user_id
+        job.priority = getattr(submission.principal, "priority", 0)
+        job.webhook_url, job.api_key_id = url, api_key_id
+        job.base_url = submission.base_url
+    target = planned.group if planned.group is not None else planned.jobs[0]
+    target.idempotency_key = submission.idempotency_key
+    target.request_fingerprint = submission.fingerprint
 
 
-def _replay(first: Job, job_request: JobRequest) -> Job:
-    """The first job for a retried Idempotency-Key, if the body is the same (Stripe's rule:
-    a key reused for another request is a client bug, not a retry)."""
-    same = not first.request_fingerprint or first.request_fingerprint == job_request.fingerprint
-    if not same or first.kind != job_request.kind:
+def _save(planned: Plan) -> None:
+    if planned.group is None:
+        planned.jobs[0].save(force_insert=True)
+        return
+    planned.group.save(force_insert=True)
+    for job in planned.jobs:
+        job.group = planned.group
+    Job.objects.bulk_create(planned.jobs)
+
+
+def _replay(submission: Submission) -> Admitted | None:
+    """The first job or sweep for a retried Idempotency-Key, if the body is the same
+    (Stripe's rule: a key reused for another request is a client bug, not a retry)."""
+    key = submission.idempotency_key
+    if not key:
+        return None
+    job = Job.objects.filter(user_id=submission.user_id, idempotency_key=key).first()
+    group = None
+    if job is None:
+        group = JobGroup.objects.filter(user_id=submission.user_id, idempotency_key=key).first()
+        if group is None:
+            return None
+    first = job or group
+    kind = job.kind if job is not None else SWEEP
+    same_body = not first.request_fingerprint or first.request_fingerprint == submission.fingerprint
+    if not same_body or _family(kind) != _family(submission.kind):
         raise ApiError(
-            f"Idempotency-Key {job_request.idempotency_key!r} was used for another request "
-            f"(job {first.pk}). Use a new key for a new request; send the same body to retry.",
+            f"Idempotency-Key {key!r} was used for another request ({kind} {first.pk}). Use "
+            "a new key for a new request; send the same body to retry.",
             code="idempotency_key_reused",
             status_code=422,
             job_id=str(first.pk),
         )
-    return first
+    return Admitted(job, group, False)
 
 
-def _check_active_limit(user_id: str) -> None:
+def _family(kind: str) -> str:
+    """img2img with a mask is saved as inpaint: a retry of it is the same request."""
+    return Job.Kind.IMG2IMG if kind == Job.Kind.INPAINT else kind
+
+
+def _check_active_limit(submission: Submission) -> None:
+    user_id = submission.user_id
+    if submission.kind == SWEEP:
+        limit = settings.HUB_MAX_ACTIVE_GROUPS_PER_USER
+        active = (
+            JobGroup.objects.filter(user_id=user_id, jobs__status__in=Job.ACTIVE).distinct().count()
+        )
+        if active >= limit:
+            raise TooManyRequests(
+                f"User {user_id!r} already has {active} sweep(s) running (the limit is "
+                f"{limit}). Wait for it, or cancel it.",
+            )
+        return
+    limit = settings.HUB_MAX_ACTIVE_JOBS_PER_USER
     active = Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE, group__isnull=True).count()
-    if active >= settings.HUB_MAX_ACTIVE_JOBS_PER_USER:
+    if active >= limit:
         raise TooManyRequests(
             f"User {user_id!r} already has {active} queued or running jobs (the limit is "
-            f"{settings.HUB_MAX_ACTIVE_JOBS_PER_USER}). Wait for one to finish or cancel one.",
+            f"{limit}). Wait for one to finish or cancel one.",
         )
 
 
@@ -113,4 +207,4 @@ def enqueue(job: Job) -> None:
             "Check GET /health, then submit it again.",
         )
         if failed:
-            events.job_changed(job, events.FAILED)
+            announce(job, JobEvent.Type.FAILED)

@@ -1,4 +1,4 @@
-"""TODO."""
+"""POST /generate/txt2img, img2img, outpaint: validate, then the one door (admission)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.auth import check_user_access
 from core.parsers import JSON_AND_FILES
-from core.throttles import check_generation_rate
 from core.uploads import NO_FILES, FileFields
 from generation_app.admission import intake
-from generation_app.admission.scripts import check_scripts
-from generation_app.admission.service import create_job
+from generation_app.admission.service import Plan, submit
 from generation_app.api.schema import BRIEF_TXT2IMG, MINIMAL_TXT2IMG, _generate_schema
 from generation_app.api.serializers import (
     Img2ImgRequestSerializer,
     OutpaintRequestSerializer,
     Txt2ImgRequestSerializer,
 )
-from generation_app.delivery import webhooks
 from generation_app.delivery.documents import (
     job_body,
 )
-from generation_app.jobs.build import JobRequest
-from generation_app.jobs.context import GenerationContext, read_context
+from generation_app.jobs.build import JobRequest, build_job
+from generation_app.jobs.context import GenerationContext
 from generation_app.models import Job
 
 
@@ -38,40 +34,31 @@ class GenerateView(APIView):
 
     def post(self, request: Request) -> Response:
         received = intake.request_data(request, self.file_fields)
-        fingerprint = intake.fingerprint(received)
-        data = self.prepare(received, request)
-        serializer = self.serializer_class(data=data)
+        serializer = self.serializer_class(data=self.prepare(received, request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        check_user_access(request, data["user_id"])
-        check_generation_rate(request, data["user_id"])
         img2img = self.kind in (Job.Kind.IMG2IMG, Job.Kind.OUTPAINT) or "init_images" in data
-        check_scripts(request.user, data, img2img=img2img)
-        context = read_context(data["user_id"], data.get("preset_id"))
-        job_request = self.build(data, request, context)
-        job_request.priority = getattr(request.user, "priority", 0)
-        job_request.fingerprint = fingerprint
-        job_request.webhook_url, job_request.api_key_id = webhooks.webhook_for(
-            data.get("webhook_url"), request.user
-        )
-        job_request.base_url = request.build_absolute_uri("/").rstrip("/")
-        job, created = create_job(job_request)
-        body = job_body(job, request)
-        headers = {"Location": body["links"]["self"]}
-        if not created:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(
-            body,
-            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
-            headers=headers,
-        )
+        submission = intake.submission(request, data, received, self.kind, img2img=img2img)
+        admitted = submit(submission, lambda context: Plan([build_job(self.build(data, context))]))
+        return admitted_response(job_body(admitted.job, request), admitted.created)
 
     def prepare(self, data: dict, request: Request) -> dict:
         """Fill the raw request before validation (a hook for kinds that need it)."""
         return data
 
-    def build(self, data: dict, request: Request, context: GenerationContext) -> JobRequest:
-        return intake.txt2img(data, request, context, kind=self.kind)
+    def build(self, data: dict, context: GenerationContext) -> JobRequest:
+        """The job this kind makes of the validated request."""
+        return intake.txt2img(data, context, kind=self.kind)
+
+
+def admitted_response(body: dict, created: bool) -> Response:
+    """202 for a new job (or sweep), 200 for a replayed Idempotency-Key, with Location."""
+    headers = {"Location": body["links"]["self"]}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers
+    )
 
 
 class Txt2ImgView(GenerateView):
@@ -101,8 +88,8 @@ class Img2ImgView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request, context):
-        return intake.img2img(data, request, context)
+    def build(self, data, context):
+        return intake.img2img(data, context)
 
 
 class OutpaintView(GenerateView):
@@ -119,5 +106,5 @@ class OutpaintView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request, context):
-        return intake.outpaint(data, request, context)
+    def build(self, data, context):
+        return intake.outpaint(data, context)

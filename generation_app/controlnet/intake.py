@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework.request import Request
 
 from generation_app.admission.intake import (
     _add_init_images,
-    _idempotency_key,
     _init_images,
     _params,
     elide_images,
@@ -17,12 +15,15 @@ from generation_app.admission.intake import (
 from generation_app.controlnet import units as cn
 from generation_app.jobs.build import JobRequest
 from generation_app.jobs.context import GenerationContext
+from generation_app.jobs.kinds import KindSpec, register_kind
 from generation_app.models import Job
 from genparams.controlnet import check_unit_count, validate_controlnet_units
 
+register_kind(Job.Kind.CONTROLNET, KindSpec(capability=("controlnet", "the ControlNet extension")))
+
 
 # --- ControlNet and Regional Prompter ---------------------------------------------------
-def controlnet(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
+def controlnet(data: dict[str, Any], context: GenerationContext) -> JobRequest:
     """Units validated against the catalog, merged over saved configs, each with its image."""
     catalog = context.catalog
     extension = cn.require_controlnet(catalog) if catalog is not None else {}
@@ -61,6 +62,5 @@ def controlnet(data: dict[str, Any], request: Request, context: GenerationContex
         received=elide_images(received, images),
         context=context,
         preset_id=data.get("preset_id"),
-        idempotency_key=_idempotency_key(request),
         scripts={cn.SCRIPT_KEY: {"args": units}},
     )

@@ -95,8 +95,8 @@ class ControlNetGenerateView(GenerateView):
     def post(self, request: Request) -> Response:
         return super().post(request)
 
-    def build(self, data, request, context):
-        return controlnet_intake.controlnet(data, request, context)
+    def build(self, data, context):
+        return controlnet_intake.controlnet(data, context)
 
 
 class ControlNetModelsView(APIView):

@@ -1,8 +1,8 @@
 """Job events: the one place where a job's change of state becomes something pushed.
 
 Every place that moves a job (the scheduler's claim, the runner's progress loop and
-``finish``, a cancel, the housekeeping sweeps) calls :func:`job_changed` once the change
-is written. It records a :class:`JobEvent` row (what ``GET /users/{id}/events`` streams)
+``finish``, a cancel, the housekeeping sweeps) sends the ``job_changed`` signal once the
+change is written (``jobs.signals.announce``); :func:`on_job_changed` receives it. It records a :class:`JobEvent` row (what ``GET /users/{id}/events`` streams)
 and, when the job has a webhook, queues its delivery on the housekeeping queue. It never
 raises: a push that fails must not fail a generation.
 
@@ -19,9 +19,12 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.utils import timezone
 
 from generation_app.delivery import webhooks
+from generation_app.delivery.documents import job_body, result_body
+from generation_app.jobs import signals
 from generation_app.models import Job, JobEvent
 
 logger = logging.getLogger(__name__)
@@ -31,11 +34,7 @@ PROGRESS = JobEvent.Type.PROGRESS
 COMPLETED = JobEvent.Type.COMPLETED
 FAILED = JobEvent.Type.FAILED
 CANCELLED = JobEvent.Type.CANCELLED
-FINAL = {
-    Job.Status.COMPLETED: COMPLETED,
-    Job.Status.FAILED: FAILED,
-    Job.Status.CANCELLED: CANCELLED,
-}
+FINAL = signals.FINAL_EVENTS
 
 # When each running job last had a progress event, in this process (the runner that
 # follows a job is the only one emitting its progress).
@@ -54,6 +53,14 @@ def job_changed(job: Job | Any, event_type: str) -> JobEvent | None:
     except Exception:
         logger.exception("Could not record the %s event of job %s", event_type, job_id)
         return None
+
+
+@receiver(signals.job_changed, dispatch_uid="generation_app.delivery.events")
+def on_job_changed(sender, job_id, event_type: str, **kwargs) -> None:
+    if event_type == PROGRESS:
+        job_progressed(job_id)
+    else:
+        job_changed(job_id, event_type)
 
 
 def job_finished(job: Job) -> JobEvent | None:
@@ -81,7 +88,6 @@ def job_progressed(job_id) -> JobEvent | None:
 def _record(job_id, event_type: str) -> JobEvent:
     # Here, not at the top: the scheduler imports this module, and the serializers import
     # the scheduler (through the selectors).
-    from generation_app.delivery.documents import job_body, result_body
 
     job = Job.objects.select_related("backend").defer("payload", "request").get(pk=job_id)
     data = job_body(job)

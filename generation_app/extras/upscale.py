@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from rest_framework import serializers
 
 from a1111.client import A1111Error
-from core.errors import ApiError
-from generation_app.admission import service as admission
+from generation_app.admission.service import Plan
+from generation_app.jobs.kinds import KindSpec, register_kind
 from generation_app.media.uploads import CheckedImage
 from generation_app.models import Job
 
@@ -78,38 +77,9 @@ def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, An
     return body
 
 
-def create_upscale_job(
-    *, user_id: str, payload: dict[str, Any], received: dict[str, Any], priority: int = 0,
-    idempotency_key: str | None = None, fingerprint: str = "",
-) -> tuple[Job, bool]:  # fmt: skip
-    """Save and enqueue an upscale job, with the same per-user limit and Idempotency-Key
-    rule as POST /generate/* (``services.create_job``)."""
-    if idempotency_key:
-        first = Job.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
-        if first is not None:
-            if first.kind != Job.Kind.UPSCALE or first.request_fingerprint != fingerprint:
-                raise ApiError(
-                    f"Idempotency-Key {idempotency_key!r} was used for another request "
-                    f"(job {first.pk}). Use a new key for a new request.",
-                    code="idempotency_key_reused",
-                    status_code=422,
-                )
-            return first, False
-    job = Job(
-        user_id=user_id,
-        kind=Job.Kind.UPSCALE,
-        request=received,
-        payload=payload,
-        priority=priority,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
-    )
-    with transaction.atomic():
-        admission._lock_user(user_id)
-        admission._check_active_limit(user_id)
-        job.save(force_insert=True)
-        transaction.on_commit(lambda: admission.enqueue(job))
-    return job, True
+def plan_upscale(payload: dict[str, Any], received: dict[str, Any]) -> Plan:
+    """An upscale job for the one door (admission), which saves and enqueues it."""
+    return Plan([Job(kind=Job.Kind.UPSCALE, request=received, payload=payload)])
 
 
 def run_extras(client, payload: dict[str, Any]) -> dict[str, Any]:
@@ -123,3 +93,6 @@ def run_extras(client, payload: dict[str, Any]) -> dict[str, Any]:
         "images": [image],
         "info": {"all_seeds": [None], "html_info": answer.get("html_info") or ""},
     }
+
+
+register_kind(Job.Kind.UPSCALE, KindSpec(run=run_extras))

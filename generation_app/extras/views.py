@@ -8,18 +8,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.auth import check_user_access
 from core.openapi import upload_variant
 from core.parsers import JSON_AND_FILES
 from core.serializers import ErrorSerializer
-from core.throttles import check_generation_rate
 from core.uploads import FileFields
 from generation_app.admission import intake
+from generation_app.admission.scripts import SCRIPT_FIELDS
+from generation_app.admission.service import submit
+from generation_app.api.generate import admitted_response
+from generation_app.api.schema import IDEMPOTENCY_KEY
 from generation_app.delivery.documents import JobSerializer, job_body
 from generation_app.extras import interrogate as interrogation
 from generation_app.extras import pnginfo, upscale
 from generation_app.extras import source as sources
 from generation_app.media.uploads import check_image
+from generation_app.models import Job
 from genparams.names import load_catalog
 
 IMAGE_FILE = FileFields({"image"})
@@ -175,7 +178,15 @@ class UpscaleView(APIView):
                 UpscaleRequestSerializer, {"image": "The picture to upscale."}
             ),
         },
-        responses={202: JobSerializer, 200: JobSerializer, 404: ErrorSerializer, **ERRORS},
+        responses={
+            202: JobSerializer,
+            200: JobSerializer,
+            404: ErrorSerializer,
+            422: ErrorSerializer,
+            429: ErrorSerializer,
+            **ERRORS,
+        },  # fmt: skip
+        parameters=[IDEMPOTENCY_KEY],
         examples=[
             OpenApiExample(
                 "A result, 2x, with CodeFormer",
@@ -205,7 +216,6 @@ class UpscaleView(APIView):
     )
     def post(self, request: Request) -> Response:
         received = intake.request_data(request, IMAGE_FILE)
-        fingerprint = intake.fingerprint(received)
         body = UpscaleRequestSerializer(data=received)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -214,23 +224,19 @@ class UpscaleView(APIView):
             user_id = data.get("user_id") or source.user_id
         else:
             image, user_id = check_image(data["image"], "image"), data["user_id"]
-        check_user_access(request, user_id)
-        check_generation_rate(request, user_id)
         upscale.check_upscalers(data, load_catalog())
         payload = upscale.upscale_payload(data, image)
         recorded = {k: (str(v) if k == "job_id" else v) for k, v in data.items() if k != "image"}
         if data.get("image"):
             recorded["image"] = f"<image {image.width}x{image.height}>"
-        job, created = upscale.create_upscale_job(
-            user_id=user_id,
-            payload=payload,
-            received=recorded,
-            priority=getattr(request.user, "priority", 0),
-            idempotency_key=intake._idempotency_key(request),
-            fingerprint=fingerprint,
-        )
-        response = job_body(job, request)
-        return Response(response, status=202 if created else 200)
+        # Script fields are no upscale fields: read as sent, so the door refuses them.
+        fields = {**data, **{k: received[k] for k in SCRIPT_FIELDS if k in received}}
+        submission = intake.submission(
+            request, fields, received, Job.Kind.UPSCALE, user_id=user_id,
+            takes_scripts=False, needs_context=False,
+        )  # fmt: skip
+        admitted = submit(submission, lambda _: upscale.plan_upscale(payload, recorded))
+        return admitted_response(job_body(admitted.job, request), admitted.created)
 
 
 class InterrogateRequestSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""TODO."""
+"""From a validated request to an unsaved job: the catalog checks, the payload builder
+with the user's session and preset, and what the job needs of a backend."""
 
 from __future__ import annotations
 
@@ -28,14 +29,8 @@ class JobRequest:
     received: dict[str, Any]  # the request as received, images elided, for the record
     context: GenerationContext
     preset_id: int | None = None
-    idempotency_key: str | None = None
-    priority: int = 0  # the API key's
-    fingerprint: str = ""  # sha256 of the body as received (Idempotency-Key replays)
     scripts: dict[str, Any] = field(default_factory=dict)  # alwayson_scripts to add
     warnings: list[str] = field(default_factory=list)
-    webhook_url: str = ""  # where the job's events are POSTed (generation_app.webhooks)
-    api_key_id: int | None = None  # the key that sent it: its secret signs the webhooks
-    base_url: str = ""  # the hub as the client saw it, for absolute links in events
 
 
 # --- the pieces a payload is merged from -----------------------------------------------
@@ -128,24 +123,19 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> PreparedPayload:
 
 
 def needed_capabilities(payload: dict[str, Any]) -> list[str]:
-    """Extensions a job needs whatever its kind (the kind's own need is REQUIRED_CAPABILITY)."""
+    """Extensions a job needs whatever its kind (the kind's own need is in jobs.kinds)."""
     scripts = payload.get("alwayson_scripts") or {}
     return ["adetailer"] if "ADetailer" in scripts else []
 
 
 def build_job(job_request: JobRequest, **fields: Any) -> Job:
-    """An unsaved job with its exact A1111 payload (refusing what A1111 would mishandle)."""
+    """An unsaved job with its exact A1111 payload (refusing what A1111 would mishandle).
+    Who sent it, and how to replay it, the admission service adds."""
     job = Job(
         user_id=job_request.user_id,
         kind=job_request.kind,
         request=job_request.received,
         preset_id=job_request.preset_id,
-        idempotency_key=job_request.idempotency_key,
-        request_fingerprint=job_request.fingerprint,
-        priority=job_request.priority,
-        webhook_url=job_request.webhook_url,
-        api_key_id=job_request.api_key_id,
-        base_url=job_request.base_url,
         **fields,
     )
     prepared = prepare_payload(job_request, job.task_id)

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from backends.registry import interrupt
 from core.errors import Conflict
-from generation_app.delivery import events
-from generation_app.models import BackendLease, Job
+from generation_app.jobs.signals import announce
+from generation_app.models import BackendLease, Job, JobEvent
 
 
 def cancel_job(job: Job) -> Job:
@@ -26,7 +26,7 @@ def cancel_job(job: Job) -> Job:
         message="Cancelled before it started.",
     )
     if cancelled:
-        events.job_changed(job, events.CANCELLED)
+        announce(job, JobEvent.Type.CANCELLED)
     else:
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
         interrupt_if_running(job)

@@ -10,12 +10,18 @@ from rest_framework.request import Request
 
 from core.auth import check_user_access
 from core.errors import Conflict
-from generation_app.admission.intake import _idempotency_key, _params
+from generation_app.admission.intake import _params
 from generation_app.jobs.build import JobRequest
 from generation_app.jobs.context import GenerationContext
+from generation_app.jobs.kinds import KindSpec, register_kind
 from generation_app.models import Job
 from generation_app.regional import plan as rp
 from presets_app.services import get_preset_for_generation
+
+register_kind(
+    Job.Kind.REGIONAL,
+    KindSpec(capability=("regional_prompter", "the Regional Prompter extension")),
+)
 
 
 def with_preset_regional_config(data: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -27,7 +33,7 @@ def with_preset_regional_config(data: dict[str, Any], request: Request) -> dict[
     return {**data, "regional_config": preset.regional_config} if preset.regional_config else data
 
 
-def regional(data: dict[str, Any], request: Request, context: GenerationContext) -> JobRequest:
+def regional(data: dict[str, Any], context: GenerationContext) -> JobRequest:
     """The prompt written with the extension's separators, and its 20 script args."""
     catalog = context.catalog
     if catalog is not None and not catalog.get("regional_prompter"):
@@ -67,6 +73,5 @@ def regional(data: dict[str, Any], request: Request, context: GenerationContext)
         received=received,
         context=context,
         preset_id=data.get("preset_id"),
-        idempotency_key=_idempotency_key(request),
         scripts={rp.SCRIPT_TITLE: {"args": plan.args}},
     )

@@ -85,8 +85,8 @@ class RegionalGenerateView(GenerateView):
     def prepare(self, data: dict, request: Request) -> dict:
         return regional_intake.with_preset_regional_config(data, request)
 
-    def build(self, data, request, context):
-        return regional_intake.regional(data, request, context)
+    def build(self, data, context):
+        return regional_intake.regional(data, context)
 
 
 class RegionalLayoutsView(APIView):

@@ -11,8 +11,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from backends.models import Backend
-from generation_app.delivery import events
-from generation_app.models import BackendLease, Job
+from generation_app.jobs.signals import announce
+from generation_app.models import BackendLease, Job, JobEvent
 from generation_app.scheduling.rule import (
     UNHEALTHY_RETRY_SECONDS,
     Claim,
@@ -157,7 +157,7 @@ def break_stale_leases() -> int:
         BackendLease.objects.filter(job_id=job_id).delete()
         if failed:
             count += failed
-            events.job_changed(job_id, events.FAILED)
+            announce(job_id, JobEvent.Type.FAILED)
     # A lease whose job has ended is free (self-healing after a crash between the two).
     BackendLease.objects.filter(job__status__in=Job.FINAL).delete()
     return count
@@ -184,5 +184,5 @@ def fail_jobs_no_backend_can_run() -> int:
             )
             if moved:
                 failed += moved
-                events.job_changed(job.id, events.FAILED)
+                announce(job.id, JobEvent.Type.FAILED)
     return failed

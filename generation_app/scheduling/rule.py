@@ -33,14 +33,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from backends.models import Backend
+from generation_app.jobs.kinds import required_capability
 from generation_app.models import Job
-
-# Kinds that need an extension, by the capability recorded on Backend.capabilities.
-REQUIRED_CAPABILITY = {
-    Job.Kind.CONTROLNET: ("controlnet", "the ControlNet extension"),
-    Job.Kind.REGIONAL: ("regional_prompter", "the Regional Prompter extension"),
-}
-
 
 # Capabilities a job of any kind may need (Job.needs), and how to say they are missing.
 CAPABILITY_NAMES = {"adetailer": "the ADetailer extension"}
@@ -81,7 +75,7 @@ def checkpoint_titles(backends: list[Backend]) -> dict[int, set[str] | None]:
 
 
 def can_run(job: QueuedJob, backend: Backend, titles: dict[int, set[str] | None]) -> bool:
-    needed = REQUIRED_CAPABILITY.get(job.kind)
+    needed = required_capability(job.kind)
     if needed and not backend.capabilities.get(needed[0]):
         return False
     if any(not backend.capabilities.get(need) for need in job.needs):
@@ -135,7 +129,7 @@ def unrunnable_reason(job: QueuedJob, backends: list[Backend], titles) -> str | 
         return (
             "No A1111 backend is configured or enabled. Set A1111_URL or enable one in the admin."
         )
-    needed = REQUIRED_CAPABILITY.get(job.kind)
+    needed = required_capability(job.kind)
     capable = [b for b in backends if not needed or b.capabilities.get(needed[0])]
     if not capable:
         return f"No enabled backend has {needed[1]} any more. Install it on an A1111 backend (see the README)."

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,12 +24,12 @@ from a1111.client import A1111Client, A1111Error
 from a1111.messages import actionable_message
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
-from generation_app.delivery import events
-from generation_app.extras.upscale import run_extras
+from generation_app.jobs.kinds import a1111_call
 from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
+from generation_app.jobs.signals import announce, announce_final
 from generation_app.media.previews import remove_preview, store_preview
 from generation_app.media.variants import grid_row, store_result_image
-from generation_app.models import BackendLease, Job, JobImage
+from generation_app.models import BackendLease, Job, JobEvent, JobImage
 from generation_app.scheduling import claims, rule
 from generation_app.scheduling.rule import Claim
 
@@ -93,12 +92,10 @@ def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
 # --- running ----------------------------------------------------------------------------
 def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
     client = client_for(backend)
-    call = client.img2img if job.img2img else client.txt2img
-    if job.kind == Job.Kind.UPSCALE:  # issue 14: extras, one image back (generation_app.extras)
-        call = partial(run_extras, client)
+    call = a1111_call(job.kind, job.img2img, client)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, job.payload)
-    events.job_changed(job.pk, events.STARTED)  # while the request is on its way
+    announce(job, JobEvent.Type.STARTED)  # while the request is on its way
     try:
         cancelled = _follow(job, backend, future)
         result = future.result()
@@ -192,7 +189,7 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             update["heartbeat_at"] = timezone.now()
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
             if moved and "progress" in update:
-                events.job_progressed(job.pk)
+                announce(job, JobEvent.Type.PROGRESS)
             BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:
         progress_client.close()
@@ -394,4 +391,4 @@ def finish(job: Job, status: str, message: str, progress: float | None = None) -
     moved = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
     job.refresh_from_db()
     if moved:
-        events.job_finished(job)
+        announce_final(job)

@@ -1,4 +1,4 @@
-"""TODO."""
+"""A sweep's rows: planned for the one door (admission), followed, cancelled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core.errors import Conflict
-from generation_app.admission.service import create_group_jobs
+from generation_app.admission.service import Plan
 from generation_app.jobs.build import JobRequest, build_job
 from generation_app.jobs.cancel import cancel_job
 from generation_app.models import Job, JobGroup
@@ -16,7 +16,10 @@ from generation_app.sweeps.axes import Axis, apply_cell, cells
 
 
 # --- creating, following, cancelling ----------------------------------------------------
-def create_sweep(base: JobRequest, axes: list[Axis], received: dict[str, Any]) -> JobGroup:
+def plan_sweep(base: JobRequest, axes: list[Axis], received: dict[str, Any]) -> Plan:
+    """The group and one unsaved job per cell; admission saves them together. A sweep
+    counts as one request: its cells are left out of the per-user active-job limit, and
+    a user may have HUB_MAX_ACTIVE_GROUPS_PER_USER sweeps running at once."""
     if int(base.params.get("batch_size") or 1) * int(base.params.get("batch_count") or 1) > 1:
         raise serializers.ValidationError(
             {"base": ["A sweep makes one image per cell; leave batch_size and batch_count at 1."]}
@@ -27,14 +30,10 @@ def create_sweep(base: JobRequest, axes: list[Axis], received: dict[str, Any]) -
         request=received,
     )
     jobs = [
-        build_job(
-            replace(base, params=apply_cell(base.params, cell, axes), idempotency_key=None),
-            cell=cell,
-        )
+        build_job(replace(base, params=apply_cell(base.params, cell, axes)), cell=cell)
         for cell in cells(axes)
     ]
-    create_group_jobs(group, jobs)
-    return group
+    return Plan(jobs, group)
 
 
 @dataclass

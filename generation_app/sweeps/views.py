@@ -6,7 +6,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,10 +14,11 @@ from rest_framework.views import APIView
 from core.auth import check_user_access
 from core.errors import NotFound
 from core.serializers import ErrorSerializer
-from core.throttles import check_generation_rate
 from generation_app.admission import intake
+from generation_app.admission.service import SWEEP, submit
+from generation_app.api.generate import admitted_response
+from generation_app.api.schema import IDEMPOTENCY_KEY
 from generation_app.api.serializers import Img2ImgRequestSerializer, Txt2ImgRequestSerializer
-from generation_app.jobs.context import read_context
 from generation_app.models import Job, JobGroup
 from generation_app.sweeps import axes as sweep_axes
 from generation_app.sweeps import service as sweep_service
@@ -97,7 +98,8 @@ def get_group(request: Request, sweep_id) -> JobGroup:
 class SweepCreateView(APIView):
     @extend_schema(
         request={"application/json": SweepRequestSerializer},
-        responses={202: SweepSerializer, **ERRORS},
+        responses={202: SweepSerializer, 200: SweepSerializer, 422: ErrorSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
         examples=[
             OpenApiExample(
                 "Three seeds by two samplers",
@@ -122,25 +124,28 @@ class SweepCreateView(APIView):
         "row and column headers) sized for a Discord attachment.",
     )
     def post(self, request: Request) -> Response:
-        body = SweepRequestSerializer(data=request.data)
+        received = intake.request_data(request)
+        body = SweepRequestSerializer(data=received)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        check_user_access(request, data["user_id"])
-        check_generation_rate(request, data["user_id"])
         base = BASE_SERIALIZERS[data["kind"]](data={**data["base"], "user_id": data["user_id"]})
         if not base.is_valid():
             raise serializers.ValidationError({"base": base.errors})
         fields = base.validated_data
-        context = read_context(data["user_id"], fields.get("preset_id"))
-        build = intake.img2img if data["kind"] == "img2img" else intake.txt2img
-        job_request = build(fields, request, context)
-        job_request.priority = getattr(request.user, "priority", 0)
         axes = sweep_axes.check_axes(data["axes"], fields)
-        group = sweep_service.create_sweep(
-            job_request, axes, {**job_request.received, "axes": data["axes"]}
+        build = intake.img2img if data["kind"] == "img2img" else intake.txt2img
+
+        def plan(context):
+            job_request = build(fields, context)
+            recorded = {**job_request.received, "axes": data["axes"]}
+            return sweep_service.plan_sweep(job_request, axes, recorded)
+
+        submission = intake.submission(
+            request, fields, received, SWEEP, img2img=data["kind"] == "img2img"
         )
-        state = sweep_service.sweep_status(group)
-        return Response(sweep_body(state, request), status=status.HTTP_202_ACCEPTED)
+        admitted = submit(submission, plan)
+        state = sweep_service.sweep_status(admitted.group)
+        return admitted_response(sweep_body(state, request), admitted.created)
 
 
 class SweepDetailView(APIView):
