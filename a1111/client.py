@@ -277,7 +277,7 @@ class A1111Client:
     def controlnet_detect(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._post("/controlnet/detect", body, read_timeout=self.generation_timeout)
 
-    # --- extras, captions, PNG info, more listings (issue 14) ------------------------------
+    # --- extras, captions, PNG info, more listings -----------------------------------------
     def extra_single_image(self, body: dict[str, Any]) -> dict[str, Any]:
         """Upscale / restore faces on one image (takes A1111's generation lock)."""
         return self._post(

@@ -100,7 +100,7 @@ def _backend_models(backend: Backend) -> dict[str, Any]:
 
 
 def _extras_listing(client) -> dict[str, Any]:
-    """Face restorers, prompt styles and hypernetworks (issue 14); [] when a route fails."""
+    """Face restorers, prompt styles and hypernetworks; [] when a route fails."""
     out: dict[str, Any] = {}
     for key, call, shape in (
         ("face_restorers", client.face_restorers, lambda f: {"name": f["name"]}),

@@ -8,7 +8,7 @@ from generation_app.scheduling import dispatcher, housekeeping
 
 
 def dispatch() -> int:
-    """Run queued jobs on every free backend (see generation_app.dispatcher)."""
+    """Run queued jobs on every free backend (see scheduling.dispatcher)."""
     return dispatcher.dispatch()
 
 
@@ -33,5 +33,5 @@ def push_housekeeping() -> int:
 
 
 def prune_images() -> dict:
-    """Retention and per-user quota (housekeeping queue, see generation_app.retention)."""
+    """Retention and per-user quota (housekeeping queue, see media.retention)."""
     return retention.prune_images().as_dict()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from generation_app.jobs.selectors import queue_overview
 from generation_app.models import Job
-from generation_app.scheduling.eta import queue_overview
 from loras_app.hashing import pending_hashes
 from loras_app.models import ScanRun
 from ops.failures import failure_reason

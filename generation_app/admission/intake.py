@@ -94,7 +94,7 @@ def elide_images(
     return received
 
 
-def _params(data: dict[str, Any], drop: set[str]) -> dict[str, Any]:
+def job_params(data: dict[str, Any], drop: set[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in HUB_REQUEST_FIELDS and k not in drop}
 
 
@@ -104,7 +104,7 @@ def txt2img(
     return JobRequest(
         kind=kind,
         user_id=data["user_id"],
-        params=_params(data, set()),
+        params=job_params(data, set()),
         received=data,
         context=context,
         preset_id=data.get("preset_id"),
@@ -116,11 +116,11 @@ def _snap(size: int) -> int:
     return max(settings.HUB_MIN_SIZE, min(settings.HUB_MAX_WIDTH, size - size % 8))
 
 
-def _init_images(values: list[Any]) -> list[CheckedImage]:
+def checked_init_images(values: list[Any]) -> list[CheckedImage]:
     return [check_image(image, f"init_images[{i}]") for i, image in enumerate(values)]
 
 
-def _add_init_images(
+def add_init_images(
     params: dict[str, Any], images: dict[str, Any], init: list[CheckedImage]
 ) -> None:
     """img2img's source images; without a size, the first image's own (snapped to 8)."""
@@ -133,7 +133,7 @@ def _add_init_images(
 
 
 def img2img(data: dict[str, Any], context: GenerationContext) -> JobRequest:
-    init = _init_images(data["init_images"])
+    init = checked_init_images(data["init_images"])
     mask = check_image(data["mask"], "mask") if data.get("mask") else None
     if mask is not None and (mask.width, mask.height) != (init[0].width, init[0].height):
         raise serializers.ValidationError(
@@ -145,9 +145,9 @@ def img2img(data: dict[str, Any], context: GenerationContext) -> JobRequest:
                 ]
             }
         )
-    params = _params(data, {"init_images", "mask"})
+    params = job_params(data, {"init_images", "mask"})
     images: dict[str, Any] = {}
-    _add_init_images(params, images, init)
+    add_init_images(params, images, init)
     if mask is not None:
         params["mask"] = mask.b64
         images["mask"] = mask
@@ -182,7 +182,7 @@ def outpaint(data: dict[str, Any], context: GenerationContext) -> JobRequest:
         )  # fmt: skip
     canvas, mask = outpaint_canvas(source.open(), left, right, up, down)
     drop = {"image", "left", "right", "up", "down", "target_width", "target_height"}
-    params = _params(data, drop)
+    params = job_params(data, drop)
     params.update(
         init_images=[to_b64_png(canvas)],
         mask=to_b64_png(mask),
@@ -239,8 +239,3 @@ def idempotency_key(request: Request) -> str | None:
         raise ApiError("Idempotency-Key is longer than 200 characters.", code="badidempotency_key")
     return key or None
 
-
-def bad_filter(field: str, value: str, choices: list[str]) -> ApiError:
-    return ApiError(
-        f"{field}={value!r} is not one of: {', '.join(choices)}.", code="invalid_filter"
-    )

@@ -56,7 +56,7 @@ class JobEventsView(APIView):
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
-        release = _streams_per_key.acquire(request.user.key_id)
+        release = streams_per_key.acquire(request.user.key_id)
         try:
             stream = streams.job_events(job, request)
         except BaseException:
@@ -78,7 +78,7 @@ class JobEventsView(APIView):
         return response
 
 
-_streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "event streams")
+streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "event streams")
 
 
 EVENT_STREAM_DESCRIPTION = """\
@@ -154,7 +154,7 @@ class UserEventsView(APIView):
     def get(self, request: Request, user_id: str) -> StreamingHttpResponse:
         check_user_access(request, user_id)
         after = _last_event_id(request)
-        release = _streams_per_key.acquire(request.user.key_id)
+        release = streams_per_key.acquire(request.user.key_id)
         try:
             stream = streams.user_events(user_id, after, release)
         except BaseException:

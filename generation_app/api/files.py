@@ -30,7 +30,7 @@ class JobImageView(APIView):
     """Stored images, thumbnails, compressed copies and grids: with the signed URL the hub
     gave (no key needed until it expires), or with a key that may see the job."""
 
-    permission_classes: list = []  # a signed link or a key: see generation_app.media
+    permission_classes: list = []  # a signed link or a key: see media.links
 
     @extend_schema(
         parameters=[
@@ -104,7 +104,7 @@ class JobPreviewView(APIView):
     (at most about once a second). Only while the job runs; for keys that may see the job,
     or without a key through the signed preview_url of GET /jobs/{id}."""
 
-    permission_classes: list = []  # a signed link or a key: see generation_app.media
+    permission_classes: list = []  # a signed link or a key: see media.links
 
     @extend_schema(
         parameters=[

@@ -11,7 +11,7 @@ from core.parsers import JSON_AND_FILES
 from core.uploads import NO_FILES, FileFields
 from generation_app.admission import intake
 from generation_app.admission.service import Plan, submit
-from generation_app.api.schema import BRIEF_TXT2IMG, MINIMAL_TXT2IMG, _generate_schema
+from generation_app.api.schema import BRIEF_TXT2IMG, MINIMAL_TXT2IMG, generate_schema
 from generation_app.api.serializers import (
     Img2ImgRequestSerializer,
     OutpaintRequestSerializer,
@@ -62,7 +62,7 @@ def admitted_response(body: dict, created: bool) -> Response:
 
 
 class Txt2ImgView(GenerateView):
-    @_generate_schema(
+    @generate_schema(
         Txt2ImgRequestSerializer, "Text to image", examples=[BRIEF_TXT2IMG, MINIMAL_TXT2IMG]
     )
     def post(self, request: Request) -> Response:
@@ -75,7 +75,7 @@ class Img2ImgView(GenerateView):
     file_fields = FileFields({"init_image", "init_images", "mask"})
     parser_classes = JSON_AND_FILES
 
-    @_generate_schema(
+    @generate_schema(
         Img2ImgRequestSerializer,
         "Image to image; with a mask, inpainting",
         files={
@@ -98,7 +98,7 @@ class OutpaintView(GenerateView):
     file_fields = FileFields({"image"})
     parser_classes = JSON_AND_FILES
 
-    @_generate_schema(
+    @generate_schema(
         OutpaintRequestSerializer,
         "Extend an image beyond its borders",
         files={"image": "The picture to extend.", "mask": "Optional mask (white = repaint)."},

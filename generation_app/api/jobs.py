@@ -11,7 +11,6 @@ from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import ApiError, Conflict, NotFound
 from core.openapi import READ, errors, page_of
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
-from generation_app.admission import intake
 from generation_app.api.serializers import (
     JobListSerializer,
     QueueSerializer,
@@ -24,9 +23,8 @@ from generation_app.delivery.documents import (
     result_body,
 )
 from generation_app.jobs.cancel import cancel_job
-from generation_app.jobs.selectors import user_jobs
+from generation_app.jobs.selectors import queue_overview, user_jobs
 from generation_app.models import Job, JobImage
-from generation_app.scheduling.eta import queue_overview
 
 
 def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -> Job:
@@ -210,7 +208,7 @@ class JobListView(APIView):
         for field, choices in (("status", Job.Status.values), ("kind", Job.Kind.values)):
             value = params.get(field)
             if value and value not in choices:
-                raise intake.bad_filter(field, value, choices)
+                raise bad_filter(field, value, choices)
             filters[field] = value
         jobs = user_jobs(user_id, **filters)
         paginator = BoundedLimitOffsetPagination()
@@ -232,3 +230,9 @@ class QueueView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(QueueSerializer(queue_overview()).data)
+
+
+def bad_filter(field: str, value: str, choices: list[str]) -> ApiError:
+    return ApiError(
+        f"{field}={value!r} is not one of: {', '.join(choices)}.", code="invalid_filter"
+    )

@@ -1,4 +1,5 @@
-"""TODO."""
+"""OpenAPI pieces the create endpoints share: error responses, the Idempotency-Key header,
+the brief's examples, and the JSON-or-multipart request schema."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ MINIMAL_TXT2IMG = OpenApiExample(
 )
 
 
-def _generate_schema(
+def generate_schema(
     serializer, summary: str, files: dict[str, str] | None = None, many=(), examples=()
 ):
     """JSON always; multipart, with its own schema, only for kinds that take files."""

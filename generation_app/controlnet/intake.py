@@ -1,4 +1,5 @@
-"""TODO."""
+"""A ControlNet request as a job: units validated against the catalog, merged over saved
+configs, each with its image."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Any
 from rest_framework import serializers
 
 from generation_app.admission.intake import (
-    _add_init_images,
-    _init_images,
-    _params,
+    add_init_images,
+    checked_init_images,
     elide_images,
+    job_params,
 )
 from generation_app.controlnet import units as cn
 from generation_app.jobs.build import JobRequest
@@ -40,15 +41,15 @@ def controlnet(data: dict[str, Any], context: GenerationContext) -> JobRequest:
             }
         )
     check_unit_count(len(units), extension)
-    init = _init_images(data.get("init_images") or [])
+    init = checked_init_images(data.get("init_images") or [])
     units, images = cn.attach_images(units, data.get("image"), data["unit_images"], bool(init))
     units = [cn.complete_unit(unit, i, extension) for i, unit in enumerate(units)]
 
-    params = _params(data, {"controlnet_units", "image", "unit_images", "init_images"})
+    params = job_params(data, {"controlnet_units", "image", "unit_images", "init_images"})
     if catalog is not None:
         checkpoint = cn.effective_checkpoint(Job.Kind.CONTROLNET, params, context)
         cn.check_model_families(units, checkpoint, catalog)
-    _add_init_images(params, images, init)
+    add_init_images(params, images, init)
     received = {
         k: v for k, v in data.items() if k not in ("unit_images", "image", "controlnet_units")
     }

@@ -1,4 +1,5 @@
-"""TODO."""
+"""The one job document: what GET /jobs/{id}, its result, the event streams and the webhooks
+all show of a job, with signed links."""
 
 from __future__ import annotations
 

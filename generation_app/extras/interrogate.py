@@ -1,4 +1,4 @@
-"""TODO."""
+"""Captions (CLIP or DeepBooru) from a backend: a direct answer with a bounded wait."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO."""
+"""PNG info, read by the hub itself with Pillow: A1111's own route only reads ``image.info``
+(``modules/api/api.py`` ``pnginfoapi``), so asking a GPU server would add a round trip and
+a failure mode for nothing."""
 
 from __future__ import annotations
 

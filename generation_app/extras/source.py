@@ -1,4 +1,4 @@
-"""TODO."""
+"""A stored result as the source of an upscale or a caption, for a caller who may see it."""
 
 from __future__ import annotations
 

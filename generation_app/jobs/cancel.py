@@ -1,4 +1,4 @@
-"""TODO."""
+"""Cancelling a job: a queued one never starts, a running one is interrupted on its backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO."""
+"""Live previews of a running job: A1111's progress image, shrunk and stored under a new
+name each time it changes (a link names one version), removed when the job ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO."""
+"""Stored files through Django's storage API (``STORAGES["default"]``): a folder by default,
+S3 or any other Django storage by configuration. Nothing here opens a path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO."""
+"""Images a request brings: decoded and bounded before anything else sees them, and the
+padded canvas and mask of an outpaint."""
 
 from __future__ import annotations
 

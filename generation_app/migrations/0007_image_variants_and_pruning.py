@@ -2,8 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    """Compressed copies and grids of results (issue 13); retention and quota pruning
-    (issue 15)."""
+    """Compressed copies and grids of results; retention and quota pruning."""
 
     dependencies = [
         ("generation_app", "0007_job_needs"),

@@ -1,4 +1,5 @@
-"""TODO."""
+"""A regional request as a job: the prompt written with the extension's separators and its
+script arguments."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 
 from core.auth import check_user_access
 from core.errors import Conflict
-from generation_app.admission.intake import _params
+from generation_app.admission.intake import job_params
 from generation_app.jobs.build import JobRequest
 from generation_app.jobs.context import GenerationContext
 from generation_app.jobs.kinds import KindSpec, register_kind
@@ -60,7 +61,7 @@ def regional(data: dict[str, Any], context: GenerationContext) -> JobRequest:
         plan = rp.plan(spec)
     except rp.RegionalError as exc:
         raise serializers.ValidationError({"regional_config": {exc.field: [exc.message]}}) from None
-    params = _params(data, {"regional_config"})
+    params = job_params(data, {"regional_config"})
     params["prompt"] = plan.prompt
     if plan.negative_prompt:
         params["negative_prompt"] = plan.negative_prompt

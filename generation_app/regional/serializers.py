@@ -1,4 +1,5 @@
-"""TODO."""
+"""The Regional Prompter request: regions as a list or as region<N>_prompt fields, layouts
+by name or by ratios."""
 
 from __future__ import annotations
 

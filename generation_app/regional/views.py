@@ -1,4 +1,4 @@
-"""TODO."""
+"""POST /generate/regional and GET /regional/layouts."""
 
 from __future__ import annotations
 

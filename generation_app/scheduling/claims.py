@@ -1,4 +1,5 @@
-"""TODO."""
+"""Claims and leases: the rule applied to the database in one short transaction, and the
+mending of what dead workers and vanished backends leave behind."""
 
 from __future__ import annotations
 

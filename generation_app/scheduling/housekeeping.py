@@ -1,4 +1,5 @@
-"""TODO."""
+"""Housekeeping of the queue, every minute on its own cluster: stale leases, jobs no backend
+can run, a dispatcher for what waits; and the schedules that run it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,6 @@ def sweep_stale_jobs() -> int:
 
 def ensure_schedules() -> None:
     """The periodic housekeeping of jobs (idempotent: runhub calls it at every start)."""
-    ensure_prune_schedule()  # images: retention and quota (generation_app.retention)
+    ensure_prune_schedule()  # images: retention and quota (media.retention)
     housekeeping_schedule("sweep stale jobs", "generation_app.tasks.sweep", 1)
     housekeeping_schedule("webhooks and events", "generation_app.tasks.push_housekeeping", 1)

@@ -2,8 +2,8 @@
 backend (unlike A1111's X/Y/Z plot, which runs its cells one by one on one GPU), and a
 labelled contact sheet when they are done.
 
-The axis rules and the cell expansion are pure; ``create_sweep`` and ``sweep_status``
-read and write the database.
+The axis rules and the cell expansion here are pure; ``service`` plans the rows (the one
+door in admission saves them) and ``sheet`` draws the contact sheet.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""TODO."""
+"""A sweep's contact sheet: every cell's first image, axis values as row and column
+headers, sized for a Discord attachment."""
 
 from __future__ import annotations
 

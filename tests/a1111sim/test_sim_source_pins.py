@@ -88,7 +88,7 @@ def test_progress_idle_shape(sim):
     assert idle["textinfo"] is None and idle["current_image"] is None
 
 
-# --- issue 12: corrections read from the real sources ---------------------------------------
+# --- corrections read from the real sources ------------------------------------------------
 
 import re  # noqa: E402
 import threading  # noqa: E402
@@ -465,7 +465,7 @@ def test_hires_type_error_after_the_first_pass(make_sim):
 
 
 def test_seed_loras_without_lora_dir_is_a_usage_error(capsys):
-    """The simulator's own CLI (issue 15): a clear argparse error, not a traceback."""
+    """The simulator's own CLI: a clear argparse error, not a traceback."""
     with pytest.raises(SystemExit) as exc:
         parse_args(["--seed-loras"])
     assert exc.value.code == 2

@@ -42,7 +42,7 @@ def test_webuiapi_controlnet_unit(sim):
     out = api.img2img(images=[test_image(128, 128)], width=128, height=128, controlnet_units=[bare])
     assert len(out.images) == 2
     # In txt2img there is nothing to fall back to: ControlNet's process raises and A1111's
-    # ScriptRunner.process swallows it (issue 12): 200, no unit applied, no detected map.
+    # ScriptRunner.process swallows it: 200, no unit applied, no detected map.
     out = api.txt2img(prompt="x", width=128, height=128, controlnet_units=[bare])
     assert len(out.images) == 1
 

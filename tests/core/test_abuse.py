@@ -248,7 +248,7 @@ def test_event_streams_are_capped_per_key(api, backend, settings):
     ]
     key_id = ApiKey.objects.get(name="test service").pk
     held = [
-        event_views._streams_per_key.acquire(key_id)
+        event_views.streams_per_key.acquire(key_id)
         for _ in range(settings.HUB_MAX_EVENT_STREAMS_PER_KEY)
     ]
     try:

@@ -1,4 +1,4 @@
-"""The OpenAPI document a client generator trusts (issue 13), pinned without the tools:
+"""The OpenAPI document a client generator trusts, pinned without the tools:
 what tests/test_generated_client.py and tests/test_schemathesis.py found, kept found."""
 
 from __future__ import annotations
