@@ -238,4 +238,3 @@ def idempotency_key(request: Request) -> str | None:
     if len(key) > 200:
         raise ApiError("Idempotency-Key is longer than 200 characters.", code="badidempotency_key")
     return key or None
-

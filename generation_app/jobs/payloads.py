@@ -161,8 +161,8 @@ def extras_payload(
     params: dict[str, Any], payload: dict[str, Any], override: dict[str, Any],
     titles: dict[str, str],
 ) -> None:  # fmt: skip
-    """Issue 14 fields: refiner title, face restorer and CodeFormer weight (A1111 settings
-    ``face_restoration_model``/``code_former_weight``), ADetailer's always-on script."""
+    """A1111's other fields: the refiner's title, the face restorer and CodeFormer weight
+    (settings ``face_restoration_model``/``code_former_weight``), ADetailer's script."""
     if params.get("refiner_checkpoint"):
         payload["refiner_checkpoint"] = titles.get(
             params["refiner_checkpoint"], params["refiner_checkpoint"]

@@ -1,4 +1,4 @@
-"""Issue 12: the applied-LoRA check keyed the way A1111 keys ``Lora hashes`` — by the name
+"""The applied-LoRA check keyed the way A1111 keys ``Lora hashes`` — by the name
 written in the tag, ':' and ',' removed — against the corrected simulator."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 12: live previews for clients — preview_url on GET /jobs/{id} while running, a
+"""Live previews for clients — preview_url on GET /jobs/{id} while running, a
 `preview` SSE event when it changes, off with `live_preview: false`, bounded in rate and
 size. Against a1111sim's live previews (its README: `live_preview`, `id_live_preview`,
 `current_image`). Timings are never asserted: each wait is bounded by the job itself."""

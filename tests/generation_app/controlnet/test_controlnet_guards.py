@@ -1,4 +1,4 @@
-"""Issue 12: the hub defends against ControlNet's silent skip.
+"""The hub defends against ControlNet's silent skip.
 
 Real A1111 (and a1111sim, corrected) answers 200 with no unit applied when the ControlNet
 model does not fit the checkpoint, the model is missing or a unit has no image. The hub
