@@ -1,4 +1,5 @@
-# A1111 Hub. `make run` starts the hub, `make test` runs the tests; both set up .venv first.
+# A1111 Hub. `make run` starts the hub, `make test` runs the tests, `make bench` the
+# benchmarks (python -m bench.<name>); all set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -33,15 +34,15 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 bench: venv
-	$(PY) manage.py bench_jobs --json bench-results-jobs.json
-	HUB_DATA_DIR=$$(mktemp -d) $(PY) manage.py bench_loras
-	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_loras $(PY) manage.py bench_loras
-	$(PY) manage.py bench_scheduler --json bench-results-scheduler.json
+	$(PY) -m bench.jobs --json bench-results-jobs.json
+	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.loras --json bench-results-loras.json
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_loras $(PY) -m bench.loras --json bench-results-loras-pg.json
+	$(PY) -m bench.scheduler --json bench-results-scheduler.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scheduler REDIS_URL=redis://127.0.0.1:6379/0 \
-		$(PY) manage.py bench_scheduler --json bench-results-scheduler-pg.json
-	$(PY) manage.py bench_soak --json bench-results-soak.json
+		$(PY) -m bench.scheduler --json bench-results-scheduler-pg.json
+	$(PY) -m bench.soak --json bench-results-soak.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_soak REDIS_URL=redis://127.0.0.1:6379/0 \
-		$(PY) manage.py bench_soak --json bench-results-soak-pg.json
+		$(PY) -m bench.soak --json bench-results-soak-pg.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -58,8 +58,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# The benchmarks serve the same API plus a baseline view (a1111hub.bench_urls).
-ROOT_URLCONF = env_str("HUB_URLCONF", "a1111hub.urls")
+ROOT_URLCONF = "a1111hub.urls"
 WSGI_APPLICATION = "a1111hub.wsgi.application"
 
 TEMPLATES = [

@@ -1,5 +1,5 @@
 """The packages form layers: each may import the ones below it, never one above, not even
-inside a function (the README's "Code map")."""
+inside a function (the README's "Code map"). The benchmarks (bench/) sit above them all."""
 
 from __future__ import annotations
 
@@ -52,6 +52,17 @@ def test_a_package_imports_only_the_layers_below_it(package):
         if wrong:
             climbing[str(path.relative_to(ROOT))] = sorted(wrong)
     assert climbing == {}
+
+
+def test_nothing_of_the_hub_imports_the_benchmarks():
+    """bench/ sits above every layer: it may import any of them, none of them imports it."""
+    users = [
+        str(path.relative_to(ROOT))
+        for package in [*LAYERS, "a1111sim"]
+        for path in _sources(package)
+        if "bench" in imported_packages(path)
+    ]
+    assert users == []
 
 
 def test_the_simulator_imports_nothing_of_the_hub():

@@ -1,332 +1,124 @@
-"""Benchmark the scheduler against issue 10's targets, with the real processes.
+"""Benchmark the scheduler against its targets, with the real processes.
 
-One hub per run — gunicorn (runhub's settings, with HUB_URLCONF=a1111hub.bench_urls for the
-baseline view), the generation qcluster and the housekeeping qcluster — on a temporary
-HUB_DATA_DIR: SQLite + the ORM broker by default, PostgreSQL + Redis when DATABASE_URL and
-REDIS_URL are set (a dedicated database, dropped and created afresh). Each scenario starts
-its own a1111sim processes (--step-ms 100) and makes them the hub's only enabled backends;
-its users have names of their own, so no scenario's history leaks into another's.
+One hub per run — gunicorn (runhub's workers and threads, with
+DJANGO_SETTINGS_MODULE=bench.settings for the baseline view), the generation qcluster and
+the housekeeping qcluster — on a temporary HUB_DATA_DIR: SQLite + the ORM broker by
+default, PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set (a dedicated database,
+dropped and created afresh). Each scenario starts its own a1111sim processes (--step-ms 100)
+and makes them the hub's only enabled backends; its users have names of their own, so no
+scenario's history leaks into another's.
 
-Scenarios, one at a time (the machine has two cores):
+Scenarios, one at a time (the machine has two cores), each with its target:
 
 - throughput: 25 one-second jobs (10 steps at 100 ms) from 7 users on 1, 4 and 16 backends;
   throughput = jobs / (first POST -> last job finished). On n backends 25 jobs take
   ceil(25/n) rounds, which caps the ratio to n x the one-backend figure below the targets
   (89.3 % on 4, 78.1 % on 16); so also whole rounds (n x ceil(25/n) jobs) and a backlog of
-  six rounds (6n jobs), the figure held against the target.
+  six rounds (6n jobs), the figure held against the target: at least 90 % of 4x on 4
+  backends, 85 % of 16x on 16.
 - light user: 6 heavy users queue 4 jobs each on 4 backends, then a light user sends one;
-  its time from POST to finished, in job-times (the median run time of the scenario's jobs).
+  its time from POST to finished, in job-times (the median run time of the scenario's
+  jobs): at most 2.5.
 - swaps: 16 jobs alternating two checkpoints (one user each) on 4 backends at --swap-ms
-  1500; swaps counted from each simulator's own /sim/state history.
+  1500; swaps counted from each simulator's own /sim/state history: at most 4.
 - order: one backend busy with a blocker job, a shuffled mix from several users queued
-  behind it; the started order against the README's rule, re-implemented here.
+  behind it; the started order against the README's rule, re-implemented here: every trial.
+- sweep: a 3x3 sweep on one backend, then on four: about a quarter of the time.
 - eta: after a warm-up, jobs from 5 users on 4 backends; eta_seconds read from
-  GET /jobs/{id} right after each POST against the real time to finished.
+  GET /jobs/{id} right after each POST against the real time to finished: within +-30 %.
 - GET /jobs/{id} (a queued job) against a minimal view that checks the same key and reads
-  one row by primary key, same gunicorn, same load generator, both in this run.
+  one row by primary key, same gunicorn, same load generator, both in this run: at least
+  75 % of the minimal view's requests per second.
 
 Prints a table of measured vs target and, with --json, writes the figures.
+
+    python -m bench.scheduler [--only throughput,order,...] [--trials 20] [--seconds 4]
+                              [--json FILE]
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from math import ceil
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from django.conf import settings
-from django.core.management.base import BaseCommand
 
-from a1111hub.management.commands.bench_jobs import _free_port, _throughput
-from a1111hub.management.commands.runhub import WEB_THREADS, WEB_WORKERS
+from bench.harness import (
+    BENCH_SETTINGS,
+    JOB_STEPS,
+    SCENARIO_TIMEOUT,
+    Hub,
+    Sims,
+    log,
+    parser,
+    ratio,
+    report,
+    requests_per_second,
+    setup_django,
+    stack_from_env,
+    ts,
+    write_json,
+)
 
 ANIME = "animefull_final.safetensors [80b493026b]"
 REALISTIC = "realisticVision_v51.safetensors [c4cbeec1db]"
-STEP_MS = 100
-JOB_STEPS = 10  # one-second jobs
 SUSTAINED_ROUNDS = 6  # the throughput run with a backlog: this many jobs per backend
-SCENARIO_TIMEOUT = 120.0  # no scenario waits longer than this for its jobs
+SCENARIOS = (  # in the order they run
+    "throughput",
+    "light_user",
+    "swaps",
+    "order",
+    "sweep",
+    "eta",
+    "get_job",
+)
 
 
-def _ts(value: str | None) -> float | None:
-    return datetime.fromisoformat(value).timestamp() if value else None
+class SchedulerBench:
+    def __init__(self, trials: int = 20, seconds: float = 4.0):
+        self.trials = trials
+        self.seconds = seconds
 
-
-class Sims:
-    """a1111sim subprocesses, started together, stopped together."""
-
-    def __init__(self, count: int, swap_ms: int = 0, step_ms: int = STEP_MS):
-        self.procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "a1111sim",
-                    "--port",
-                    "0",
-                    "--step-ms",
-                    str(step_ms),
-                    "--swap-ms",
-                    str(swap_ms),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                cwd=settings.BASE_DIR,
-                start_new_session=True,
-            )  # fmt: skip
-            for _ in range(count)
-        ]
-        try:
-            self.urls = [p.stdout.readline().strip().rsplit(" ", 1)[-1] for p in self.procs]
-            if not all(u.startswith("http://") for u in self.urls):
-                raise RuntimeError(f"a1111sim did not start: {self.urls}")
-        except BaseException:
-            self.stop()
-            raise
-
-    def state(self, url: str) -> dict:
-        return requests.get(f"{url}/sim/state", timeout=10).json()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class Hub:
-    """gunicorn + generation qcluster + housekeeping qcluster, like runhub starts them."""
-
-    def __init__(self, extra_env: dict, log):
-        self.log = log
-        self.data_dir = tempfile.mkdtemp(prefix="hub-bench-sched-")
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "A1111_URL")
-        }
-        env.update(
-            HUB_DATA_DIR=self.data_dir,
-            HUB_URLCONF="a1111hub.bench_urls",
-            HUB_MAX_ACTIVE_JOBS_PER_USER="1000",
-            HUB_QUEUE_NAME=f"bench-sched-{os.getpid()}",
-            LORA_SCAN_ON_START="false",
-            # The bench's one key sends far more than a client would: no rate limit.
-            HUB_RATE_LIMIT="10000000/min",
-            HUB_GENERATION_RATE_LIMIT="10000000/min",
-            **extra_env,
-        )
-        self.env = env
-        self.manage = [sys.executable, "manage.py"]
-        self.cwd = settings.BASE_DIR
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self) -> None:
-        run = dict(env=self.env, cwd=self.cwd, check=True)
-        subprocess.run([*self.manage, "migrate", "-v0"], **run)
-        out = subprocess.run([*self.manage, "create_api_key", "bench-scheduler"], **run,
-                             capture_output=True, text=True).stdout  # fmt: skip
-        self.key = out.strip().splitlines()[-1]
-        port = _free_port()
-        housekeeping = {**self.env, "Q_CLUSTER_NAME": f"{self.env['HUB_QUEUE_NAME']}-housekeeping"}
-        logs = [open(Path(self.data_dir) / f"{name}.log", "w") for name in ("web", "gen", "hk")]
-        quiet = [dict(start_new_session=True, stdout=log, stderr=subprocess.STDOUT) for log in logs]
-        self.procs = [
-            subprocess.Popen([sys.executable, "-m", "gunicorn", "a1111hub.wsgi:application",
-                              "-b", f"127.0.0.1:{port}", "-w", str(WEB_WORKERS), "-k", "gthread",
-                              "--threads", str(WEB_THREADS), "--timeout", "120"],
-                             env=self.env, cwd=self.cwd, **quiet[0]),
-            subprocess.Popen([*self.manage, "qcluster"], env=self.env, cwd=self.cwd, **quiet[1]),
-            subprocess.Popen([*self.manage, "qcluster"], env=housekeeping, cwd=self.cwd, **quiet[2]),
-        ]  # fmt: skip
-        self.base = f"http://127.0.0.1:{port}"
-        self.headers = {"Authorization": f"Bearer {self.key}"}
-        self.session = requests.Session()
-        self.session.headers.update(self.headers)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # /health may say 503 (no backend yet): any answer means it is up
-                if self.session.get(f"{self.base}/queue", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the hub did not come up")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-    # --- the API, as a client uses it ------------------------------------------------
-    def use_backends(self, urls: list[str]) -> None:
-        """Make these the only enabled backends, probed (so the loaded model is known)."""
-        subprocess.run([*self.manage, "bench_scheduler", "--set-backends", ",".join(urls)],
-                       env=self.env, cwd=self.cwd, check=True)  # fmt: skip
-        self.warm_up(len(urls))
-
-    def warm_up(self, backends: int) -> None:
-        """The model listing in every web process, a one-step job per backend, and a few
-        reads: the first job on a new backend pays the hub's one-off costs (its model
-        listing fetched, code imported in each worker),
-        which are not what the scenarios measure. Measured once, kept in first_job_s."""
-
-        # Each web process keeps its own model listing (SQLite: a local-memory cache): ask
-        # from many connections at once, so every process lists the new backends now.
-        def models(_):
-            with requests.Session() as fresh:
-                fresh.headers.update(self.headers)
-                fresh.get(f"{self.base}/models", timeout=60)
-
-        with ThreadPoolExecutor(max_workers=WEB_WORKERS * WEB_THREADS) as pool:
-            list(pool.map(models, range(WEB_WORKERS * WEB_THREADS * 2)))
-        start = time.time()
-        ids = [self.submit("warm-up", steps=1) for _ in range(max(backends, WEB_WORKERS))]
-        self.wait_idle()
-        self.first_job_s = max(_ts(j["finished_at"]) for j in self.finished(ids)) - start
-        for job_id in ids:
-            self.job(job_id)
-
-    def submit(self, user: str, steps: int = JOB_STEPS, session=None, **extra) -> str:
-        body = {"user_id": user, "prompt": "a lighthouse", "width": 64, "height": 64,
-                "steps": steps, **extra}  # fmt: skip
-        response = (session or self.session).post(f"{self.base}/generate/txt2img", json=body)
-        if response.status_code != 202:
-            raise RuntimeError(f"POST /generate/txt2img: {response.status_code} {response.text}")
-        return response.json()["job_id"]
-
-    def job(self, job_id: str) -> dict:
-        return self.session.get(f"{self.base}/jobs/{job_id}").json()
-
-    def wait_idle(self, timeout: float = SCENARIO_TIMEOUT) -> None:
-        """Until nothing is queued or running (GET /queue: one cheap call per poll)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            queue = self.session.get(f"{self.base}/queue").json()
-            if queue["queued"] == 0 and queue["running"] == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"jobs still queued or running after {timeout} s")
-
-    def finished(self, ids: list[str]) -> list[dict]:
-        jobs = [self.job(i) for i in ids]
-        bad = [(j["job_id"], j["status"], j["message"]) for j in jobs if j["status"] != "completed"]
-        if bad:
-            raise RuntimeError(f"bench jobs did not complete: {bad[:3]}")
-        return jobs
-
-
-class Command(BaseCommand):
-    help = "Measure the scheduler against issue 10's targets (real processes, a1111sim)."
-
-    def add_arguments(self, parser):
-        parser.add_argument("--json", dest="json_path", default="", help="Also write JSON here.")
-        parser.add_argument("--trials", type=int, default=20, help="Queue-order trials.")
-        parser.add_argument("--seconds", type=float, default=4.0, help="Each throughput run.")
-        parser.add_argument("--only", default="", help="Comma-separated scenario names.")
-        parser.add_argument("--set-backends", default=None, help=None)  # internal
-
-    def handle(self, *args, json_path, trials, seconds, only, set_backends, **opts):
-        if set_backends is not None:
-            return self._set_backends(set_backends.split(","))
-        stack = "postgres+redis" if os.environ.get("DATABASE_URL") else "sqlite+orm"
-        extra_env = self._stack_env() if stack == "postgres+redis" else {}
-        self.stderr.write(f"== bench_scheduler on {stack}, {os.cpu_count()} cores")
-        hub = Hub(extra_env, self.stderr.write)
+    def run(self, only: str = "", json_path: str = "") -> dict:
+        stack, extra_env = stack_from_env("bench_scheduler")
+        log(f"== bench.scheduler on {stack}, {os.cpu_count()} cores")
+        hub = Hub("scheduler", extra_env, settings_module=BENCH_SETTINGS)
         wanted = set(filter(None, only.split(",")))
-        scenarios = [
-            ("throughput", self.throughput),
-            ("light_user", self.light_user),
-            ("swaps", self.swaps),
-            ("order", lambda h: self.order(h, trials)),
-            ("sweep", self.sweep),
-            ("eta", self.eta),
-            ("get_job", lambda h: self.get_job(h, seconds)),
-        ]
+        scenarios = {
+            "throughput": self.throughput,
+            "light_user": self.light_user,
+            "swaps": self.swaps,
+            "order": lambda h: self.order(h, self.trials),
+            "sweep": self.sweep,
+            "eta": self.eta,
+            "get_job": lambda h: self.get_job(h, self.seconds),
+        }
         results: dict = {"stack": stack, "machine": f"{os.cpu_count()} cores"}
         try:
             hub.start()
-            for name, run in scenarios:
+            for name in SCENARIOS:
                 if wanted and name not in wanted:
                     continue
-                self.stderr.write(f"-- {name}")
+                run = scenarios[name]
+                log(f"-- {name}")
                 started = time.monotonic()
                 try:
                     results[name] = run(hub)
                 except Exception as exc:  # report it, go on with the next scenario
-                    self.stderr.write(f"   {name} failed: {exc!r}")
+                    log(f"   {name} failed: {exc!r}")
                     results.setdefault("errors", {})[name] = repr(exc)
                     continue
                 results[name]["scenario_seconds"] = round(time.monotonic() - started, 1)
                 if json_path:
-                    Path(json_path).write_text(json.dumps(results, indent=2, default=str))
+                    write_json(json_path, results)
         finally:
             hub.stop()
-        table = self._table(results)
-        results["table"] = table
-        self.stdout.write(json.dumps(results, indent=2, default=str))
-        self.stdout.write("\n".join(self._format(table)))
-        if json_path:
-            Path(json_path).write_text(json.dumps(results, indent=2, default=str))
-
-    # --- setup --------------------------------------------------------------------------
-    def _stack_env(self) -> dict:
-        """A database of its own on the server DATABASE_URL names, created afresh."""
-        url = urlsplit(os.environ["DATABASE_URL"])
-        name = url.path.lstrip("/") or "bench_scheduler"
-        if name in ("postgres", "template0", "template1"):
-            name = "bench_scheduler"
-        conn = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432)]
-        conn += ["-U", url.username or "postgres"]
-        subprocess.run(["dropdb", *conn, "--if-exists", name], check=False)
-        subprocess.run(["createdb", *conn, name], check=True)
-        env = {"DATABASE_URL": urlunsplit(url._replace(path=f"/{name}"))}
-        env["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-        return env
-
-    def _set_backends(self, urls: list[str]) -> None:
-        from backends.models import Backend
-        from backends.registry import probe, record_probe, sync_configured_backends
-
-        Backend.objects.exclude(url__in=urls).update(enabled=False)
-        for backend in sync_configured_backends(urls):
-            record_probe(backend, probe(backend))
+        results["table"] = self._table(results)
+        return results
 
     # --- scenarios ----------------------------------------------------------------------
     def _batch(self, hub: Hub, jobs: list[tuple[str, dict]], concurrent: bool = True):
@@ -361,8 +153,8 @@ class Command(BaseCommand):
             ids, start = self._batch(hub, jobs)
             hub.wait_idle()
             done = hub.finished(ids)
-        end = max(_ts(j["finished_at"]) for j in done)
-        runs = [_ts(j["finished_at"]) - _ts(j["started_at"]) for j in done]
+        end = max(ts(j["finished_at"]) for j in done)
+        runs = [ts(j["finished_at"]) - ts(j["started_at"]) for j in done]
         makespan = end - start
         return {
             "backends": backends,
@@ -382,7 +174,7 @@ class Command(BaseCommand):
             rounds_bound = 25 / (n * ceil(25 / n))
             run.update(
                 ratio_bound_25_jobs=round(rounds_bound, 3),
-                ratio_of_bound=round(run["ratio"] / rounds_bound, 3),
+                ratio_of_bound=ratio(run["ratio"], rounds_bound),
             )
             # The same with whole rounds (a multiple of n jobs): the fixed count out of it.
             run["whole_rounds"] = self._scaled_run(hub, n, n * ceil(25 / n), one)
@@ -395,7 +187,7 @@ class Command(BaseCommand):
     def _scaled_run(self, hub: Hub, backends: int, count: int, one: dict) -> dict:
         """A throughput run with its ratio to ``backends`` x the one-backend figure."""
         run = self._run_throughput(hub, backends, count=count)
-        run["ratio"] = round(run["jobs_per_s"] / (backends * one["jobs_per_s"]), 3)
+        run["ratio"] = ratio(run["jobs_per_s"], backends * one["jobs_per_s"])
         return run
 
     def light_user(self, hub: Hub) -> dict:
@@ -416,11 +208,9 @@ class Command(BaseCommand):
             hub.wait_idle()
             done = hub.finished([*heavy_ids, light_id])
         light = done[-1]
-        job_time = statistics.median(_ts(j["finished_at"]) - _ts(j["started_at"]) for j in done)
-        took = _ts(light["finished_at"]) - sent
-        started_before = sum(
-            1 for j in done[:-1] if _ts(j["started_at"]) < _ts(light["started_at"])
-        )
+        job_time = statistics.median(ts(j["finished_at"]) - ts(j["started_at"]) for j in done)
+        took = ts(light["finished_at"]) - sent
+        started_before = sum(1 for j in done[:-1] if ts(j["started_at"]) < ts(light["started_at"]))
         return {
             "job_time_s": round(job_time, 3),
             "light_done_after_s": round(took, 2),
@@ -430,8 +220,8 @@ class Command(BaseCommand):
             "timeline": [
                 (
                     j["user_id"],
-                    round(_ts(j["started_at"]) - sent, 2),
-                    round(_ts(j["finished_at"]) - sent, 2),
+                    round(ts(j["started_at"]) - sent, 2),
+                    round(ts(j["finished_at"]) - sent, 2),
                 )
                 for j in sorted(done, key=lambda j: j["started_at"])
             ],  # fmt: skip
@@ -455,7 +245,7 @@ class Command(BaseCommand):
                     "generations": len(history),
                     "swaps": sum(1 for a, b in zip(models, models[1:], strict=False) if a != b),
                 }
-        makespan = max(_ts(j["finished_at"]) for j in done) - start
+        makespan = max(ts(j["finished_at"]) for j in done) - start
         return {
             "jobs": len(ids),
             "swaps": sum(s["swaps"] for s in per_sim.values()),
@@ -497,10 +287,10 @@ class Command(BaseCommand):
                 done = hub.finished([c["job_id"] for c in state["cells"]])
                 out[f"backends_{backends}"] = {
                     "cells": len(done),
-                    "seconds": round(max(_ts(j["finished_at"]) for j in done) - start, 2),
+                    "seconds": round(max(ts(j["finished_at"]) for j in done) - start, 2),
                     "sheet": bool(state["sheet_url"]),
                 }
-        out["ratio"] = round(out["backends_4"]["seconds"] / out["backends_1"]["seconds"], 3)
+        out["ratio"] = ratio(out["backends_4"]["seconds"], out["backends_1"]["seconds"])
         return out
 
     def order(self, hub: Hub, trials: int) -> dict:
@@ -527,10 +317,8 @@ class Command(BaseCommand):
                 if not still_blocked:  # the mix was not all queued together: no verdict
                     invalid += 1
                     continue
-                started = [
-                    j["job_id"] for j in sorted(done[1:], key=lambda j: _ts(j["started_at"]))
-                ]
-                expected = self._rule_order(ids, mix, {blocker_user: _ts(done[0]["started_at"])})
+                started = [j["job_id"] for j in sorted(done[1:], key=lambda j: ts(j["started_at"]))]
+                expected = self._rule_order(ids, mix, {blocker_user: ts(done[0]["started_at"])})
                 if started == expected:
                     passed += 1
                 else:
@@ -577,7 +365,7 @@ class Command(BaseCommand):
             done = {j["job_id"]: j for j in hub.finished([s[0] for s in samples])}
         rows = []
         for job_id, at, position, eta in samples:
-            actual = _ts(done[job_id]["finished_at"]) - at
+            actual = ts(done[job_id]["finished_at"]) - at
             error = None if eta is None else (eta - actual) / actual
             rows.append({"position": position, "eta_s": eta, "actual_s": round(actual, 2),
                          "error": None if error is None else round(error, 3)})  # fmt: skip
@@ -613,7 +401,7 @@ class Command(BaseCommand):
             tool = ""
             for _ in range(2):
                 for name in ("minimal", "jobs"):
-                    rps, tool = _throughput(urls[name], hub.headers, seconds)
+                    rps, tool = requests_per_second(urls[name], hub.headers, seconds)
                     measured[name].append(rps)
             still_queued = hub.job(target)["status"] == "queued"
             for job_id in [*queued, blocker]:
@@ -629,7 +417,7 @@ class Command(BaseCommand):
             "jobs_rps": round(jobs_rps),
             "minimal_rps": round(minimal_rps),
             "runs": measured,
-            "ratio": round(jobs_rps / minimal_rps, 3),
+            "ratio": ratio(jobs_rps, minimal_rps),
             "load_tool": tool,
             "seconds_each": seconds,
         }
@@ -704,3 +492,21 @@ class Command(BaseCommand):
                 f"{row['measure']:<40}{row['measured']:<{width + 2}}{row['target']:<22}{met}"
             )
         return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser("scheduler", "Measure the scheduler against its targets (real processes, a1111sim).")
+    p.add_argument("--trials", type=int, default=20, help="Queue-order trials.")
+    p.add_argument("--seconds", type=float, default=4.0, help="Each throughput run.")
+    p.add_argument(
+        "--only", default="", help=f"Comma-separated scenario names: {', '.join(SCENARIOS)}."
+    )
+    args = p.parse_args(argv)
+    setup_django()
+    bench = SchedulerBench(trials=args.trials, seconds=args.seconds)
+    results = bench.run(only=args.only, json_path=args.json_path)
+    report(results, args.json_path, bench._format(results["table"]))
+
+
+if __name__ == "__main__":
+    main()

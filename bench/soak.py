@@ -3,13 +3,15 @@ and the generation workers are killed with SIGKILL and started again.
 
 Reports submitted / completed / failed (by reason) / stuck / run twice, and the web
 workers' peak memory. Targets: 0 stuck, 0 run twice, every failure with a true reason.
-Real processes (gunicorn, the two qclusters, a1111sim), like bench_scheduler starts them;
-SQLite + the ORM broker by default, PostgreSQL + Redis when DATABASE_URL is set.
+Real processes (gunicorn, the two qclusters, a1111sim), started by bench.harness as for the
+scheduler bench; SQLite + the ORM broker by default, PostgreSQL + Redis when DATABASE_URL
+is set.
+
+    python -m bench.soak [--jobs 300] [--backends 4] [--kills 4] [--json FILE]
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -20,10 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 import requests
-from django.core.management.base import BaseCommand
 
-from a1111hub.management.commands.bench_scheduler import Command as SchedulerBench
-from a1111hub.management.commands.bench_scheduler import Hub, Sims
+from bench.harness import Hub, Sims, log, parser, report, setup_django, stack_from_env
 
 FAULTS = [  # one armed at a time, for one request: what a flaky GPU box does
     {"fail_rate": 1.0, "fail_status": 500, "fail_message": "CUDA out of memory", "count": 1},
@@ -39,23 +39,17 @@ REASONS = {
 }
 
 
-class Command(BaseCommand):
-    help = "Soak the hub: random backend faults and killed workers; count what went wrong."
+class Soak:
+    def __init__(self):
+        self.kills_done = 0
 
-    def add_arguments(self, parser):
-        parser.add_argument("--jobs", type=int, default=300)
-        parser.add_argument("--backends", type=int, default=4)
-        parser.add_argument("--kills", type=int, default=4, help="Generation cluster kills.")
-        parser.add_argument("--json", dest="json_path", default="")
-
-    def handle(self, *args, jobs: int, backends: int, kills: int, json_path: str, **opts):
-        stack = "postgres+redis" if os.environ.get("DATABASE_URL") else "sqlite+orm"
-        extra = SchedulerBench()._stack_env() if stack == "postgres+redis" else {}
+    def run(self, jobs: int, backends: int, kills: int) -> dict:
+        stack, extra = stack_from_env("bench_soak")
         extra.update(HUB_JOB_STALE_SECONDS="5", A1111_GENERATION_TIMEOUT="3")
-        hub = Hub(extra, self.stderr.write)
+        hub = Hub("soak", extra)
         rng = random.Random(7)
         self.kills_done = 0
-        self.stderr.write(f"== bench_soak on {stack}: {jobs} jobs, {backends} backends")
+        log(f"== bench.soak on {stack}: {jobs} jobs, {backends} backends")
         started = time.monotonic()
         with Sims(backends, step_ms=20) as sims:
             try:
@@ -83,10 +77,7 @@ class Command(BaseCommand):
             finally:
                 hub.stop()
         result["seconds"] = round(time.monotonic() - started, 1)
-        text = json.dumps(result, indent=2)
-        self.stdout.write(text)
-        if json_path:
-            Path(json_path).write_text(text)
+        return result
 
     def _chaos(self, hub: Hub, sims: Sims, rng: random.Random, kills: int, stop) -> None:
         """Arm a random fault on a random simulator every half second; kill the generation
@@ -108,7 +99,7 @@ class Command(BaseCommand):
                 done += 1
                 self.kills_done = done
                 next_kill = time.monotonic() + rng.uniform(4, 8)
-                self.stderr.write(f"   killed and restarted the generation cluster ({done})")
+                log(f"   killed and restarted the generation cluster ({done})")
 
     @staticmethod
     def _sweep(hub: Hub) -> None:
@@ -167,3 +158,20 @@ def _peak_rss_mb(master_pid: int) -> float:
         except (OSError, KeyError, ValueError):
             continue
     return round(peak / 1024, 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(
+        "soak", "Soak the hub: random backend faults and killed workers; count what went wrong."
+    )
+    p.add_argument("--jobs", type=int, default=300)
+    p.add_argument("--backends", type=int, default=4)
+    p.add_argument("--kills", type=int, default=4, help="Generation cluster kills.")
+    args = p.parse_args(argv)
+    setup_django()
+    result = Soak().run(args.jobs, args.backends, args.kills)
+    report(result, args.json_path)
+
+
+if __name__ == "__main__":
+    main()

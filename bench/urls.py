@@ -1,5 +1,5 @@
-"""The hub's URLs plus the baseline view `manage.py bench_scheduler` compares GET /jobs/{id}
-with. Used only when the web server runs with HUB_URLCONF=a1111hub.bench_urls."""
+"""The hub's URLs plus the baseline view `python -m bench.scheduler` compares GET /jobs/{id}
+with. Served only by a hub started with DJANGO_SETTINGS_MODULE=bench.settings."""
 
 from django.http import JsonResponse
 from django.urls import include, path
