@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
