@@ -1,6 +1,6 @@
 """Settings for A1111 Hub, read from the environment with working defaults.
 
-Every knob is an environment variable; the README lists them. Nothing here talks to
+Every knob is an environment variable; docs/configuration.md lists them. Nothing here talks to
 the network or the database, or writes a file (``a1111hub.datadir`` does, at start-up).
 """
 
@@ -139,7 +139,7 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("HUB_MEDIA_DIR", str(HUB_DATA_DIR / "media")))
 # Result images, thumbnails, grids and live previews are written and read only through
 # Django's storage API (STORAGES["default"]): a folder (MEDIA_ROOT) by default, any Django
-# storage by configuration, e.g. django-storages' S3 (the README's "Image storage").
+# storage by configuration, e.g. django-storages' S3 (docs/guide/generation-and-jobs.md).
 HUB_STORAGE_BACKEND = env_str("HUB_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
 try:
     HUB_STORAGE_OPTIONS = json.loads(env_str("HUB_STORAGE_OPTIONS", "") or "{}")
