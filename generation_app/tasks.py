@@ -18,7 +18,7 @@ def run_job(job_id: str) -> int:
 
 
 def sweep() -> int:
-    return housekeeping.sweep_stale_jobs()
+    return housekeeping.mend_queue()
 
 
 def deliver_webhook(delivery_id: int) -> str:

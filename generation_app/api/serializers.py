@@ -45,7 +45,7 @@ class Txt2ImgRequestSerializer(ScriptFieldsMixin, GenerationParamsSerializer):
         max_length=2000,
         help_text="POST this job's events here (job.started, job.progress at most every 2 s, "
         "job.completed, job.failed, job.cancelled), signed with your API key's webhook "
-        "secret the Standard Webhooks way (see the README's Webhooks). Default: the key's "
+        "secret the Standard Webhooks way (see docs/guide/push.md). Default: the key's "
         "webhook_url. Public addresses only, unless HUB_WEBHOOK_ALLOW_PRIVATE=1.",
     )
 

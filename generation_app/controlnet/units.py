@@ -1,7 +1,7 @@
 """ControlNet (Mikubill/sd-webui-controlnet): units for the payload, and the preprocessor.
 
 The extension is strict and silent in turns (its ``scripts/controlnet.py`` and
-``external_code.py``; see the README's ControlNet section): it rejects integer
+``external_code.py``; see docs/guide/controlnet.md): it rejects integer
 ``resize_mode``/``control_mode``, fails a whole job with a 500 on an unknown model or a
 unit without an image, and silently ignores units beyond ``control_net_unit_count``. The
 hub settles all of that before queueing. Unit settings are checked by

@@ -45,8 +45,8 @@ def interrogate(image: CheckedImage, model: str) -> dict[str, Any]:
                 continue  # never reached it: the next backend may answer
             if exc.failure == "timeout":
                 raise ApiError(
-                    f"{backend.name} did not caption within {timeout:.0f} s (HUB_INTERROGATE_"
-                    "TIMEOUT); it may be busy with a long job. Try again later.",
+                    f"{backend.name} did not caption within {timeout:.0f} s "
+                    "(HUB_INTERROGATE_TIMEOUT); it may be busy with a long job. Try again later.",
                     code="backend_timeout",
                     status_code=504,
                 ) from None

@@ -157,7 +157,7 @@ def expected_steps(payload: dict[str, Any]) -> int:
     return total
 
 
-def extras_payload(
+def other_a1111_fields(
     params: dict[str, Any], payload: dict[str, Any], override: dict[str, Any],
     titles: dict[str, str],
 ) -> None:  # fmt: skip
@@ -191,7 +191,7 @@ def build_payload(inputs: BuildInputs) -> BuiltPayload:
         override["sd_vae"] = params["vae"]
     if params.get("clip_skip"):
         override["CLIP_stop_at_last_layers"] = params["clip_skip"]
-    extras_payload(params, payload, override, inputs.checkpoint_titles)
+    other_a1111_fields(params, payload, override, inputs.checkpoint_titles)
     if override:
         payload["override_settings"] = override
         payload["override_settings_restore_afterwards"] = True

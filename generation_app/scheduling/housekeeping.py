@@ -10,7 +10,7 @@ from generation_app.models import Job
 from generation_app.scheduling import claims, dispatcher
 
 
-def sweep_stale_jobs() -> int:
+def mend_queue() -> int:
     """Housekeeping, every minute on its own queue: fail the jobs of dead workers (freeing
     their backends), fail jobs no backend can run, and start a dispatcher for what is
     queued (its task may have died with a worker, or a backend came back)."""

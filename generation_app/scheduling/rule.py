@@ -1,6 +1,6 @@
 """Which queued job runs on which free backend: the one scheduling decision the hub makes.
 
-The rule (the README's "Scheduling" paragraph says the same):
+The rule (docs/guide/scheduling.md says the same):
 
 1. A job only goes to a backend that can run it: enabled, healthy, not leased, with the
    extension its kind needs and the checkpoint it names.

@@ -1,5 +1,5 @@
 """The packages form layers: each may import the ones below it, never one above, not even
-inside a function (the README's "Code map"). The benchmarks (bench/) sit above them all."""
+inside a function (docs/architecture.md). The benchmarks (bench/) sit above them all."""
 
 from __future__ import annotations
 

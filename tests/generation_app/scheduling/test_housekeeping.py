@@ -12,7 +12,7 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
 
     from django.utils import timezone
 
-    from generation_app.scheduling.housekeeping import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import mend_queue
 
     stale = timezone.now() - timedelta(seconds=settings.HUB_JOB_STALE_SECONDS + 5)
     job = Job.objects.create(
@@ -22,7 +22,7 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
         user_id="u", kind="txt2img", status="running", heartbeat_at=timezone.now()
     )
     BackendLease.objects.create(backend=backend, job=job)
-    assert sweep_stale_jobs() == 1
+    assert mend_queue() == 1
     job.refresh_from_db()
     assert job.status == "failed" and "Submit it again" in job.message
     assert Job.objects.get(pk=fresh.pk).status == "running"
@@ -30,14 +30,14 @@ def test_the_sweep_fails_a_job_whose_worker_died_and_frees_its_backend(backend, 
 
 
 def test_the_sweep_starts_a_dispatcher_for_jobs_whose_task_was_lost(api, backend, cluster):
-    from generation_app.scheduling.housekeeping import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import mend_queue
 
     job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
         "job_id"
     ]
     cluster.broker.purge_queue()  # the task died with its worker (or Redis lost it)
     assert cluster.drain() == 0 and Job.objects.get(pk=job_id).status == "queued"
-    sweep_stale_jobs()
+    mend_queue()
     assert cluster.drain() == 1
     assert Job.objects.get(pk=job_id).status == "completed"
 
@@ -50,12 +50,12 @@ def test_the_sweep_in_the_housekeeping_cluster_queues_the_dispatcher_for_generat
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
-    from generation_app.scheduling.housekeeping import sweep_stale_jobs
+    from generation_app.scheduling.housekeeping import mend_queue
 
     submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64})
     cluster.broker.purge_queue()
     housekeeping = get_broker(settings.HUB_HOUSEKEEPING_QUEUE)
     housekeeping.purge_queue()
     monkeypatch.setattr(Conf, "CLUSTER_NAME", settings.HUB_HOUSEKEEPING_QUEUE)  # as its env
-    sweep_stale_jobs()
+    mend_queue()
     assert (cluster.broker.queue_size(), housekeeping.queue_size()) == (1, 0)
