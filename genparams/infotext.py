@@ -17,15 +17,21 @@ extension's ``scripts/infotext.py``) onto the fields of ``POST /generate/*``, an
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from genparams.names import checkpoint_aliases, split_sampler_name
 
+# A1111's pattern for the "Key: value, ..." line. Run by ``re`` it backtracks: a long line
+# with no colon costs quadratic time (64 KB took 50 s of CPU), so ``param_pairs`` finds
+# the same pairs in one pass; this pattern is kept as the reference its tests compare with.
 RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 RE_IMAGESIZE = re.compile(r"^(\d+)x(\d+)$")
-RE_LORA_TAG = re.compile(r"<(lora|lyco):([^>]*)>")
+# No "<" inside a tag: an attempt then stops at the next "<", so a text full of unclosed
+# "<lora:" costs linear time, not quadratic.
+RE_LORA_TAG = re.compile(r"<(lora|lyco):([^<>]*)>")
 
 # Keys read into request fields, or known to carry nothing a request needs.
 CONSUMED = {
@@ -35,6 +41,66 @@ CONSUMED = {
     "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Face restoration",
     "Tiling", "Refiner", "Refiner switch at", "Lora hashes", "Version", "TI hashes",
 }  # fmt: skip
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _is_key_char(char: str) -> bool:
+    return _is_word(char) or char in " -/"
+
+
+def _closing_quotes(line: str) -> list[int]:
+    """For each position, the first unescaped ``"`` at or after it (len(line) if none).
+    A quote ends a quoted value when an even number of backslashes stands before it."""
+    closing = [len(line)] * (len(line) + 1)
+    backslashes = [0] * (len(line) + 1)
+    for i, char in enumerate(line):
+        backslashes[i + 1] = backslashes[i] + 1 if char == "\\" else 0
+    for i in range(len(line) - 1, -1, -1):
+        ends_quote = line[i] == '"' and backslashes[i] % 2 == 0
+        closing[i] = i if ends_quote else closing[i + 1]
+    return closing
+
+
+def param_pairs(line: str) -> list[tuple[str, str]]:
+    """``RE_PARAM.findall(line)`` in linear time (A1111's ``re_param``): each start that
+    cannot begin a ``Key:`` is skipped together with every start that would fail the same
+    way, and each quoted value's end is looked up, not searched for."""
+    n, pairs, i = len(line), [], 0
+    closing: list[int] | None = None
+    while i < n:
+        k = i
+        while k < n and line[k].isspace():
+            k += 1
+        if k >= n:
+            break
+        if not _is_word(line[k]):
+            i = k + 1
+            continue
+        j = k + 1
+        while j < n and _is_key_char(line[j]):
+            j += 1
+        if j == k + 1 or j >= n or line[j] != ":":
+            i = max(j, k + 1)  # every start up to j ends its key at j: none is followed by ":"
+            continue
+        key, v = line[k:j], j + 1
+        while v < n and line[v].isspace():
+            v += 1
+        end = None
+        if v < n and line[v] == '"':
+            closing = closing or _closing_quotes(line)
+            close = closing[v + 1] if v + 1 <= n else n
+            if close < n and close > v + 1 and (close + 1 == n or line[close + 1] == ","):
+                value, end = line[v : close + 1], close + 1
+        if end is None:
+            comma = line.find(",", v)
+            end = n if comma < 0 else comma
+            value = line[v:end]
+        pairs.append((key, value))
+        i = end + 1 if end < n else n
+    return pairs
 
 
 def unquote(text: str) -> str:
@@ -54,7 +120,7 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
     prompt, negative_prompt = "", ""
     done_with_prompt = False
     *lines, lastline = (text or "").strip().split("\n")
-    if len(RE_PARAM.findall(lastline)) < 3:
+    if len(param_pairs(lastline)) < 3:
         lines.append(lastline)
         lastline = ""
     for line in lines:
@@ -68,7 +134,7 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
             prompt += ("" if prompt == "" else "\n") + line
     res["Prompt"] = prompt
     res["Negative prompt"] = negative_prompt
-    for key, value in RE_PARAM.findall(lastline):
+    for key, value in param_pairs(lastline):
         if value and value[0] == '"' and value[-1] == '"':
             value = unquote(value)
         size = RE_IMAGESIZE.match(value) if isinstance(value, str) else None
@@ -99,9 +165,12 @@ class InfotextRequest:
 
 
 def _number(value: Any, cast: type) -> Any:
+    """A finite number, or None (``1e309``, ``nan`` and ``inf`` are not numbers here)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
         return None
     return int(number) if cast is int else number
 
@@ -148,7 +217,8 @@ def _loras(
 
     cleaned = RE_LORA_TAG.sub(replace, prompt)
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
-    cleaned = re.sub(r"\s+,", ",", cleaned).strip().rstrip(",").strip()
+    # Only where a run of whitespace starts: every start inside a long run would rescan it.
+    cleaned = re.sub(r"(?<!\s)\s+,", ",", cleaned).strip().rstrip(",").strip()
     return cleaned, loras
 
 

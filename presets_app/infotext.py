@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from core.errors import ApiError
 from genparams.infotext import (
     RE_LORA_TAG,
     InfotextRequest,
@@ -32,8 +35,21 @@ def _known_loras(text: str) -> list[KnownLora]:
     ]
 
 
+def check_infotext_length(text: str) -> None:
+    """400 past HUB_MAX_INFOTEXT_CHARS: A1111 writes a few kilobytes at most (two prompts
+    of HUB_MAX_PROMPT_CHARS and a line of parameters), so a longer one is no infotext."""
+    limit = settings.HUB_MAX_INFOTEXT_CHARS
+    if len(text or "") > limit:
+        raise ApiError(
+            f"The infotext is {len(text):,} characters long; at most {limit:,} are read "
+            "(HUB_MAX_INFOTEXT_CHARS). Send the parameters text A1111 wrote, not more.",
+            code="infotext_too_long",
+        )
+
+
 def read_infotext(text: str, catalog: Catalog | None = None) -> InfotextRequest:
     """The request an infotext describes; ``catalog`` None reads the cached /models one."""
+    check_infotext_length(text)
     catalog = load_catalog() if catalog is None else catalog
     return to_request(text, catalog, _known_loras(text))
 

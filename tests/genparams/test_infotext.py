@@ -136,3 +136,16 @@ def test_legacy_sampler_name_carries_the_schedule_and_unknown_sampler_is_warned(
 def test_controlnet_unit_text() -> None:
     unit = controlnet_unit("Module: none, Model: None, Weight: 1, Pixel Perfect: True")
     assert unit == {"module": "none", "model": "None", "weight": 1.0, "pixel_perfect": True}
+
+
+def test_the_linear_scanner_finds_exactly_what_a1111s_pattern_finds():
+    """``param_pairs`` against ``RE_PARAM.findall`` on random lines of the characters that
+    matter (word, space, colon, comma, quote, backslash, tab, - and /)."""
+    import random
+
+    from genparams.infotext import RE_PARAM, param_pairs
+
+    rnd = random.Random(7)
+    lines = ["".join(rnd.choice('ab :,"\\\t-/_1é') for _ in range(rnd.randint(0, 16))) for _ in range(30000)]  # fmt: skip
+    lines += ['Steps: 20, Sampler: "DPM++ 2M", Lora hashes: "a: 1, b: 2", Size: 512x512']
+    assert [param_pairs(line) for line in lines] == [RE_PARAM.findall(line) for line in lines]
