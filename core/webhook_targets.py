@@ -3,7 +3,8 @@
 A webhook URL is chosen by a client, and the hub POSTs to it from inside its network, so
 an unchecked URL would let any key holder reach the database, the A1111 servers or a
 cloud metadata service. The host is resolved and *every* address it resolves to must be
-public (not loopback, private, link-local, shared, reserved, multicast or unspecified),
+public (not loopback, private, link-local, shared, reserved, multicast, unspecified, or
+an IPv6 tunnel to IPv4: 6to4, Teredo, NAT64),
 unless ``HUB_WEBHOOK_ALLOW_PRIVATE=1``. Checked when the URL is given and again before
 each delivery (DNS can change meanwhile).
 """
@@ -20,10 +21,25 @@ from django.core.exceptions import ValidationError
 SETTING = "HUB_WEBHOOK_ALLOW_PRIVATE"
 
 
+# IPv6 ranges that tunnel to an IPv4 address a relay chooses (6to4, Teredo) or embed
+# one (NAT64's well-known prefix): Python calls some of them global, yet a packet to them
+# can reach the hub's own network through a relay. None is a webhook target.
+TUNNELS = {
+    "6to4": ipaddress.ip_network("2002::/16"),
+    "Teredo": ipaddress.ip_network("2001::/32"),
+    "NAT64": ipaddress.ip_network("64:ff9b::/96"),
+    "local NAT64": ipaddress.ip_network("64:ff9b:1::/48"),
+}
+
+
 def _address_rule(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     mapped = getattr(address, "ipv4_mapped", None)
     if mapped is not None:
         address = mapped
+    if address.version == 6:
+        for name, network in TUNNELS.items():
+            if address in network:
+                return f"{name} tunnel"
     for rule, broken in (
         ("loopback", address.is_loopback),
         ("unspecified", address.is_unspecified),

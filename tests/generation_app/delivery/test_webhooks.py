@@ -232,6 +232,10 @@ def test_retries_wait_for_their_scheduled_time(keyed, transactional_db, receiver
         ("http://[::ffff:127.0.0.1]/hook", "loopback"),
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://100.64.0.1/hook", "reserved"),
+        ("http://[2002:7f00:1::]/hook", "6to4 tunnel"),
+        ("http://[2002:808:808::]/hook", "6to4 tunnel"),
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", "Teredo tunnel"),
+        ("http://[64:ff9b::7f00:1]/hook", "NAT64 tunnel"),
     ],
 )
 def test_private_targets_are_refused_at_request_time(api, settings, url, rule):
