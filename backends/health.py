@@ -110,3 +110,18 @@ def health(probe_backends: bool = False) -> tuple[dict[str, Any], bool]:
             "Diffusion. Point A1111_URL at a real A1111 started with --api."
         )
     return body, ok
+
+
+PUBLIC_FIELDS = ("status", "time", "probed", "simulator")
+
+
+def public_view(body: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may read: whether the hub can serve, not where its backends are, what
+    they have loaded or how deep the queue is (those need a key)."""
+    public = {key: body[key] for key in PUBLIC_FIELDS}
+    if body["simulator"]:
+        public["warning"] = (
+            "A backend is a1111sim, the built-in simulator: images are test patterns. "
+            "Send an API key for the details."
+        )
+    return public

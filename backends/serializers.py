@@ -21,12 +21,12 @@ class BackendHealthSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
-    version = serializers.CharField()
+    version = serializers.CharField(required=False, help_text="With a key only.")
     time = serializers.DateTimeField()
     probed = serializers.BooleanField(help_text="True: the backends were asked just now.")
-    database = serializers.DictField()
-    queue = serializers.DictField()
-    backends = BackendHealthSerializer(many=True)
+    database = serializers.DictField(required=False, help_text="With a key only.")
+    queue = serializers.DictField(required=False, help_text="With a key only.")
+    backends = BackendHealthSerializer(many=True, required=False, help_text="With a key only.")
     simulator = serializers.BooleanField()
     warning = serializers.CharField(required=False)
 

@@ -25,14 +25,16 @@ class HealthView(APIView):
         summary="Health (liveness without a key; a live probe of the backends with one)",
         description="Without a key: database and queue broker checked now, backends as the "
         "last probe found them (the housekeeping sweep probes every minute) — no backend call, "
-        "no write, cheap for any load balancer. With an API key: the backends are asked now "
+        "no write, cheap for any load balancer — and the answer is the status only (`status`, "
+        "`time`, `probed`, `simulator`): no backend URLs, checkpoints or queue depth. With an "
+        "API key: the whole report, and the backends are asked now "
         "(at most every HUB_HEALTH_PROBE_SECONDS, then the same answer is served). 200 when "
         "the hub can serve, 503 with the same body when it cannot.",
     )
     def get(self, request: Request) -> Response:
         keyed = request.user is not None
         body, ok = health.health(probe_backends=keyed)
-        return Response(body, status=200 if ok else 503)
+        return Response(body if keyed else health.public_view(body), status=200 if ok else 503)
 
 
 class ModelsView(APIView):

@@ -64,8 +64,10 @@ def hub(tmp_path_factory):
 def test_runhub_starts_the_simulator_and_says_so(hub):
     log = hub["log"].read_text()
     assert "SIMULATOR" in log
-    health = requests.get(f"{hub['base']}/health", timeout=10).json()
-    assert health["status"] == "ok" and health["simulator"] is True
+    public = requests.get(f"{hub['base']}/health", timeout=10).json()
+    assert public["status"] == "ok" and public["simulator"] is True
+    headers = {"Authorization": f"Bearer {hub['key']}"}
+    health = requests.get(f"{hub['base']}/health", headers=headers, timeout=10).json()
     assert health["backends"][0]["is_simulator"] is True
 
 

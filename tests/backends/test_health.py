@@ -83,6 +83,15 @@ def test_health_without_a_key_calls_no_backend_and_writes_nothing(backend, sim):
     assert backend.last_checked_at is None  # no write
 
 
+def test_health_without_a_key_shows_the_status_only(backend):
+    """No backend URL, loaded checkpoint or queue depth for whoever asks without a key."""
+    Backend.objects.filter(pk=backend.pk).update(healthy=True, loaded_checkpoint="secret.ckpt")
+    body = APIClient().get("/health").json()
+    assert set(body) <= {"status", "time", "probed", "simulator", "warning"}
+    assert backend.url not in str(body) and "secret.ckpt" not in str(body)
+    assert set(keyed().get("/health").json()) >= {"backends", "queue", "database"}
+
+
 def test_a_slow_options_route_does_not_make_a_backend_unhealthy(backend, sim):
     """sim fault hang_seconds on /sdapi/v1/options (A1111 loading a model): still healthy."""
     requests.post(
