@@ -199,17 +199,30 @@ class GenerationParamsSerializer(serializers.Serializer):
 GENERATION_FIELDS = tuple(GenerationParamsSerializer().fields)
 
 
+def hires_size(width: int, height: int, params: dict[str, Any]) -> tuple[int, int]:
+    """The size the hires pass generates at, by A1111's own arithmetic
+    (``modules/processing.py`` ``StableDiffusionProcessingTxt2Img.calculate_target_resolution``):
+    one hr_resize side keeps the aspect ratio; both cover the target (the larger scale
+    wins) and the excess is cut afterwards, so the pass itself is that large."""
+    resize_x, resize_y = int(params.get("hr_resize_x") or 0), int(params.get("hr_resize_y") or 0)
+    if not resize_x and not resize_y:
+        scale = params.get("hr_scale") or 2.0
+        return int(width * scale), int(height * scale)
+    if not resize_y:
+        return resize_x, resize_x * height // width
+    if not resize_x:
+        return resize_y * width // height, resize_y
+    if width / height < resize_x / resize_y:
+        return resize_x, resize_x * height // width
+    return resize_y * width // height, resize_y
+
+
 def output_pixels(params: dict[str, Any]) -> int:
-    """Pixels a request makes: its size, times the hires scale squared (or the hires
-    target size), times the images. What a GPU's memory and time follow."""
+    """Pixels a request makes: its size (the hires pass's size when hires fix is on), times
+    the images. What a GPU's memory and time follow."""
     width, height = params.get("width") or 512, params.get("height") or 512
     if params.get("enable_hr"):
-        if params.get("hr_resize_x") or params.get("hr_resize_y"):
-            width = params.get("hr_resize_x") or width
-            height = params.get("hr_resize_y") or height
-        else:
-            scale = params.get("hr_scale") or 2.0
-            width, height = width * scale, height * scale
+        width, height = hires_size(width, height, params)
     images = (params.get("batch_size") or 1) * (params.get("batch_count") or 1)
     return int(width * height * images)
 

@@ -56,19 +56,22 @@ def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, An
     body = {k: params[k] for k in UPSCALE_FIELDS if params.get(k) is not None}
     if params.get("upscaling_resize_w") or params.get("upscaling_resize_h"):
         body["resize_mode"] = 1
-        width = params.get("upscaling_resize_w") or image.width
-        height = params.get("upscaling_resize_h") or image.height
-        body.setdefault("upscaling_resize_w", width)
-        body.setdefault("upscaling_resize_h", height)
+        target_w = params.get("upscaling_resize_w") or image.width
+        target_h = params.get("upscaling_resize_h") or image.height
+        body.setdefault("upscaling_resize_w", target_w)
+        body.setdefault("upscaling_resize_h", target_h)
+        # A1111 scales by the larger ratio, then crops (or not) to the target: the upscaler
+        # makes the whole scaled image either way (scripts/postprocessing_upscale.py).
+        scale = max(target_w / image.width, target_h / image.height)
     else:
         body["resize_mode"] = 0
         scale = float(params.get("upscaling_resize") or 2)
         body["upscaling_resize"] = scale
-        width, height = int(image.width * scale), int(image.height * scale)
+    width, height = int(image.width * scale), int(image.height * scale)
     if width * height > settings.HUB_MAX_OUTPUT_PIXELS:
         raise serializers.ValidationError(
             {"upscaling_resize": [
-                f"The result would be {width}x{height} ({width * height:,} pixels); at most "
+                f"The upscaler would make a {width}x{height} image ({width * height:,} pixels); at most "
                 f"{settings.HUB_MAX_OUTPUT_PIXELS:,}. Lower the scale or the target size."
             ]}
         )  # fmt: skip

@@ -92,6 +92,11 @@ def _check_values(where: str, field: Any, values: list, base: dict[str, Any]) ->
     if field == PROMPT_AXIS:
         if not all(isinstance(v, str) for v in values):
             raise serializers.ValidationError({where: ["Prompt S/R values are text."]})
+        if any(len(v) > settings.HUB_MAX_PROMPT_CHARS for v in values):
+            raise serializers.ValidationError(
+                {where: [f"Prompt S/R values: at most {settings.HUB_MAX_PROMPT_CHARS:,} "
+                         "characters each (HUB_MAX_PROMPT_CHARS)."]}
+            )  # fmt: skip
         if values[0] not in (base.get("prompt") or ""):
             raise serializers.ValidationError(
                 {where: [f"The first value, {values[0]!r}, must appear in the prompt."]}
@@ -110,6 +115,18 @@ def cells(axes: list[Axis]) -> list[dict[str, Any]]:
     ]
 
 
+def _check_replaced_length(key: str, text: str, search: str, value: str, cell: dict) -> None:
+    """A cell's prompt meets the prompt limit like any request's; measured before the
+    replacement is made (one short value repeated in a long prompt grows it n-fold)."""
+    length = len(text) + text.count(search) * (len(value) - len(search))
+    limit = settings.HUB_MAX_PROMPT_CHARS
+    if length > limit:
+        raise serializers.ValidationError(
+            {"axes": [f"Cell {cell}: its {key} would be {length:,} characters after Prompt S/R; "
+                      f"at most {limit:,} (HUB_MAX_PROMPT_CHARS). Use shorter values."]}
+        )  # fmt: skip
+
+
 def apply_cell(params: dict[str, Any], cell: dict[str, Any], axes: list[Axis]) -> dict[str, Any]:
     """The base parameters with this cell's values put in."""
     out = dict(params)
@@ -120,6 +137,7 @@ def apply_cell(params: dict[str, Any], cell: dict[str, Any], axes: list[Axis]) -
             search = next(a for a in axes if a.field == PROMPT_AXIS).values[0]
             for key in ("prompt", "negative_prompt"):
                 if out.get(key):
+                    _check_replaced_length(key, out[key], search, value, cell)
                     out[key] = out[key].replace(search, value)
         else:
             out[field] = value

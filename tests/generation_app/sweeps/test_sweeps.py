@@ -144,3 +144,26 @@ def test_cancelling_a_sweep_cancels_the_cells_not_yet_run(api, backend):
 def test_a_batch_in_the_base_is_refused(api, backend):
     response = sweep(api, [{"field": "seed", "values": [1, 2]}], batch_size=2)
     assert response.status_code == 400 and "one image per cell" in response.json()["detail"]
+
+
+def test_a_prompt_sr_cell_longer_than_the_prompt_limit_is_refused_before_it_is_built(api, backend):
+    """A 14 KB request used to store a 19,991,998-character cell prompt."""
+    response = sweep(api, [{"field": "prompt_sr", "values": ["a", "B" * 2000]}], prompt="a " * 1999)
+    assert response.status_code == 400, response.content
+    assert "HUB_MAX_PROMPT_CHARS" in str(response.json()["fields"]["axes"])
+    assert Job.objects.count() == 0 and JobGroup.objects.count() == 0
+
+
+def test_a_prompt_sr_value_over_the_prompt_limit_is_refused(api, backend):
+    response = sweep(api, [{"field": "prompt_sr", "values": ["a", "B" * 10000]}], prompt="a cat")
+    assert response.status_code == 400
+    assert "HUB_MAX_PROMPT_CHARS" in str(response.json()["fields"])
+
+
+def test_every_cell_meets_the_output_pixel_limit(api, backend, settings):
+    settings.HUB_MAX_OUTPUT_PIXELS = 512 * 512
+    response = sweep(
+        api, [{"field": "seed", "values": [1, 2]}], width=512, height=512,
+        enable_hr=True, hr_scale=2,
+    )  # fmt: skip
+    assert response.status_code == 400 and "pixels" in response.json()["detail"]
