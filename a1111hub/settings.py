@@ -364,6 +364,8 @@ HUB_MAX_STEPS = env_int("HUB_MAX_STEPS", 150)
 HUB_MAX_IMAGES = env_int("HUB_MAX_IMAGES", 16)  # batch_size x batch_count
 HUB_MAX_PROMPT_CHARS = env_int("HUB_MAX_PROMPT_CHARS", 4000)
 HUB_MAX_INFOTEXT_CHARS = env_int("HUB_MAX_INFOTEXT_CHARS", 32768)  # /png-info, presets
+# Items (values in arrays and objects) and containers in one JSON body, counted while reading.
+HUB_MAX_JSON_ITEMS = env_int("HUB_MAX_JSON_ITEMS", 10000)
 HUB_MAX_HR_SCALE = env_float("HUB_MAX_HR_SCALE", 4.0)
 HUB_MAX_PRESETS_PER_USER = env_int("HUB_MAX_PRESETS_PER_USER", 200)
 
