@@ -175,10 +175,16 @@ def test_output_pixels_are_bounded(api, backend):
 def test_list_fields_are_bounded(api, backend):
     response = api.post(
         "/generate/txt2img",
-        {"user_id": "u", "prompt": "x", "styles": ["s"] * 100_000},
+        {"user_id": "u", "prompt": "x", "styles": ["s"] * 5_000},
         format="json",
     )
     assert response.status_code == 400 and "styles" in response.json()["fields"]
+    response = api.post(
+        "/generate/txt2img",
+        {"user_id": "u", "prompt": "x", "styles": ["s"] * 100_000},
+        format="json",
+    )
+    assert response.status_code == 400 and "HUB_MAX_JSON_ITEMS" in response.json()["detail"]
 
 
 def test_a_mask_of_another_size_than_its_image_is_refused(api, backend):
