@@ -7,6 +7,7 @@ the network or the database, or writes a file (``a1111hub.datadir`` does, at sta
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "presets_app",
     "generation_app",
     "ops",
+    "axes",  # admin login attempts (django-axes)
 ]
 
 MIDDLEWARE = [
@@ -56,7 +58,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Admin sign-in: after HUB_ADMIN_LOGIN_FAILURES wrong passwords for one user name from one
+# address, that pair is locked out (429) for HUB_ADMIN_LOCKOUT_MINUTES, even with the right
+# password; a success resets the count. API keys do not sign in this way.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("HUB_ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HUB_ADMIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "a1111hub.urls"
 WSGI_APPLICATION = "a1111hub.wsgi.application"
