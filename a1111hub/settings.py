@@ -244,6 +244,8 @@ A1111_READ_TIMEOUT = env_float("A1111_READ_TIMEOUT", 15.0)  # listings, options,
 A1111_GENERATION_TIMEOUT = env_float("A1111_GENERATION_TIMEOUT", 1800.0)
 # POST /interrogate waits at most this long (behind a running job on the backend too).
 HUB_INTERROGATE_TIMEOUT = env_float("HUB_INTERROGATE_TIMEOUT", 120.0)
+HUB_MAX_CAPTIONS_PER_KEY = env_int("HUB_MAX_CAPTIONS_PER_KEY", 2)  # at once, per web process
+HUB_MAX_CAPTIONS_PER_PROCESS = env_int("HUB_MAX_CAPTIONS_PER_PROCESS", 4)
 # POST /controlnet/preprocess waits this long for A1111 (a cold GPU loads the model first).
 HUB_PREPROCESS_TIMEOUT = env_float("HUB_PREPROCESS_TIMEOUT", 120.0)
 # Set by runhub when it started a1111sim itself, so /health can say so loudly.

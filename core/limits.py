@@ -38,6 +38,35 @@ class KeySlots:
         return release
 
 
+class ProcessSlots:
+    """At most ``limit()`` held at once in this process, whoever holds them."""
+
+    def __init__(self, limit: Callable[[], int], what: str):
+        self.limit = limit
+        self.what = what
+        self.held = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> Callable[[], None]:
+        with self.lock:
+            if self.held >= self.limit():
+                raise TooManyRequests(
+                    f"This web process is already running {self.held} {self.what} (the limit "
+                    f"is {self.limit()}); try again in a few seconds.",
+                    code="too_many_requests",
+                )
+            self.held += 1
+        released = threading.Event()
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                with self.lock:
+                    self.held -= 1
+
+        return release
+
+
 def releasing(stream: Iterator, release: Callable[[], None]) -> Iterator:
     """Yield ``stream``, then release (also when the client goes away)."""
     try:

@@ -269,9 +269,12 @@ class InterrogateView(APIView):
     @extend_schema(
         summary="Caption a picture (CLIP or DeepBooru)",
         description=(
-            "A direct answer from a healthy backend (a free one first). A1111 captions under "
-            "its queue lock: on a backend running a job the answer waits for that job, at "
-            "most HUB_INTERROGATE_TIMEOUT seconds (then 504). The caption can feed a prompt."
+            "A direct answer from a free backend. A1111 captions under its queue lock, so a "
+            "backend running a job is not asked: when every backend is busy the answer is a "
+            "429 at once (`backends_busy`). A key runs HUB_MAX_CAPTIONS_PER_KEY captions at "
+            "once and a web process HUB_MAX_CAPTIONS_PER_PROCESS (429 past them); a job "
+            "that starts on the backend meanwhile makes it wait at most "
+            "HUB_INTERROGATE_TIMEOUT seconds (then 504). The caption can feed a prompt."
         ),
         request={
             "application/json": InterrogateRequestSerializer,
@@ -282,6 +285,7 @@ class InterrogateView(APIView):
         responses={
             200: CaptionSerializer,
             404: ErrorSerializer,
+            429: ErrorSerializer,
             503: ErrorSerializer,
             504: ErrorSerializer,
             **ERRORS,
@@ -311,4 +315,5 @@ class InterrogateView(APIView):
             image, _ = sources.source_image(request, data["job_id"], data["index"])
         else:
             image = check_image(data["image"], "image")
-        return Response(interrogation.interrogate(image, data["model"]))
+        key_id = getattr(request.user, "key_id", None)
+        return Response(interrogation.caption(image, data["model"], key_id))
