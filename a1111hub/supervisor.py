@@ -1,16 +1,25 @@
 """Keeps runhub's children alive: a child that dies is started again (with backoff); one
 that keeps dying stops the whole hub, which exits non-zero. Never half alive, never
-orphans: each child runs in a process group of its own, and stopping kills the group
-(django-q2's sentinel, pusher and workers with it)."""
+orphans: each child runs under a guard (``a1111hub.childguard``) that leads a process
+group of its own; stopping signals the group (django-q2's sentinel, pusher and workers
+with it), and if runhub itself is killed the kernel tells each guard, which takes its
+group down."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# How long a child's group has between SIGTERM and SIGKILL, when runhub stops it or dies:
+# runhub stops within 5 s (supervisors send SIGKILL after 10). A job cut short is not
+# lost: its lease expires and housekeeping gives it back to the queue or fails it.
+CHILD_GRACE_SECONDS = 3.0
+STOP_SECONDS = 4.0
 
 
 @dataclass
@@ -24,8 +33,9 @@ class Child:
     next_start: float = 0.0  # when a dead child may be started again
 
     def start(self) -> None:
+        guarded = [sys.executable, "-m", "a1111hub.childguard", str(CHILD_GRACE_SECONDS), "--"]
         self.process = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, start_new_session=True
+            [*guarded, *self.argv], env=self.env, cwd=self.cwd, start_new_session=True
         )
 
     @property
@@ -79,7 +89,7 @@ class Supervisor:
                 child.next_start = 0.0
                 child.start()
 
-    def stop(self, grace_seconds: float = 15.0) -> None:
+    def stop(self, grace_seconds: float = STOP_SECONDS) -> None:
         for child in self.children:
             if child.alive:
                 _signal_group(child, signal.SIGTERM)

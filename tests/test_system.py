@@ -238,3 +238,49 @@ def test_runhub_restarts_a_dead_queue_cluster_and_leaves_no_orphans(tmp_path):
         _stop_runhub(hub)
     assert hub["process"].returncode == 0
     assert [pid for group in set(groups) for pid in _alive_in_group(group)] == []
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        children = _children_of(todo.pop())
+        found |= set(children)
+        todo += list(children)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def test_runhub_stops_within_5_s_of_sigterm_and_leaves_no_child(tmp_path):
+    hub = _start_runhub(tmp_path, "hub_sigterm")
+    family = _descendants(hub["process"].pid)
+    assert len(family) >= 5  # guards, gunicorn and its worker, two clusters, the simulator
+    started = time.monotonic()
+    hub["process"].send_signal(signal.SIGTERM)
+    hub["process"].wait(timeout=30)
+    took = time.monotonic() - started
+    _wait_for(lambda: not _alive(family), 5)
+    assert took < 5, f"runhub took {took:.1f} s to stop"
+
+
+def test_a_sigkilled_runhub_takes_every_child_with_it_within_5_s(tmp_path):
+    hub = _start_runhub(tmp_path, "hub_sigkill")
+    family = _descendants(hub["process"].pid)
+    assert len(family) >= 5
+    os.kill(hub["process"].pid, signal.SIGKILL)
+    hub["process"].wait(timeout=10)
+    try:
+        _wait_for(lambda: not _alive(family), 5)
+    finally:
+        for pid in _alive(family):  # whatever the check found left, so no test leaks it
+            os.kill(pid, signal.SIGKILL)

@@ -165,7 +165,7 @@ class Command(BaseCommand):
             "--bind", f"{opts['host']}:{opts['port']}",
             "--workers", str(opts["web_workers"]),
             "--worker-class", "gthread", "--threads", str(WEB_THREADS),
-            "--timeout", "120", "--graceful-timeout", "10",
+            "--timeout", "120", "--graceful-timeout", "3",
             "--access-logfile", "-",
         ]  # fmt: skip
         if opts["reload"]:
