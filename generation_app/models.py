@@ -20,6 +20,9 @@ class JobGroup(models.Model):
     axes = models.JSONField(default=list, help_text="[{field, values}], x first.")
     request = models.JSONField(default=dict, help_text="The request as received.")
     sheet = models.CharField(max_length=300, blank=True, help_text="Contact sheet, in storage.")
+    # Payload fields every cell shares (an img2img sweep's init image and mask), stored once
+    # here rather than in each cell; emptied when the last cell ends.
+    shared_payload = models.JSONField(default=dict, blank=True, editable=False)
     # A retried request with the same key answers this group (as Job.idempotency_key).
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.schedules import housekeeping_schedule
 from generation_app.media.storage import delete_stored
-from generation_app.models import Job, JobImage
+from generation_app.models import Job, JobGroup, JobImage
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,23 @@ def prune_job(job_id, reason: str, now: datetime | None = None) -> tuple[int, in
             delete_stored(image.file, image.thumbnail, image.compressed)
         except Exception:
             logger.exception("Could not delete the files of job %s image %s", job_id, image.index)
+    if job.group_id:
+        _drop_sheet_when_every_cell_is_pruned(job.group_id)
     return len(images), size
+
+
+def _drop_sheet_when_every_cell_is_pruned(group_id) -> None:
+    """A sweep's contact sheet is made of its cells' images: it goes with the last of them."""
+    if Job.objects.filter(group_id=group_id, images_pruned_at__isnull=True).exists():
+        return
+    group = JobGroup.objects.filter(pk=group_id).exclude(sheet="").first()
+    if group is None:
+        return
+    JobGroup.objects.filter(pk=group_id).update(sheet="", shared_payload={})
+    try:
+        delete_stored(group.sheet)
+    except Exception:
+        logger.exception("Could not delete the contact sheet of sweep %s", group_id)
 
 
 def _job_sizes(jobs) -> dict:

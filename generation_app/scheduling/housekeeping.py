@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from backends.health import probe_all
 from core.schedules import housekeeping_schedule
+from generation_app.jobs.groups import release_shared_inputs
 from generation_app.media.retention import ensure_prune_schedule
 from generation_app.models import Job
 from generation_app.scheduling import claims, dispatcher
@@ -17,6 +18,7 @@ def mend_queue() -> int:
     count = claims.break_stale_leases()
     probe_all()  # backend health comes from here, not from whoever polls /health
     claims.fail_jobs_no_backend_can_run()
+    release_shared_inputs()  # sweeps whose last cell ended outside the runner (a lease broken)
     if Job.objects.filter(status=Job.Status.QUEUED).exists():
         dispatcher.enqueue_dispatch()
     return count

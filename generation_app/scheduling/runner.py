@@ -24,6 +24,7 @@ from a1111.client import A1111Client, A1111Error
 from a1111.messages import actionable_message
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
+from generation_app.jobs.groups import a1111_payload, release_shared_inputs
 from generation_app.jobs.kinds import a1111_call
 from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
 from generation_app.jobs.signals import announce, announce_final
@@ -94,7 +95,7 @@ def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
     client = client_for(backend)
     call = a1111_call(job.kind, job.img2img, client)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
-    future: Future = pool.submit(call, job.payload)
+    future: Future = pool.submit(call, a1111_payload(job))
     announce(job, JobEvent.Type.STARTED)  # while the request is on its way
     try:
         cancelled = _follow(job, backend, future)
@@ -392,3 +393,5 @@ def finish(job: Job, status: str, message: str, progress: float | None = None) -
     job.refresh_from_db()
     if moved:
         announce_final(job)
+        if job.group_id:
+            release_shared_inputs(job.group_id)

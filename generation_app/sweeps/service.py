@@ -11,6 +11,7 @@ from core.errors import Conflict
 from generation_app.admission.service import Plan
 from generation_app.jobs.build import JobRequest, build_job
 from generation_app.jobs.cancel import cancel_job
+from generation_app.jobs.groups import release_shared_inputs, share_inputs
 from generation_app.models import Job, JobGroup
 from generation_app.sweeps.axes import Axis, apply_cell, cells
 
@@ -33,6 +34,7 @@ def plan_sweep(base: JobRequest, axes: list[Axis], received: dict[str, Any]) -> 
         build_job(replace(base, params=apply_cell(base.params, cell, axes)), cell=cell)
         for cell in cells(axes)
     ]
+    share_inputs(group, jobs)
     return Plan(jobs, group)
 
 
@@ -76,4 +78,5 @@ def cancel_sweep(group: JobGroup) -> int:
             cancelled += 1
         except Conflict:
             pass  # it finished meanwhile
+    release_shared_inputs(group.pk)
     return cancelled

@@ -167,3 +167,73 @@ def test_every_cell_meets_the_output_pixel_limit(api, backend, settings):
         enable_hr=True, hr_scale=2,
     )  # fmt: skip
     assert response.status_code == 400 and "pixels" in response.json()["detail"]
+
+
+def noisy_png(size: int = 256) -> str:
+    import base64
+    import os
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (size, size), os.urandom(size * size * 3)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_an_img2img_sweep_stores_its_init_image_once(api, backend, cluster, sim):
+    """A 4.9 MB image over a 64-value axis grew the database by 848 MB: every cell had a copy."""
+    image = noisy_png()
+    response = api.post(
+        "/generate/sweep",
+        {
+            "user_id": "u", "kind": "img2img",
+            "base": {**SMALL, "init_images": [image]},
+            "axes": [{"field": "seed", "values": list(range(1, 17))}],
+        },
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 202, response.content
+    group = JobGroup.objects.get()
+    assert group.shared_payload["init_images"] == [image]
+    cells = list(Job.objects.filter(group=group))
+    assert len(cells) == 16 and all("init_images" not in job.payload for job in cells)
+    assert sum(len(str(job.payload)) for job in cells) < len(image)  # not one copy per cell
+
+    cluster.drain()
+    assert set(Job.objects.values_list("status", flat=True)) == {"completed"}
+    history = requests.get(f"{sim.url}/sim/state", timeout=5).json()["history"]
+    sent = [h["payload"] for h in history if h["route"] == "/sdapi/v1/img2img"]
+    assert len(sent) == 16 and all(p.get("init_images") for p in sent)
+    group.refresh_from_db()
+    assert group.shared_payload == {}  # the sweep ended: no cell needs it any more
+
+
+def test_cancelling_an_img2img_sweep_drops_its_shared_image(api, backend):
+    response = api.post(
+        "/generate/sweep",
+        {
+            "user_id": "u", "kind": "img2img", "base": {**SMALL, "init_images": [noisy_png(64)]},
+            "axes": [{"field": "seed", "values": [1, 2]}],
+        },
+        format="json",
+    )  # fmt: skip
+    assert JobGroup.objects.get().shared_payload
+    assert api.post(response.json()["links"]["cancel"]).status_code == 200
+    assert JobGroup.objects.get().shared_payload == {}
+
+
+def test_retention_takes_a_sweeps_contact_sheet_with_its_last_cell(api, backend, cluster, settings):
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from generation_app.media.retention import prune_images
+
+    response = sweep(api, [{"field": "seed", "values": [1, 2]}])
+    cluster.drain()
+    assert api.get(response.json()["links"]["sheet"]).status_code == 200
+    sheet = JobGroup.objects.get().sheet
+    assert default_storage.exists(sheet)
+    settings.HUB_IMAGE_RETENTION_DAYS = 1
+    prune_images(now=timezone.now() + timedelta(days=2))
+    assert not default_storage.exists(sheet)
+    assert JobGroup.objects.get().sheet == ""
