@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import serializers
 from standardwebhooks.webhooks import Webhook
@@ -41,6 +47,9 @@ DELIVER_TASK = "generation_app.tasks.deliver_webhook"
 USER_AGENT = "a1111hub-webhooks/1"
 # A delivery task found still "in flight" this long after its try began is tried again.
 OVERDUE_GRACE_SECONDS = 60
+SLOW_PAUSE_SECONDS = 60  # a receiver that timed out is not tried again for this long
+# What a try in flight says, until it ends: left there, its worker was killed mid-try.
+INTERRUPTED = "A try was interrupted (its worker stopped before the receiver answered)."
 
 
 # --- at request time -------------------------------------------------------------------
@@ -133,6 +142,36 @@ def retry_overdue() -> int:
 
 
 # --- a try -------------------------------------------------------------------------------
+class TryTimedOut(Exception):
+    """The receiver did not answer in full within HUB_WEBHOOK_TIMEOUT."""
+
+
+@contextmanager
+def wall_clock_limit(seconds: float) -> Iterator[None]:
+    """Raise TryTimedOut after ``seconds`` of wall time, whatever the socket is doing: a
+    receiver that sends a byte every few seconds resets every per-read timeout. A timer
+    signal needs the main thread, where django-q2 runs tasks; elsewhere only the socket
+    timeouts bound the try."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TryTimedOut()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _slow_key(url: str) -> str:
+    return f"webhooks:slow:{url}"
+
+
 def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
     """``v1,<base64 HMAC-SHA256>`` over ``id.timestamp.body`` (Standard Webhooks)."""
     when = datetime.fromtimestamp(timestamp, tz=UTC)
@@ -143,12 +182,30 @@ def deliver(delivery_id: int) -> str:
     """One try of a delivery that is due; schedules the next one if it fails."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.HUB_WEBHOOK_TIMEOUT + OVERDUE_GRACE_SECONDS)
+    last_error = (
+        WebhookDelivery.objects.filter(pk=delivery_id).values_list("last_error", flat=True).first()
+    )
+    # The try is counted before it is made: a worker killed in the middle (its task's
+    # timeout) still used up a try, so a receiver that never answers is given up on.
     claimed = WebhookDelivery.objects.filter(
         pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=lease)
+    ).update(next_attempt_at=lease, tries=F("tries") + 1, last_error=INTERRUPTED)
     if not claimed:
         return "not due"  # delivered, given up, or another try holds it
     delivery = WebhookDelivery.objects.select_related("event__job__api_key").get(pk=delivery_id)
+    delivery.tries -= 1  # the tries before this one
+    if delivery.tries > len(settings.HUB_WEBHOOK_RETRY_DELAYS) and last_error == INTERRUPTED:
+        return _give_up(delivery, INTERRUPTED + " Every try was used up.")
+    if cache.get(_slow_key(delivery.url)):
+        # This receiver just timed out: its deliveries wait their turn instead of holding
+        # the housekeeping worker that other keys' deliveries need. The try is not counted.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            tries=delivery.tries,
+            last_error="Paused: this receiver did not answer in time a moment ago.",
+            next_attempt_at=now + timedelta(seconds=SLOW_PAUSE_SECONDS),
+        )
+        enqueue(delivery.pk, SLOW_PAUSE_SECONDS)
+        return "paused"
     key = delivery.event.job.api_key
     if key is None or not key.is_active:
         return _give_up(delivery, "The API key that sent the job is gone or revoked.")
@@ -166,21 +223,28 @@ def deliver(delivery_id: int) -> str:
     }
     started = time.monotonic()
     status_code, error = None, ""
+    limit = settings.HUB_WEBHOOK_TIMEOUT
     try:
-        with requests.post(
-            delivery.url,
-            data=body.encode(),
-            headers=headers,
-            timeout=settings.HUB_WEBHOOK_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
+        with (
+            wall_clock_limit(limit),
+            requests.post(
+                delivery.url,
+                data=body.encode(),
+                headers=headers,
+                timeout=settings.HUB_WEBHOOK_TIMEOUT,
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 text = next(response.iter_content(500, decode_unicode=False), b"")
                 error = f"HTTP {status_code}: {text.decode(errors='replace').strip()[:500]}"
     except requests.RequestException as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    except TryTimedOut:
+        error = f"No complete answer within {limit:g} s (HUB_WEBHOOK_TIMEOUT)."
+        cache.set(_slow_key(delivery.url), True, SLOW_PAUSE_SECONDS)
     latency = int((time.monotonic() - started) * 1000)
     tries = delivery.tries + 1
     fields = {"tries": tries, "latency_ms": latency, "last_status_code": status_code}

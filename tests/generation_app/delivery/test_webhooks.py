@@ -313,3 +313,91 @@ def test_the_webhook_secret_is_the_keys_and_is_printed_once(transactional_db):
     assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
     assert lines[-1].startswith("hub_")  # the key itself is still alone on the last line
     assert ApiKey.generate("other")[0].webhook_secret != secret
+
+
+class TricklingReceiver:
+    """Answers one byte every ``every`` seconds, for ever: each byte resets a read timeout."""
+
+    def __init__(self, every: float = 0.3):
+        import socket
+
+        self.stop = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
+        self.every = every
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.trickle, args=(connection,), daemon=True).start()
+
+    def trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                if self.stop.wait(self.every):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+
+def _delivery_to(url: str, user: str) -> WebhookDelivery:
+    key, _ = ApiKey.generate(f"{user}'s bot", user_id=user)
+    job = Job.objects.create(
+        user_id=user, kind="txt2img", status=Job.Status.FAILED, webhook_url=url, api_key=key
+    )
+    events.job_changed(job, events.FAILED)
+    return WebhookDelivery.objects.get(event__job=job)
+
+
+def test_a_trickling_receiver_is_cut_at_the_webhook_timeout_and_its_try_counted(
+    transactional_db, allow_private, settings
+):
+    settings.HUB_WEBHOOK_TIMEOUT = 1.5
+    slow = TricklingReceiver()
+    try:
+        delivery = _delivery_to(slow.url, "slowpoke")
+        started = timezone.now()
+        assert webhooks.deliver(delivery.pk) == "retrying"
+        assert (timezone.now() - started).total_seconds() < 4  # not django-q's 40 s timeout
+        delivery.refresh_from_db()
+        assert delivery.tries == 1 and "HUB_WEBHOOK_TIMEOUT" in delivery.last_error
+    finally:
+        slow.stop.set()
+
+
+def test_a_try_is_counted_before_it_is_made(transactional_db, allow_private, receiver):
+    """A worker killed mid-try (the task's timeout) used to leave tries at 0 for ever."""
+    delivery = _delivery_to(receiver.url, "bob")
+    # What a worker killed in its last try leaves behind.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        tries=len(settings.HUB_WEBHOOK_RETRY_DELAYS) + 1, last_error=webhooks.INTERRUPTED
+    )
+    assert webhooks.deliver(delivery.pk) == "failed"
+    assert receiver.received == []
+
+
+def test_a_slow_receiver_does_not_hold_up_another_keys_deliveries(
+    transactional_db, allow_private, settings, receiver
+):
+    settings.HUB_WEBHOOK_TIMEOUT = 1.0
+    slow = TricklingReceiver()
+    try:
+        first, second = _delivery_to(slow.url, "slowpoke"), _delivery_to(slow.url, "slowpoke2")
+        fast = _delivery_to(receiver.url, "carol")
+        assert webhooks.deliver(first.pk) == "retrying"
+        started = timezone.now()
+        assert webhooks.deliver(second.pk) == "paused"  # not tried: no second timeout
+        assert webhooks.deliver(fast.pk) == "delivered"
+        assert (timezone.now() - started).total_seconds() < 1
+        second.refresh_from_db()
+        assert second.tries == 0
+    finally:
+        slow.stop.set()
