@@ -134,7 +134,17 @@ CACHES = {
         {"BACKEND": "core.cache.RedisCache", "LOCATION": HUB_CACHE_URL}
         if HUB_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "a1111hub"}
-    )
+    ),
+    # What every web process must agree on even without Redis: the generation rate limit
+    # and caption/stream slots. A database table otherwise (made by core's migrations).
+    "shared": (
+        {"BACKEND": "core.cache.RedisCache", "LOCATION": HUB_CACHE_URL}
+        if HUB_CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "hub_shared_cache",
+        }
+    ),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,9 +1,16 @@
-"""Rate limits per API key and per user, kept in the shared cache (Redis when configured,
-so they hold across web processes). Over a limit is a 429 with Retry-After."""
+"""Rate limits per API key and per user. Over a limit is a 429 with Retry-After.
+
+The generation rate per user (what protects the GPUs) is counted in the "shared" cache:
+Redis when configured, else a database table, so it holds across web processes either
+way. The request rate per key is counted in the default cache: shared with Redis, per web
+process without it. Counting every request (status polls included) in the database would
+make each one a write, and SQLite takes one writer at a time: polls would queue behind
+each other. Run with REDIS_URL when a key's request rate must hold across processes."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.cache import caches
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -38,6 +45,7 @@ class UserGenerationThrottle(SimpleRateThrottle):
     """Generation requests per user id, whichever key sends them (a bot for many users)."""
 
     scope = "generate"
+    cache = caches["shared"]
 
     def __init__(self, user_id: str):
         self.user_id = user_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework.test import APIClient
 
 from a1111hub.datadir import prepare_data_dir
@@ -39,10 +39,22 @@ def sim(sim_server):
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
+def _clear_cache(request):
     cache.clear()
+    if _uses_db(request):  # without Redis the shared cache is a table of the test database
+        request.getfixturevalue("django_db_setup")
+        with request.getfixturevalue("django_db_blocker").unblock():
+            caches["shared"].clear()
     yield
     cache.clear()
+
+
+def _uses_db(request) -> bool:
+    """The shared cache is a database table without Redis: only tests with a database."""
+    names = set(request.fixturenames)
+    return bool(names & {"db", "transactional_db", "live_server"}) or any(
+        "django_db" == mark.name for mark in request.node.iter_markers()
+    )
 
 
 @pytest.fixture
