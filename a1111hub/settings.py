@@ -347,9 +347,14 @@ HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
 HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
 # A running job's live preview is fetched from A1111 at most this often (seconds).
 HUB_PREVIEW_INTERVAL = env_float("HUB_PREVIEW_INTERVAL", 1.0)
-# Server-sent event streams: at most this many open per web process, each this long.
+# Server-sent event streams: at most this many open per web process (the last
+# HUB_EVENT_STREAMS_RESERVED of them for service keys only), this many per key across the
+# hub, each at most HUB_EVENT_STREAM_SECONDS long and closed after
+# HUB_EVENT_STREAM_IDLE_SECONDS without an event (clients reconnect by themselves).
 HUB_MAX_EVENT_STREAMS = env_int("HUB_MAX_EVENT_STREAMS", 2)
+HUB_EVENT_STREAMS_RESERVED = env_int("HUB_EVENT_STREAMS_RESERVED", 1)
 HUB_MAX_EVENT_STREAMS_PER_KEY = env_int("HUB_MAX_EVENT_STREAMS_PER_KEY", 1)
+HUB_EVENT_STREAM_IDLE_SECONDS = env_int("HUB_EVENT_STREAM_IDLE_SECONDS", 30)
 # Rate limits (429 with Retry-After): requests per API key (each key may have its own in
 # the admin), and generation requests per user id whichever key sends them.
 # A keyed GET /health asks the backends at most this often (per process); without a key

@@ -56,10 +56,7 @@ def histogram(
 
 def open_event_streams() -> int:
     """Event streams this process holds open (its stream slots in use)."""
-    slots = getattr(streams, "_event_streams", None)
-    if slots is None:  # pragma: no cover - the streams module changed its bookkeeping
-        return 0
-    return max(0, slots._initial_value - slots._value)
+    return streams.process_slots.held
 
 
 def _name(backends: dict[int, Backend], backend_id: int | None) -> str:

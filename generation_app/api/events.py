@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,7 +13,6 @@ from rest_framework.views import APIView
 
 from core.auth import check_user_access
 from core.errors import ApiError
-from core.limits import KeySlots, releasing
 from core.openapi import READ, errors
 from core.serializers import ErrorSerializer
 from generation_app.api.jobs import get_job
@@ -50,21 +48,15 @@ class JobEventsView(APIView):
         tags=["jobs"],
         summary="Stream progress (SSE)",
         description="Server-sent events: one `progress` event per change, then `done` with "
-        "the final state. A stream lasts at most HUB_EVENT_STREAM_SECONDS; EventSource "
+        "the final state. A stream lasts at most HUB_EVENT_STREAM_SECONDS, and ends after "
+        "HUB_EVENT_STREAM_IDLE_SECONDS without an event; EventSource "
         "clients reconnect by themselves (the `retry:` line says when). One stream for all "
         "of a user's jobs: GET /users/{user_id}/events.",
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
-        release = streams_per_key.acquire(request.user.key_id)
-        try:
-            stream = streams.job_events(job, request)
-        except BaseException:
-            release()
-            raise
-        response = StreamingHttpResponse(
-            releasing(stream, release), content_type="text/event-stream"
-        )
+        stream = streams.job_events(job, request, streams.take_slots(request.user))
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
@@ -76,9 +68,6 @@ class JobEventsView(APIView):
         response = HttpResponse(content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         return response
-
-
-streams_per_key = KeySlots(lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY, "event streams")
 
 
 EVENT_STREAM_DESCRIPTION = """\
@@ -96,7 +85,8 @@ Each event's `id` increases. Reconnect with `Last-Event-ID: <the last id you saw
 EventSource does it by itself; or `?last_event_id=`) to get what you missed: events are
 kept HUB_EVENT_RETENTION_HOURS (24 h by default). Without it, the stream starts with the
 next event. A stream lasts at most
-HUB_EVENT_STREAM_SECONDS; it counts against the same stream limits as
+HUB_EVENT_STREAM_SECONDS, and ends after HUB_EVENT_STREAM_IDLE_SECONDS without an event
+(reconnect with `Last-Event-ID`: nothing is lost); it counts against the same stream limits as
 `GET /jobs/{id}/events` (429 when they are reached). A user key may only follow its own
 user; a service key any user."""
 
@@ -154,12 +144,7 @@ class UserEventsView(APIView):
     def get(self, request: Request, user_id: str) -> StreamingHttpResponse:
         check_user_access(request, user_id)
         after = _last_event_id(request)
-        release = streams_per_key.acquire(request.user.key_id)
-        try:
-            stream = streams.user_events(user_id, after, release)
-        except BaseException:
-            release()
-            raise
+        stream = streams.user_events(user_id, after, streams.take_slots(request.user))
         response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

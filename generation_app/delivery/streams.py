@@ -7,76 +7,93 @@ each with its row id as SSE ``id``, so a client resumes with ``Last-Event-ID``."
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 
-from core.errors import TooManyRequests
+from core.limits import KeySlots, ProcessSlots
 from generation_app.delivery.documents import job_body
 from generation_app.models import Job, JobEvent
 
 # Each open stream holds a web thread; a bounded number per process keeps the rest of the
-# API (and the README's polling loop) answering however many clients stream.
-_event_streams = threading.BoundedSemaphore(settings.HUB_MAX_EVENT_STREAMS)
+# API (and the README's polling loop) answering however many clients stream. The last
+# HUB_EVENT_STREAMS_RESERVED of them are for service keys: users holding every other slot
+# cannot lock out the bot that serves them all.
+process_slots = ProcessSlots(
+    lambda: settings.HUB_MAX_EVENT_STREAMS,
+    "event streams open",
+    reserved=lambda: settings.HUB_EVENT_STREAMS_RESERVED,
+    code="too_many_streams",
+)
+# Per key, across every web process (the shared cache); a slot outlives its stream by at
+# most a minute if the process holding it is killed.
+key_slots = KeySlots(
+    lambda: settings.HUB_MAX_EVENT_STREAMS_PER_KEY,
+    "event streams",
+    hold_seconds=lambda: settings.HUB_EVENT_STREAM_SECONDS + 60,
+    code="too_many_streams",
+)
 
 
-def _take_slot() -> None:
-    if not _event_streams.acquire(blocking=False):
-        raise TooManyRequests(
-            "Too many open event streams on this server; poll GET /jobs/{id} instead, "
-            "or retry in a few seconds.",
-            code="too_many_streams",
-        )
+def take_slots(principal) -> Callable[[], None]:
+    """A stream slot of the caller's key and of this process (429 when either is full);
+    returns what gives both back."""
+    release_key = key_slots.acquire(principal.key_id)
+    try:
+        release_process = process_slots.acquire(reserved=principal.is_service)
+    except BaseException:
+        release_key()
+        raise
+
+    def release() -> None:
+        release_process()
+        release_key()
+
+    return release
 
 
-def job_events(job: Job, request=None) -> Iterator[str]:
-    """Take a stream slot (429 when none is free) and return the event stream, which gives
-    the slot back when it ends or the client goes away."""
-    _take_slot()
-    return _stream(job.pk, request)
+def job_events(job: Job, request, release: Callable[[], None]) -> Iterator[str]:
+    """The event stream of ``job``; ``release`` (from :func:`take_slots`) is called once
+    when it ends, is closed, or the client goes away, even before it started."""
+    return HeldStream(_stream(job.pk, request), [release])
 
 
 def _stream(job_id, request) -> Iterator[str]:
-    try:
-        yield "retry: 2000\n\n"
-        last = last_preview = None
-        deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
-        while time.monotonic() < deadline:
-            current = (
-                Job.objects.select_related("backend")
-                .defer("payload", "request", "info")
-                .get(pk=job_id)
-            )
-            body = job_body(current, request)
-            if body["preview_url"] and body["preview_url"] != last_preview:
-                preview = {k: body[k] for k in ("job_id", "preview_url", "step", "progress")}
-                yield f"event: preview\ndata: {json.dumps(preview)}\n\n"
-            last_preview = body["preview_url"]
-            # A new preview alone is a `preview` event, not a `progress` one too.
-            state = {**body, "preview_url": None}
-            if state != last:
-                event = "done" if current.is_final else "progress"
-                yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
-                last = state
-            if current.is_final:
-                return
-            yield ": keep-alive\n\n"
-            time.sleep(0.5)
-    finally:
-        _event_streams.release()
+    yield "retry: 2000\n\n"
+    last = last_preview = None
+    deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
+    idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
+    while time.monotonic() < min(deadline, idle_until):
+        current = (
+            Job.objects.select_related("backend").defer("payload", "request", "info").get(pk=job_id)
+        )
+        body = job_body(current, request)
+        if body["preview_url"] and body["preview_url"] != last_preview:
+            preview = {k: body[k] for k in ("job_id", "preview_url", "step", "progress")}
+            yield f"event: preview\ndata: {json.dumps(preview)}\n\n"
+            idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
+        last_preview = body["preview_url"]
+        # A new preview alone is a `preview` event, not a `progress` one too.
+        state = {**body, "preview_url": None}
+        if state != last:
+            event = "done" if current.is_final else "progress"
+            yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
+            idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
+            last = state
+        if current.is_final:
+            return
+        yield ": keep-alive\n\n"
+        time.sleep(0.5)
 
 
 USER_EVENTS_BATCH = 200
 
 
-def user_events(user_id: str, after: int | None, release=None) -> Iterator[str]:
+def user_events(user_id: str, after: int | None, release: Callable[[], None]) -> Iterator[str]:
     """Every job event of ``user_id`` after event ``after`` (None: from now on), as they
-    happen, for at most HUB_EVENT_STREAM_SECONDS. Takes a stream slot like job_events; the
-    slot (and ``release``, the caller's) is given back when the stream ends or is closed,
-    even if it never started."""
-    _take_slot()
+    happen, for at most HUB_EVENT_STREAM_SECONDS. ``release`` (from :func:`take_slots`) is
+    called once when the stream ends or is closed, even if it never started."""
     try:
         if after is None:
             after = (
@@ -86,15 +103,14 @@ def user_events(user_id: str, after: int | None, release=None) -> Iterator[str]:
                 .first()
             ) or 0
     except BaseException:
-        _event_streams.release()
+        release()
         raise
-    releases = [_event_streams.release] + ([release] if release else [])
-    return HeldStream(_user_stream(user_id, after), releases)
+    return HeldStream(_user_stream(user_id, after), [release])
 
 
 class HeldStream:
-    """An iterator holding slots, given back once when it is exhausted or closed (a
-    generator's ``finally`` would not run for a stream closed before it started)."""
+    """An iterator holding slots, given back once when it is exhausted, closed or dropped
+    (a generator's ``finally`` would not run for a stream closed before it started)."""
 
     def __init__(self, stream: Iterator[str], releases: list):
         self.stream, self.releases, self.closed = stream, releases, False
@@ -108,6 +124,9 @@ class HeldStream:
         except BaseException:
             self.close()
             raise
+
+    def __del__(self) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.closed:
@@ -124,7 +143,8 @@ def _user_stream(user_id: str, after: int) -> Iterator[str]:
     yield "retry: 2000\n\n"
     events = JobEvent.objects.filter(user_id=user_id)
     deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
-    while time.monotonic() < deadline:
+    idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
+    while time.monotonic() < min(deadline, idle_until):
         rows = list(
             events.filter(id__gt=after)
             .order_by("id")
@@ -134,6 +154,8 @@ def _user_stream(user_id: str, after: int) -> Iterator[str]:
             data = json.dumps(payload, default=str)
             yield f"id: {event_id}\nevent: {event_type}\ndata: {data}\n\n"
             after = event_id
+        if rows:
+            idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
         if len(rows) == USER_EVENTS_BATCH:
             continue  # a backlog (a resume): send it without waiting
         yield ": keep-alive\n\n"

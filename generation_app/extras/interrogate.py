@@ -25,7 +25,11 @@ from generation_app.scheduling.claims import usable_backends
 INTERROGATE_MODELS = {"clip": "clip", "deepbooru": "deepdanbooru", "deepdanbooru": "deepdanbooru"}
 
 
-captions_per_key = KeySlots(lambda: settings.HUB_MAX_CAPTIONS_PER_KEY, "captions")
+captions_per_key = KeySlots(
+    lambda: settings.HUB_MAX_CAPTIONS_PER_KEY,
+    "captions",
+    hold_seconds=lambda: settings.HUB_INTERROGATE_TIMEOUT + 60,
+)
 captions_per_process = ProcessSlots(lambda: settings.HUB_MAX_CAPTIONS_PER_PROCESS, "captions")
 
 

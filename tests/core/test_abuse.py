@@ -243,19 +243,18 @@ def test_a_head_on_the_event_stream_never_holds_a_slot(api, backend, settings):
         assert api.head(f"/jobs/{job_id}/events").status_code == 200
     from generation_app.delivery import streams
 
-    assert streams._event_streams._value == settings.HUB_MAX_EVENT_STREAMS  # all free
+    assert streams.process_slots.held == 0  # all free
 
 
 def test_event_streams_are_capped_per_key(api, backend, settings):
-    from generation_app.api import events as event_views
+    from generation_app.delivery import streams
 
     job_id = api.post("/generate/txt2img", {"user_id": "u", "prompt": "x"}, format="json").json()[
         "job_id"
     ]
     key_id = ApiKey.objects.get(name="test service").pk
     held = [
-        event_views.streams_per_key.acquire(key_id)
-        for _ in range(settings.HUB_MAX_EVENT_STREAMS_PER_KEY)
+        streams.key_slots.acquire(key_id) for _ in range(settings.HUB_MAX_EVENT_STREAMS_PER_KEY)
     ]
     try:
         response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")

@@ -81,17 +81,15 @@ def test_event_streams_are_bounded_per_process(api, backend, settings):
 
     job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
     held = [
-        streams._event_streams.acquire(blocking=False)
-        for _ in range(settings.HUB_MAX_EVENT_STREAMS)
+        streams.process_slots.acquire(reserved=True) for _ in range(settings.HUB_MAX_EVENT_STREAMS)
     ]
     try:
-        assert all(held)
         response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
         assert response.status_code == 429
         assert json.loads(response.content)["error"] == "too_many_streams"
     finally:
-        for _ in held:
-            streams._event_streams.release()
+        for release in held:
+            release()
     settings.HUB_EVENT_STREAM_SECONDS = 0  # a queued job: the stream ends at its deadline
     response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
     assert b"retry: 2000" in b"".join(response.streaming_content)

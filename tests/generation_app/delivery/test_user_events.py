@@ -110,15 +110,15 @@ def test_user_streams_count_against_the_stream_limits(user_api, transactional_db
     assert read_events(alice.get("/users/alice/events")) == []
 
     # The per-process cap applies too.
-    taken = 0
-    while streams._event_streams.acquire(blocking=False):
-        taken += 1
+    held = [
+        streams.process_slots.acquire(reserved=True) for _ in range(settings.HUB_MAX_EVENT_STREAMS)
+    ]
     try:
         response = alice.get("/users/alice/events")
         assert response.status_code == 429
     finally:
-        for _ in range(taken):
-            streams._event_streams.release()
+        for release in held:
+            release()
 
 
 def test_a_bad_last_event_id_is_a_400(user_api, transactional_db):
