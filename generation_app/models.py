@@ -20,6 +20,7 @@ class JobGroup(models.Model):
     axes = models.JSONField(default=list, help_text="[{field, values}], x first.")
     request = models.JSONField(default=dict, help_text="The request as received.")
     sheet = models.CharField(max_length=300, blank=True, help_text="Contact sheet, in storage.")
+    sheet_bytes = models.PositiveBigIntegerField(default=0, editable=False)  # the user's quota
     # Payload fields every cell shares (an img2img sweep's init image and mask), stored once
     # here rather than in each cell; emptied when the last cell ends.
     shared_payload = models.JSONField(default=dict, blank=True, editable=False)

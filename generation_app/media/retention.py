@@ -10,6 +10,7 @@ keeps its row (parameters, infotext gone with the images): ``images_pruned_at`` 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,7 +78,8 @@ def _image_bytes(image: JobImage) -> int:
 
 def prune_job(job_id, reason: str, now: datetime | None = None) -> tuple[int, int]:
     """Delete one final job's images (files and rows) and mark the job. Returns (images,
-    bytes); (0, 0) when the job is not final or was pruned already."""
+    bytes), the bytes with its sweep's contact sheet when it was the sweep's last cell with
+    images; (0, 0) when the job is not final or was pruned already."""
     now = now or timezone.now()
     with transaction.atomic():
         note = f" Images deleted on {now:%Y-%m-%d} ({reason})."
@@ -100,22 +102,24 @@ def prune_job(job_id, reason: str, now: datetime | None = None) -> tuple[int, in
         except Exception:
             logger.exception("Could not delete the files of job %s image %s", job_id, image.index)
     if job.group_id:
-        _drop_sheet_when_every_cell_is_pruned(job.group_id)
+        size += _drop_sheet_when_every_cell_is_pruned(job.group_id)
     return len(images), size
 
 
-def _drop_sheet_when_every_cell_is_pruned(group_id) -> None:
-    """A sweep's contact sheet is made of its cells' images: it goes with the last of them."""
+def _drop_sheet_when_every_cell_is_pruned(group_id) -> int:
+    """A sweep's contact sheet is made of its cells' images: it goes with the last of them.
+    Returns the bytes freed."""
     if Job.objects.filter(group_id=group_id, images_pruned_at__isnull=True).exists():
-        return
+        return 0
     group = JobGroup.objects.filter(pk=group_id).exclude(sheet="").first()
     if group is None:
-        return
-    JobGroup.objects.filter(pk=group_id).update(sheet="", shared_payload={})
+        return 0
+    JobGroup.objects.filter(pk=group_id).update(sheet="", sheet_bytes=0, shared_payload={})
     try:
         delete_stored(group.sheet)
     except Exception:
         logger.exception("Could not delete the contact sheet of sweep %s", group_id)
+    return group.sheet_bytes
 
 
 def _job_sizes(jobs) -> dict:
@@ -165,15 +169,8 @@ def _measure(job_id) -> tuple[int, int]:
 def _apply_quota(quota: int, quota_mb: float, report: PruneReport, dry_run, now) -> None:
     for image in JobImage.objects.filter(bytes=0, job__images_pruned_at__isnull=True):
         _image_bytes(image)  # measure rows stored before sizes were recorded
-    usage = (
-        JobImage.objects.filter(job__status__in=Job.FINAL, job__images_pruned_at__isnull=True)
-        .values("job__user_id")
-        .annotate(total=Sum("bytes"))
-        .filter(total__gt=quota)
-        .values_list("job__user_id", "total")
-    )
     reason = f"over the user's quota, HUB_USER_IMAGE_QUOTA_MB={quota_mb:g}"
-    for user_id, total in list(usage):
+    for user_id, total in _usage_over(quota).items():
         report.users_over_quota.append(user_id)
         jobs = _prunable().filter(user_id=user_id, images__isnull=False).distinct()
         sizes = _job_sizes(jobs)
@@ -182,14 +179,35 @@ def _apply_quota(quota: int, quota_mb: float, report: PruneReport, dry_run, now)
                 break
             if dry_run:
                 images, size = _measure(job_id)
+                size = sizes.get(job_id) or size
             else:
                 images, size = prune_job(job_id, reason, now)
             if not images:
                 continue
-            total -= sizes.get(job_id) or size
+            total -= size
             report.quota_jobs += 1
             report.images += images
             report.bytes += size
+
+
+def _usage_over(quota: int) -> dict[str, int]:
+    """Users whose stored images and sweep contact sheets take more than ``quota`` bytes."""
+    usage: dict[str, int] = defaultdict(int)
+    images = (
+        JobImage.objects.filter(job__status__in=Job.FINAL, job__images_pruned_at__isnull=True)
+        .values("job__user_id")
+        .annotate(total=Sum("bytes"))
+        .values_list("job__user_id", "total")
+    )
+    sheets = (
+        JobGroup.objects.exclude(sheet="")
+        .values("user_id")
+        .annotate(total=Sum("sheet_bytes"))
+        .values_list("user_id", "total")
+    )
+    for user_id, total in [*images, *sheets]:
+        usage[user_id] += total or 0
+    return {user_id: total for user_id, total in usage.items() if total > quota}
 
 
 def ensure_prune_schedule() -> None:

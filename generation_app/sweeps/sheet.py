@@ -41,7 +41,7 @@ def contact_sheet(state: SweepStatus) -> str | None:
     buffer = io.BytesIO()
     sheet.save(buffer, "PNG", optimize=True)
     name = default_storage.save(f"sweeps/{group.pk}/sheet.png", ContentFile(buffer.getvalue()))
-    JobGroup.objects.filter(pk=group.pk).update(sheet=name)
+    JobGroup.objects.filter(pk=group.pk).update(sheet=name, sheet_bytes=len(buffer.getvalue()))
     group.sheet = name
     return name
 

@@ -237,3 +237,26 @@ def test_retention_takes_a_sweeps_contact_sheet_with_its_last_cell(api, backend,
     prune_images(now=timezone.now() + timedelta(days=2))
     assert not default_storage.exists(sheet)
     assert JobGroup.objects.get().sheet == ""
+
+
+def test_a_sweeps_contact_sheet_counts_in_the_users_quota(api, backend, cluster, settings):
+    from django.db.models import Sum
+
+    from generation_app.media.retention import prune_images
+    from generation_app.models import JobImage
+
+    response = sweep(api, [{"field": "seed", "values": [1, 2]}])
+    cluster.drain()
+    assert api.get(response.json()["links"]["sheet"]).status_code == 200
+    group = JobGroup.objects.get()
+    assert group.sheet_bytes > 0
+    images = JobImage.objects.filter(job__user_id="u").aggregate(total=Sum("bytes"))["total"]
+    # Over the quota by the sheet alone: the oldest cell goes, the sheet stays with the other.
+    settings.HUB_USER_IMAGE_QUOTA_MB = (images + group.sheet_bytes - 1) / (1024 * 1024)
+    report = prune_images()
+    assert report.users_over_quota == ["u"] and report.quota_jobs == 1
+    assert JobGroup.objects.get().sheet == group.sheet
+    # Under a quota smaller than the sheet, the last cell goes and the sheet with it.
+    settings.HUB_USER_IMAGE_QUOTA_MB = (group.sheet_bytes - 1) / (1024 * 1024)
+    report = prune_images()
+    assert report.quota_jobs == 1 and JobGroup.objects.get().sheet == ""
