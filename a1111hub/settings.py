@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "loras_app",
     "sessions_app",
     "presets_app",
+    "communities",
     "generation_app",
     "ops",
     "axes",  # admin login attempts (django-axes)
@@ -337,6 +338,14 @@ HUB_MAX_UPLOAD_FILES = env_int("HUB_MAX_UPLOAD_FILES", 20)
 HUB_MAX_STRUCTURED_FIELD_BYTES = env_int("HUB_MAX_STRUCTURED_FIELD_BYTES", 8 * 1024 * 1024)
 HUB_MAX_UPLOAD_PIXELS = env_int("HUB_MAX_UPLOAD_PIXELS", 4096 * 4096)
 HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
+
+# --- Communities ----------------------------------------------------------------------
+# The global policy (a JSON object, the least specific level: docs/guide/communities.md),
+# and banned words every request is screened for, with or without a community.
+HUB_POLICY = json.loads(env_str("HUB_POLICY", "{}") or "{}")
+HUB_BANNED_WORDS = env_str("HUB_BANNED_WORDS", "")
+# Budgets run over periods this long (a policy's budget.period_hours wins).
+HUB_BUDGET_PERIOD_HOURS = env_float("HUB_BUDGET_PERIOD_HOURS", 24)
 # Sweeps: cells per sweep, and sweeps a user may have running (a sweep counts as one
 # request, not as its cells).
 HUB_MAX_SWEEP_CELLS = env_int("HUB_MAX_SWEEP_CELLS", 64)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("loras_app.urls")),
     path("", include("sessions_app.urls")),
     path("", include("presets_app.urls")),
+    path("", include("communities.urls")),
     path("", include("generation_app.urls")),
 ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,8 @@ class Principal:
     is_admin: bool = False
     rate_limit: str = ""
     webhook_url: str = ""  # the key's default webhook
+    community_id: str = ""  # bound to one community: it may act only there
+    policy: dict = field(default_factory=dict, hash=False, compare=False)
 
     is_authenticated = True
 
@@ -81,6 +83,8 @@ def _principal_for(raw: str) -> Principal | None:
         is_admin=key.is_admin and not user_id,
         rate_limit=key.rate_limit,
         webhook_url=key.webhook_url,
+        community_id=key.community_id,
+        policy=key.policy or {},
     )
     if len(_principals) > 10_000:
         _principals.clear()

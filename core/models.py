@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from core.policy import validate_policy
 from core.webhook_targets import validate_webhook_target
 
 KEY_PREFIX = "hub_"
@@ -70,6 +71,17 @@ class ApiKey(models.Model):
         "events are POSTed there, signed with the key's webhook secret. Public addresses "
         "only, unless HUB_WEBHOOK_ALLOW_PRIVATE=1.",
     )
+    community_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Bind the key to one community (its id): it may then act only there.",
+    )
+    policy = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_policy],
+        help_text="The key's own policy, the most specific level (see Communities).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -82,9 +94,9 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…, {who})"
 
     @classmethod
-    def generate(cls, name: str, user_id: str = "") -> tuple[ApiKey, str]:
+    def generate(cls, name: str, user_id: str = "", **fields) -> tuple[ApiKey, str]:
         """Create a key and return it with its raw value, which is shown once and never stored."""
-        key = cls(name=name, user_id=user_id)
+        key = cls(name=name, user_id=user_id, **fields)
         raw = key.set_new_secret()
         key.save()
         return key, raw

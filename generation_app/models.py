@@ -108,6 +108,15 @@ class Job(models.Model):
     )
     # The hub's URL as the client saw it: links in events are absolute without a request.
     base_url = models.CharField(max_length=300, blank=True)
+    # Where it was asked for (communities): the policy decided what a flagged image becomes.
+    community_id = models.CharField(max_length=100, blank=True, db_index=True)
+    channel_id = models.CharField(max_length=100, blank=True)
+    nsfw_action = models.CharField(
+        max_length=10,
+        default="allow",
+        help_text="What a flagged image becomes: block, blur, spoiler or allow.",
+    )
+    cost = models.FloatField(default=0, help_text="Budget units charged.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@ from core.errors import ApiError
 from core.parsers import UnsafeValue, check_value
 from core.structured import parse_structured
 from core.uploads import NO_FILES, FileFields, bound_uploads
+from generation_app.admission.rooms import ROOM_FIELDS
 from generation_app.admission.service import Submission
 from generation_app.jobs.build import JobRequest
 from generation_app.jobs.context import GenerationContext
@@ -40,7 +41,7 @@ STRUCTURED_FIELDS = {
 LIST_OF_OBJECTS_FIELDS = {"controlnet_units", "regions"}
 
 
-HUB_REQUEST_FIELDS = {"user_id", "preset_id"}
+HUB_REQUEST_FIELDS = {"user_id", "preset_id", *ROOM_FIELDS}
 
 
 def request_data(request: Request, files: FileFields = NO_FILES) -> dict[str, Any]:
@@ -230,6 +231,10 @@ def submission(
         img2img=img2img,
         takes_scripts=takes_scripts,
         needs_context=needs_context,
+        community_id=data.get("community_id") or None,
+        channel_id=data.get("channel_id") or None,
+        channel_nsfw=bool(data.get("channel_nsfw")),
+        dry_run=bool(data.get("dry_run")),
     )
 
 

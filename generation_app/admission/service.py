@@ -2,8 +2,12 @@
 
 It applies, once and in this order: the caller may act for the user (403); a retried
 ``Idempotency-Key`` answers the first job or sweep (200, or 422 for another body); the
-user's generation rate (429); scripts (service keys only, 403); the per-user active cap
-(429); then it saves the rows and asks for a dispatcher once the transaction commits.
+room — community, channel, bans (404/403); the user's generation rate (429); scripts
+(service keys only, 403); the per-user active cap (429); the policy on what each planned
+job asks for (caps, models, LoRAs, features, banned words: 400/403); its cost against the
+budgets (429, or the lowest priority); a dry run stops there. Then it saves the rows,
+charges the budget, writes the community's audit entry, and asks for a dispatcher once the
+transaction commits.
 Views and features describe *what* to create (a callable that plans unsaved rows); they
 never save a job themselves.
 """
@@ -19,10 +23,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from communities import audit, budgets, rooms
+from communities.rules import PolicyRefusal
+from communities.rules import check as check_policy
 from core.auth import require_may_act_for
 from core.errors import ApiError, TooManyRequests
 from core.throttles import check_generation_rate
-from generation_app.admission.scripts import check_scripts
+from generation_app.admission.rooms import ask_of
+from generation_app.admission.scripts import check_scripts, uses_scripts
 from generation_app.delivery.webhooks import webhook_for
 from generation_app.jobs.context import GenerationContext, read_context
 from generation_app.jobs.signals import announce
@@ -33,6 +41,7 @@ from presets_app.services import record_preset_use
 logger = logging.getLogger(__name__)
 
 SWEEP = "sweep"  # the kind of a submission that makes a group of jobs
+LOWEST_PRIORITY = -1000  # a job whose budget is spent, under a policy that downgrades
 
 
 @dataclass
@@ -51,6 +60,10 @@ class Submission:
     img2img: bool = False  # which route's scripts to check against
     takes_scripts: bool = True  # False: script fields are refused, not passed on
     needs_context: bool = True  # read the session, preset and catalog for the plan
+    community_id: str | None = None
+    channel_id: str | None = None
+    channel_nsfw: bool = False
+    dry_run: bool = False  # answer what it would cost and which policy applies; save nothing
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Admitted:
     group: JobGroup | None  # the sweep (None for a job)
     created: bool  # False: a replay of the same Idempotency-Key
     warnings: list[str] = field(default_factory=list)
+    dry_run: dict[str, Any] | None = None  # a dry run's answer (nothing was saved)
 
 
 Planner = Callable[[GenerationContext | None], Plan]
@@ -78,27 +92,45 @@ def submit(submission: Submission, plan: Planner) -> Admitted:
     first = _replay(submission)
     if first is not None:
         return first
-    check_generation_rate(submission.user_id)
+    room = rooms.enter(
+        submission.principal,
+        submission.user_id,
+        submission.community_id,
+        submission.channel_id,
+        submission.channel_nsfw,
+    )
+    if not submission.dry_run:
+        check_generation_rate(submission.user_id)
     check_scripts(
         submission.principal,
         submission.fields,
         img2img=submission.img2img,
         allowed=submission.takes_scripts,
     )
-    _check_active_limit(submission)  # early, before the work of planning; again at insert
+    _check_active_limit(submission, room)  # early, before the work of planning; again at insert
     context = (
         read_context(submission.user_id, submission.preset_id) if submission.needs_context else None
     )
+    if context is not None:
+        context.community_defaults = room.defaults
     planned = plan(context)
-    _stamp(planned, submission)
+    units = _apply_policy(room, planned, submission)
+    quote = budgets.quote(room, submission.user_id, units)
+    if submission.dry_run:
+        return Admitted(None, None, False, dry_run=_dry_run_body(room, planned, quote))
+    _stamp(planned, submission, room, quote)
     try:
         with transaction.atomic():
             _lock_user(submission.user_id)
             first = _replay(submission)  # a retry that won the lock first
             if first is not None:
                 return first
-            _check_active_limit(submission)
+            _check_active_limit(submission, room)
             _save(planned)
+            for job in planned.jobs:
+                budgets.charge(room, submission.user_id, str(job.pk), job.cost)
+            verdict = "downgraded" if quote.downgrade else "admitted"
+            _audit(room, submission, planned, verdict, job_id=str(planned.jobs[0].pk), cost=units)
             transaction.on_commit(lambda: enqueue(planned.jobs[0]))
     except IntegrityError:
         first = _replay(submission)  # a concurrent retry with the same key won the race
@@ -112,12 +144,53 @@ def submit(submission: Submission, plan: Planner) -> Admitted:
     return Admitted(planned.jobs[0], None, True)
 
 
-def _stamp(planned: Plan, submission: Submission) -> None:
-    """What every job gets from its submission: who sent it and how to push to them."""
+def _apply_policy(room: rooms.Room, planned: Plan, submission: Submission) -> float:
+    """Refuse (and audit) what breaks the room's policy; return the request's cost."""
+    scripts = uses_scripts(submission.fields)
+    units = 0.0
+    for job in planned.jobs:
+        ask = ask_of(job, scripts)
+        if submission.kind == SWEEP:
+            ask.features.add("sweeps")
+        try:
+            check_policy(room.policy, ask, rooms.lora_labels)
+        except PolicyRefusal as refusal:
+            _audit(room, submission, planned, "refused", rule=refusal.rule, detail=str(refusal))
+            raise
+        job.cost = budgets.cost(ask)
+        units += job.cost
+    return round(units, 2)
+
+
+def _audit(room, submission: Submission, planned: Plan, verdict: str, **extra) -> None:
+    prompt = str((planned.jobs[0].payload or {}).get("prompt") or "") if planned.jobs else ""
+    audit.record(
+        room, submission.principal, submission.user_id, submission.kind, prompt, verdict, **extra
+    )
+
+
+def _dry_run_body(room: rooms.Room, planned: Plan, quote: budgets.Quote) -> dict[str, Any]:
+    return {
+        "dry_run": True,
+        "jobs": len(planned.jobs),
+        "community_id": room.community_id or None,
+        "channel_id": room.channel_id or None,
+        "nsfw": room.nsfw,
+        **quote.as_dict(),
+        **room.policy.as_dict(),
+        "warnings": [w for job in planned.jobs[:1] for w in job.warnings],
+    }
+
+
+def _stamp(planned: Plan, submission: Submission, room, quote) -> None:
+    """What every job gets from its submission: who sent it, where, and how to push to them."""
     url, api_key_id = webhook_for(submission.webhook_url, submission.principal)
+    priority = LOWEST_PRIORITY if quote.downgrade else getattr(submission.principal, "priority", 0)
     for job in planned.jobs:
         job.user_id = submission.user_id
-        job.priority = getattr(submission.principal, "priority", 0)
+        job.priority = priority
+        job.community_id, job.channel_id = room.community_id, room.channel_id
+        job.nsfw_action = room.nsfw
         job.webhook_url, job.api_key_id = url, api_key_id
         job.base_url = submission.base_url
     target = planned.group if planned.group is not None else planned.jobs[0]
@@ -166,7 +239,7 @@ def _family(kind: str) -> str:
     return Job.Kind.IMG2IMG if kind == Job.Kind.INPAINT else kind
 
 
-def _check_active_limit(submission: Submission) -> None:
+def _check_active_limit(submission: Submission, room) -> None:
     user_id = submission.user_id
     if submission.kind == SWEEP:
         limit = settings.HUB_MAX_ACTIVE_GROUPS_PER_USER
@@ -180,6 +253,9 @@ def _check_active_limit(submission: Submission) -> None:
             )
         return
     limit = settings.HUB_MAX_ACTIVE_JOBS_PER_USER
+    by_policy = room.policy.get("max_active_jobs")
+    if by_policy is not None and by_policy < limit:
+        limit = by_policy
     active = Job.objects.filter(user_id=user_id, status__in=Job.ACTIVE, group__isnull=True).count()
     if active >= limit:
         raise TooManyRequests(

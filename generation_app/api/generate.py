@@ -40,6 +40,8 @@ class GenerateView(APIView):
         img2img = self.kind in (Job.Kind.IMG2IMG, Job.Kind.OUTPAINT) or "init_images" in data
         submission = intake.submission(request, data, received, self.kind, img2img=img2img)
         admitted = submit(submission, lambda context: Plan([build_job(self.build(data, context))]))
+        if admitted.dry_run is not None:
+            return Response(admitted.dry_run)
         return admitted_response(job_body(admitted.job, request), admitted.created)
 
     def prepare(self, data: dict, request: Request) -> dict:

@@ -8,6 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from core.serializers import OptionalBooleanField
+from generation_app.admission.rooms import RoomFields
 from generation_app.admission.scripts import ScriptFieldsMixin
 from generation_app.delivery.documents import JobLinksMixin
 from generation_app.delivery.webhooks import check_url
@@ -26,7 +27,7 @@ class LoraWeightsField(serializers.DictField):
         super().__init__(child=weight, **kwargs)
 
 
-class Txt2ImgRequestSerializer(ScriptFieldsMixin, GenerationParamsSerializer):
+class Txt2ImgRequestSerializer(RoomFields, ScriptFieldsMixin, GenerationParamsSerializer):
     user_id = serializers.CharField(max_length=200)
     preset_id = serializers.IntegerField(required=False, allow_null=True)
     loras = LoraWeightsField(required=False)

@@ -166,7 +166,7 @@ def effective_checkpoint(kind: str, params: dict[str, Any], context: Any) -> str
         BuildInputs(
             kind=kind,
             request=params,
-            defaults=settings.HUB_GENERATION_DEFAULTS,
+            defaults=context.defaults,
             custom_settings=custom_settings_to_params(context.session["custom_settings"]),
             preset_params=dict(preset.params) if preset is not None else {},
         )

@@ -51,6 +51,19 @@ def check_upscalers(params: dict[str, Any], catalog: dict[str, Any] | None) -> N
         raise serializers.ValidationError(errors)
 
 
+def upscaled_size(body: dict[str, Any], image: CheckedImage) -> tuple[int, int]:
+    """The size the upscaler makes of ``image`` (before any crop: it makes the whole)."""
+    if body.get("resize_mode") == 1:
+        # A1111 scales by the larger ratio, then crops (or not) to the target: the upscaler
+        # makes the whole scaled image either way (scripts/postprocessing_upscale.py).
+        scale = max(
+            body["upscaling_resize_w"] / image.width, body["upscaling_resize_h"] / image.height
+        )
+    else:
+        scale = float(body["upscaling_resize"])
+    return int(image.width * scale), int(image.height * scale)
+
+
 def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, Any]:
     """The body of /sdapi/v1/extra-single-image, checked against the output pixel limit."""
     body = {k: params[k] for k in UPSCALE_FIELDS if params.get(k) is not None}
@@ -60,14 +73,10 @@ def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, An
         target_h = params.get("upscaling_resize_h") or image.height
         body.setdefault("upscaling_resize_w", target_w)
         body.setdefault("upscaling_resize_h", target_h)
-        # A1111 scales by the larger ratio, then crops (or not) to the target: the upscaler
-        # makes the whole scaled image either way (scripts/postprocessing_upscale.py).
-        scale = max(target_w / image.width, target_h / image.height)
     else:
         body["resize_mode"] = 0
-        scale = float(params.get("upscaling_resize") or 2)
-        body["upscaling_resize"] = scale
-    width, height = int(image.width * scale), int(image.height * scale)
+        body["upscaling_resize"] = float(params.get("upscaling_resize") or 2)
+    width, height = upscaled_size(body, image)
     if width * height > settings.HUB_MAX_OUTPUT_PIXELS:
         raise serializers.ValidationError(
             {"upscaling_resize": [
@@ -80,9 +89,11 @@ def upscale_payload(params: dict[str, Any], image: CheckedImage) -> dict[str, An
     return body
 
 
-def plan_upscale(payload: dict[str, Any], received: dict[str, Any]) -> Plan:
+def plan_upscale(payload: dict[str, Any], received: dict[str, Any], image: CheckedImage) -> Plan:
     """An upscale job for the one door (admission), which saves and enqueues it."""
-    return Plan([Job(kind=Job.Kind.UPSCALE, request=received, payload=payload)])
+    width, height = upscaled_size(payload, image)
+    info = {"output_pixels": width * height}
+    return Plan([Job(kind=Job.Kind.UPSCALE, request=received, payload=payload, info=info)])
 
 
 def run_extras(client, payload: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from core.parsers import JSON_AND_FILES
 from core.serializers import ErrorSerializer
 from core.uploads import FileFields
 from generation_app.admission import intake
+from generation_app.admission.rooms import RoomFields
 from generation_app.admission.scripts import SCRIPT_FIELDS
 from generation_app.admission.service import submit
 from generation_app.api.generate import admitted_response
@@ -114,7 +115,7 @@ class PngInfoView(APIView):
         return Response(pnginfo.png_info(image, data.get("infotext")))
 
 
-class UpscaleRequestSerializer(serializers.Serializer):
+class UpscaleRequestSerializer(RoomFields, serializers.Serializer):
     """A1111's ExtrasSingleImageRequest fields (``modules/api/models.py``), with the source
     either uploaded or a stored result."""
 
@@ -235,7 +236,9 @@ class UpscaleView(APIView):
             request, fields, received, Job.Kind.UPSCALE, user_id=user_id,
             takes_scripts=False, needs_context=False,
         )  # fmt: skip
-        admitted = submit(submission, lambda _: upscale.plan_upscale(payload, recorded))
+        admitted = submit(submission, lambda _: upscale.plan_upscale(payload, recorded, image))
+        if admitted.dry_run is not None:
+            return Response(admitted.dry_run)
         return admitted_response(job_body(admitted.job, request), admitted.created)
 
 

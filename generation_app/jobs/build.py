@@ -88,7 +88,7 @@ def prepare_payload(job_request: JobRequest, task_id: str) -> PreparedPayload:
         BuildInputs(
             kind=job_request.kind,
             request=params,
-            defaults=settings.HUB_GENERATION_DEFAULTS,
+            defaults=context.defaults,
             custom_settings=custom_settings_to_params(context.session["custom_settings"]),
             preset_params=preset_params,
             session_loras=session_loras,

@@ -4,8 +4,10 @@ use this one copy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
 
 from genparams.names import Catalog, checkpoint_titles, load_catalog
 from presets_app.models import Preset
@@ -19,6 +21,13 @@ class GenerationContext:
     session: dict[str, Any]
     preset: Preset | None
     catalog: Catalog | None  # None when no backend answered: name checks are skipped
+    # The community's and channel's defaults: over the server's, under the user's session.
+    community_defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The generation defaults this request starts from."""
+        return {**settings.HUB_GENERATION_DEFAULTS, **self.community_defaults}
 
     @property
     def saved_controlnet_units(self) -> list[dict]:

@@ -15,6 +15,7 @@ from core.auth import check_user_access
 from core.errors import NotFound
 from core.serializers import ErrorSerializer
 from generation_app.admission import intake
+from generation_app.admission.rooms import RoomFields, room_fields
 from generation_app.admission.service import SWEEP, submit
 from generation_app.api.generate import admitted_response
 from generation_app.api.schema import IDEMPOTENCY_KEY
@@ -37,7 +38,7 @@ class AxisSerializer(serializers.Serializer):
     values = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=64)
 
 
-class SweepRequestSerializer(serializers.Serializer):
+class SweepRequestSerializer(RoomFields, serializers.Serializer):
     user_id = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=list(BASE_SERIALIZERS), default="txt2img")
     base = serializers.DictField(help_text="The request every cell starts from (as its kind).")
@@ -141,9 +142,15 @@ class SweepCreateView(APIView):
             return sweep_service.plan_sweep(job_request, axes, recorded)
 
         submission = intake.submission(
-            request, fields, received, SWEEP, img2img=data["kind"] == "img2img"
+            request,
+            {**fields, **room_fields(data)},
+            received,
+            SWEEP,
+            img2img=data["kind"] == "img2img",
         )
         admitted = submit(submission, plan)
+        if admitted.dry_run is not None:
+            return Response(admitted.dry_run)
         state = sweep_service.sweep_status(admitted.group)
         return admitted_response(sweep_body(state, request), admitted.created)
 

@@ -19,6 +19,7 @@ LAYERS = [
     "loras_app",
     "sessions_app",
     "presets_app",
+    "communities",
     "generation_app",
     "ops",
     "a1111hub",
