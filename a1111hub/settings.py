@@ -344,6 +344,10 @@ HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
 # and banned words every request is screened for, with or without a community.
 HUB_POLICY = json.loads(env_str("HUB_POLICY", "{}") or "{}")
 HUB_BANNED_WORDS = env_str("HUB_BANNED_WORDS", "")
+# Output safety: the detector every generated image is classified with (nudenet, or off),
+# and the score from which an image is flagged (0 flags every image).
+HUB_SAFETY_DETECTOR = env_str("HUB_SAFETY_DETECTOR", "nudenet")
+HUB_SAFETY_THRESHOLD = env_float("HUB_SAFETY_THRESHOLD", 0.5)
 # Budgets run over periods this long (a policy's budget.period_hours wins).
 HUB_BUDGET_PERIOD_HOURS = env_float("HUB_BUDGET_PERIOD_HOURS", 24)
 # Sweeps: cells per sweep, and sweeps a user may have running (a sweep counts as one

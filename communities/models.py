@@ -70,7 +70,6 @@ class AuditEntry(models.Model):
         ADMITTED = "admitted"
         DOWNGRADED = "downgraded", "admitted at the lowest priority (budget spent)"
         REFUSED = "refused"
-        DRY_RUN = "dry_run", "dry run"
 
     community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="audit")
     channel_id = models.CharField(max_length=ID_CHARS, blank=True)

@@ -176,6 +176,11 @@ class JobImage(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     infotext = models.TextField(blank=True)
+    # The safety detector's verdict ({nsfw, score, labels, action}); {} when it is off.
+    safety = models.JSONField(default=dict, blank=True)
+    withheld = models.CharField(
+        max_length=300, blank=True, help_text="The original of a blocked or blurred image."
+    )
 
     class Meta:
         ordering = ["job", "index"]

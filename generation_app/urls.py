@@ -37,6 +37,11 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel", job_views.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<uuid:job_id>/events", event_views.JobEventsView.as_view(), name="job-events"),
     path("jobs/<uuid:job_id>/preview", JobPreviewView.as_view(), name="job-preview"),
+    path(
+        "jobs/<uuid:job_id>/images/<int:index>/original",
+        file_views.JobImageOriginalView.as_view(),
+        name="job-image-original",
+    ),
     path("users/<str:user_id>/events", UserEventsView.as_view(), name="user-events"),
     path("images/<path:path>", file_views.JobImageView.as_view(), name="job-image"),
     path(

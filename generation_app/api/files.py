@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.auth import check_admin
 from core.errors import NotFound
 from core.openapi import READ, errors
 from core.serializers import ErrorSerializer
@@ -178,3 +179,27 @@ class JobPreviewView(APIView):
         response = FileResponse(handle, content_type="image/webp")
         response["Cache-Control"] = "no-store"
         return response
+
+
+class JobImageOriginalView(APIView):
+    """The original of an image the safety policy withheld or blurred: for moderators."""
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The original"),
+            **errors(READ, 404, e403="Only a service key with the admin scope sees originals."),
+        },
+        tags=["jobs"],
+        summary="The original of a withheld or blurred image (admin scope)",
+    )
+    def get(self, request: Request, job_id, index: int) -> FileResponse:
+        check_admin(request, "The original of a withheld image")
+        image = JobImage.objects.filter(job_id=job_id, index=index).first()
+        if image is None:
+            raise NotFound(f"Job {job_id} has no image {index}.", code="image_not_found")
+        name = image.withheld or image.file
+        try:
+            handle = open_stored(name)
+        except FileNotFoundError:
+            raise NotFound("The file is gone from media storage.", code="image_not_found") from None
+        return file_response(handle, mimetypes.guess_type(name)[0] or "image/png", None)

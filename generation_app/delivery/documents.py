@@ -150,7 +150,7 @@ class JobImageSerializer(serializers.ModelSerializer):
         model = JobImage
         fields = [
             "index", "role", "url", "thumbnail_url", "compressed_url", "variants", "seed",
-            "width", "height", "infotext",
+            "width", "height", "infotext", "safety",
         ]  # fmt: skip
 
     def _url(self, name: str) -> str | None:

@@ -65,7 +65,7 @@ def _image_bytes(image: JobImage) -> int:
     if image.bytes:
         return image.bytes
     total = 0
-    for name in (image.file, image.thumbnail, image.compressed):
+    for name in (image.file, image.thumbnail, image.compressed, image.withheld):
         if name:
             try:
                 total += default_storage.size(name)
@@ -98,7 +98,7 @@ def prune_job(job_id, reason: str, now: datetime | None = None) -> tuple[int, in
     # error leaves an orphan file, never a row pointing at nothing.
     for image in images:
         try:
-            delete_stored(image.file, image.thumbnail, image.compressed)
+            delete_stored(image.file, image.thumbnail, image.compressed, image.withheld)
         except Exception:
             logger.exception("Could not delete the files of job %s image %s", job_id, image.index)
     if job.group_id:

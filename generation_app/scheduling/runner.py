@@ -29,6 +29,7 @@ from generation_app.jobs.kinds import a1111_call
 from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
 from generation_app.jobs.signals import announce, announce_final
 from generation_app.media.previews import remove_preview, store_preview
+from generation_app.media.safety import WITHHOLDING, screen
 from generation_app.media.variants import grid_row, store_result_image
 from generation_app.models import BackendLease, Job, JobEvent, JobImage
 from generation_app.scheduling import claims, rule
@@ -158,8 +159,9 @@ class PreviewPoll:
 
 
 def _preview_poll(job: Job) -> PreviewPoll | None:
-    """None when the request said ``live_preview: false`` (A1111 is then asked for none)."""
-    if (job.request or {}).get("live_preview", True) is False:
+    """None when the request said ``live_preview: false`` (A1111 is then asked for none),
+    and where a flagged image would be withheld or blurred: a preview is not classified."""
+    if (job.request or {}).get("live_preview", True) is False or job.nsfw_action in WITHHOLDING:
         return None
     interval = settings.HUB_PREVIEW_INTERVAL
     return PreviewPoll(str(job.pk), max(interval, 0.0))
@@ -284,29 +286,30 @@ def _store_results(job: Job, result: dict[str, Any]) -> None:
     first = int(info.get("index_of_first_image") or 0)
     rows = []
     for index, b64 in enumerate(images):
-        stored = store_result_image(str(job.pk), index, b64)
         n = index - first
         generated = 0 <= n < len(seeds)
+        role = JobImage.Role.IMAGE if generated else JobImage.Role.EXTRA
+        if not generated and n >= 0 and job.kind == Job.Kind.CONTROLNET:
+            role = JobImage.Role.CONTROL_MAP
+        screened = screen(str(job.pk), index, b64, job.nsfw_action) if generated else None
+        stored = store_result_image(str(job.pk), index, screened.b64 if screened else b64)
+        infotext = (infotexts[index] if index < len(infotexts) else "") or stored.infotext
         rows.append(
             JobImage(
                 job=job,
                 index=index,
-                role=JobImage.Role.IMAGE
-                if generated
-                else (
-                    JobImage.Role.CONTROL_MAP
-                    if n >= 0 and job.kind == Job.Kind.CONTROLNET
-                    else JobImage.Role.EXTRA
-                ),
+                role=role,
                 file=stored.file,
                 thumbnail=stored.thumbnail,
                 compressed=stored.compressed,
-                bytes=stored.bytes,
+                bytes=stored.bytes + (screened.withheld_bytes if screened else 0),
                 variants=stored.variants,
                 seed=seeds[n] if generated else None,
                 width=stored.width,
                 height=stored.height,
-                infotext=(infotexts[index] if index < len(infotexts) else "") or stored.infotext,
+                infotext=infotext,
+                safety=screened.safety if screened else {},
+                withheld=screened.withheld if screened else "",
             )
         )
     grid = grid_row(job, rows)  # a batch also comes as one image
