@@ -19,13 +19,14 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from backends.models import Backend
+from communities.models import AuditEntry, Charge
 from generation_app.delivery import streams
 from generation_app.models import Job
 from loras_app.hashing import pending_hashes
@@ -80,6 +81,7 @@ class HubCollector(Collector):
         yield from self._outcomes(recent)
         yield from self._loras()
         yield from self._webhooks()
+        yield from self._communities(now)
         streams_open = GaugeMetricFamily(
             f"{PREFIX}_event_streams_open",
             "Server-sent event streams open in the process that answered this scrape "
@@ -285,6 +287,40 @@ class HubCollector(Collector):
         yield pending
 
     # --- webhooks -----------------------------------------------------------------------
+    def _communities(self, now) -> Iterator:
+        """Budget units charged (not refunded) and requests by verdict, per community,
+        over the last 24 hours."""
+        since = now - timedelta(hours=24)
+        units = GaugeMetricFamily(
+            f"{PREFIX}_community_units_24h",
+            "Budget units charged in the last 24 h (refunds taken off), by community.",
+            labels=["community"],
+        )
+        rows = (
+            Charge.objects.filter(created_at__gte=since, refunded=False)
+            .values_list("community_id")
+            .annotate(total=Sum("units"))
+            .order_by()
+        )
+        for community_id, total in rows:
+            units.add_metric([community_id], float(total or 0))
+        yield units
+        verdicts = GaugeMetricFamily(
+            f"{PREFIX}_community_requests_24h",
+            "Requests made in a community in the last 24 h, by verdict (admitted, "
+            "downgraded, refused).",
+            labels=["community", "verdict"],
+        )
+        rows = (
+            AuditEntry.objects.filter(created_at__gte=since)
+            .values_list("community_id", "verdict")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for community_id, verdict, n in rows:
+            verdicts.add_metric([community_id, verdict], n)
+        yield verdicts
+
     def _webhooks(self) -> Iterator:
         """Webhook deliveries by status, once the generation app records them (a model
         named WebhookDelivery with a ``status`` field); nothing before that."""

@@ -86,14 +86,12 @@ def job_progressed(job_id) -> JobEvent | None:
 
 
 def _record(job_id, event_type: str) -> JobEvent:
-    # Here, not at the top: the scheduler imports this module, and the serializers import
-    # the scheduler (through the selectors).
-
     job = Job.objects.select_related("backend").defer("payload", "request").get(pk=job_id)
     data = job_body(job)
     if event_type in (COMPLETED, CANCELLED):
         result = result_body(job, None, as_urls=True)
         data["result"] = {k: result[k] for k in ("images", "seeds", "grid_url") if k in result}
+        data["result"]["safety"] = [item["safety"] for item in result["items"]]
     base = settings.HUB_PUBLIC_URL or job.base_url
     for key in ("links", "preview_url", "result"):
         if key in data:

@@ -183,3 +183,13 @@ def test_unknown_communities_and_user_keys(api, guild, user_api):
         "/generate/txt2img", {**SMALL, "community_id": "g1", "steps": 31}, format="json"
     )
     assert refused.status_code == 400 and refused.json()["rule"] == "max_steps"
+
+
+def test_budgets_and_verdicts_are_in_the_metrics(api, guild):
+    ask(api, width=512, height=512, steps=20)
+    ask(api, prompt="gore")
+    admin = ApiKey.generate("ops", is_admin=True)[1]
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {admin}")
+    text = api.get("/metrics").content.decode()
+    assert 'a1111hub_community_units_24h{community="g1"} 5.24' in text
+    assert 'a1111hub_community_requests_24h{community="g1",verdict="refused"} 1.0' in text
