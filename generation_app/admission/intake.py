@@ -218,16 +218,45 @@ def submission(
 ) -> Submission:
     """What the one door needs to know of an HTTP create request: who sends it, the
     validated fields, the body as received (its fingerprint), and its Idempotency-Key."""
+    return submission_for(
+        request.user,
+        data,
+        received,
+        kind,
+        base_url=request.build_absolute_uri("/").rstrip("/"),
+        idempotency_key=idempotency_key(request),
+        user_id=user_id,
+        img2img=img2img,
+        takes_scripts=takes_scripts,
+        needs_context=needs_context,
+    )
+
+
+def submission_for(
+    principal: Any,
+    data: dict[str, Any],
+    received: dict[str, Any],
+    kind: str,
+    *,
+    base_url: str = "",
+    idempotency_key: str | None = None,
+    user_id: str | None = None,
+    img2img: bool = False,
+    takes_scripts: bool = True,
+    needs_context: bool = True,
+) -> Submission:
+    """The same, for a request that did not come over the REST API (a Discord
+    interaction): the caller says who sends it and where the hub is."""
     return Submission(
-        principal=request.user,
+        principal=principal,
         user_id=user_id or data["user_id"],
         kind=kind,
         fields=data,
         fingerprint=fingerprint(received),
-        idempotency_key=idempotency_key(request),
+        idempotency_key=idempotency_key,
         preset_id=data.get("preset_id"),
         webhook_url=data.get("webhook_url"),
-        base_url=request.build_absolute_uri("/").rstrip("/"),
+        base_url=base_url,
         img2img=img2img,
         takes_scripts=takes_scripts,
         needs_context=needs_context,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,7 +12,7 @@ from rest_framework.views import APIView
 from core.parsers import JSON_AND_FILES
 from core.uploads import NO_FILES, FileFields
 from generation_app.admission import intake
-from generation_app.admission.service import Plan, submit
+from generation_app.admission.service import Admitted, Plan, submit
 from generation_app.api.schema import BRIEF_TXT2IMG, MINIMAL_TXT2IMG, generate_schema
 from generation_app.api.serializers import (
     Img2ImgRequestSerializer,
@@ -51,6 +53,29 @@ class GenerateView(APIView):
     def build(self, data: dict, context: GenerationContext) -> JobRequest:
         """The job this kind makes of the validated request."""
         return intake.txt2img(data, context, kind=self.kind)
+
+
+def admit_generation(
+    principal: Any,
+    body: dict[str, Any],
+    *,
+    base_url: str = "",
+    idempotency_key: str | None = None,
+) -> Admitted:
+    """A txt2img (or, with ``init_images``, an img2img) request that did not come over
+    REST — a Discord interaction — validated like one and admitted by the one door."""
+    img2img = bool(body.get("init_images"))
+    serializer_class = Img2ImgRequestSerializer if img2img else Txt2ImgRequestSerializer
+    serializer = serializer_class(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    kind = Job.Kind.IMG2IMG if img2img else Job.Kind.TXT2IMG
+    build = intake.img2img if img2img else intake.txt2img
+    submission = intake.submission_for(
+        principal, data, body, kind, base_url=base_url, idempotency_key=idempotency_key,
+        img2img=img2img,
+    )  # fmt: skip
+    return submit(submission, lambda context: Plan([build_job(build(data, context))]))
 
 
 def admitted_response(body: dict, created: bool) -> Response:

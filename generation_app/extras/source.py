@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from django.core.files.storage import default_storage
 
-from core.auth import check_user_access
+from core.auth import require_may_act_for
 from core.errors import NotFound
 from generation_app.media.uploads import CheckedImage, check_image
 from generation_app.models import Job, JobImage
 
 
-def source_image(request, job_id, index: int) -> tuple[CheckedImage, Job]:
-    """Image ``index`` of a stored result the caller may see."""
+def source_image(principal, job_id, index: int) -> tuple[CheckedImage, Job]:
+    """Image ``index`` of a stored result ``principal`` (the caller) may see."""
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"No job {job_id}.", code="job_not_found")
-    check_user_access(request, job.user_id)
+    require_may_act_for(principal, job.user_id)
     image = job.images.filter(role=JobImage.Role.IMAGE, index=index).first()
     if image is None:
         count = job.images.filter(role=JobImage.Role.IMAGE).count()

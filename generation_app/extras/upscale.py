@@ -13,10 +13,15 @@ from django.conf import settings
 from rest_framework import serializers
 
 from a1111.client import A1111Error
-from generation_app.admission.service import Plan
+from generation_app.admission.intake import submission_for
+from generation_app.admission.rooms import RoomFields
+from generation_app.admission.scripts import SCRIPT_FIELDS
+from generation_app.admission.service import Admitted, Plan, submit
+from generation_app.extras.source import source_image
 from generation_app.jobs.kinds import KindSpec, register_kind
-from generation_app.media.uploads import CheckedImage
+from generation_app.media.uploads import CheckedImage, check_image
 from generation_app.models import Job
+from genparams.names import load_catalog
 
 # --- upscale: a job like any other ------------------------------------------------------
 # A1111's ExtrasBaseRequest (modules/api/models.py): resize_mode 0 = scale by
@@ -94,6 +99,82 @@ def plan_upscale(payload: dict[str, Any], received: dict[str, Any], image: Check
     width, height = upscaled_size(payload, image)
     info = {"output_pixels": width * height}
     return Plan([Job(kind=Job.Kind.UPSCALE, request=received, payload=payload, info=info)])
+
+
+class UpscaleRequestSerializer(RoomFields, serializers.Serializer):
+    """A1111's ExtrasSingleImageRequest fields (``modules/api/models.py``), with the source
+    either uploaded or a stored result."""
+
+    user_id = serializers.CharField(
+        max_length=200, required=False, help_text="Whose job it is; default: the source job's."
+    )
+    image = serializers.CharField(
+        required=False, help_text="The picture: a multipart file, or base64 (a data: URI is fine)."
+    )
+    job_id = serializers.UUIDField(required=False, help_text="Instead of image: a job's result…")
+    index = serializers.IntegerField(
+        required=False, default=0, min_value=0, help_text="…and which of its images (0 = first)."
+    )
+    upscaler_1 = serializers.CharField(
+        max_length=200,
+        help_text='From GET /models `upscalers` (not the Latent modes); "None" skips.',
+    )
+    upscaler_2 = serializers.CharField(max_length=200, required=False)
+    extras_upscaler_2_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    upscaling_resize = serializers.FloatField(
+        required=False, min_value=1, max_value=8, help_text="Scale by (default 2)."
+    )
+    upscaling_resize_w = serializers.IntegerField(
+        required=False, min_value=64, max_value=8192, help_text="Or scale to this width…"
+    )
+    upscaling_resize_h = serializers.IntegerField(
+        required=False, min_value=64, max_value=8192, help_text="…and height."
+    )
+    upscaling_crop = serializers.BooleanField(
+        required=False, help_text="With a target size: crop to fit (A1111's default true)."
+    )
+    gfpgan_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    codeformer_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
+    codeformer_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
+    upscale_first = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("job_id")):
+            raise serializers.ValidationError("Send either image or job_id (+ index).")
+        if attrs.get("image") and not attrs.get("user_id"):
+            raise serializers.ValidationError({"user_id": ["Required with an uploaded image."]})
+        return attrs
+
+
+def admit_upscale(
+    principal: Any,
+    received: dict[str, Any],
+    *,
+    base_url: str = "",
+    idempotency_key: str | None = None,
+) -> Admitted:
+    """An upscale request (an uploaded image, or a stored result by job_id and index),
+    validated and admitted by the one door as a job."""
+    body = UpscaleRequestSerializer(data=received)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    if data.get("job_id"):
+        image, source = source_image(principal, data["job_id"], data["index"])
+        user_id = data.get("user_id") or source.user_id
+    else:
+        image, user_id = check_image(data["image"], "image"), data["user_id"]
+    check_upscalers(data, load_catalog())
+    payload = upscale_payload(data, image)
+    recorded = {k: (str(v) if k == "job_id" else v) for k, v in data.items() if k != "image"}
+    if data.get("image"):
+        recorded["image"] = f"<image {image.width}x{image.height}>"
+    # Script fields are no upscale fields: read as sent, so the door refuses them.
+    fields = {**data, **{k: received[k] for k in SCRIPT_FIELDS if k in received}}
+    submission = submission_for(
+        principal, fields, received, Job.Kind.UPSCALE, user_id=user_id, base_url=base_url,
+        idempotency_key=idempotency_key, takes_scripts=False, needs_context=False,
+    )  # fmt: skip
+    return submit(submission, lambda _: plan_upscale(payload, recorded, image))
 
 
 def run_extras(client, payload: dict[str, Any]) -> dict[str, Any]:

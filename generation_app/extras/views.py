@@ -13,9 +13,6 @@ from core.parsers import JSON_AND_FILES
 from core.serializers import ErrorSerializer
 from core.uploads import FileFields
 from generation_app.admission import intake
-from generation_app.admission.rooms import RoomFields
-from generation_app.admission.scripts import SCRIPT_FIELDS
-from generation_app.admission.service import submit
 from generation_app.api.generate import admitted_response
 from generation_app.api.schema import IDEMPOTENCY_KEY
 from generation_app.delivery.documents import JobSerializer, job_body
@@ -23,8 +20,6 @@ from generation_app.extras import interrogate as interrogation
 from generation_app.extras import pnginfo, upscale
 from generation_app.extras import source as sources
 from generation_app.media.uploads import check_image
-from generation_app.models import Job
-from genparams.names import load_catalog
 
 IMAGE_FILE = FileFields({"image"})
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer}
@@ -115,51 +110,6 @@ class PngInfoView(APIView):
         return Response(pnginfo.png_info(image, data.get("infotext")))
 
 
-class UpscaleRequestSerializer(RoomFields, serializers.Serializer):
-    """A1111's ExtrasSingleImageRequest fields (``modules/api/models.py``), with the source
-    either uploaded or a stored result."""
-
-    user_id = serializers.CharField(
-        max_length=200, required=False, help_text="Whose job it is; default: the source job's."
-    )
-    image = serializers.CharField(
-        required=False, help_text="The picture: a multipart file, or base64 (a data: URI is fine)."
-    )
-    job_id = serializers.UUIDField(required=False, help_text="Instead of image: a job's result…")
-    index = serializers.IntegerField(
-        required=False, default=0, min_value=0, help_text="…and which of its images (0 = first)."
-    )
-    upscaler_1 = serializers.CharField(
-        max_length=200,
-        help_text='From GET /models `upscalers` (not the Latent modes); "None" skips.',
-    )
-    upscaler_2 = serializers.CharField(max_length=200, required=False)
-    extras_upscaler_2_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
-    upscaling_resize = serializers.FloatField(
-        required=False, min_value=1, max_value=8, help_text="Scale by (default 2)."
-    )
-    upscaling_resize_w = serializers.IntegerField(
-        required=False, min_value=64, max_value=8192, help_text="Or scale to this width…"
-    )
-    upscaling_resize_h = serializers.IntegerField(
-        required=False, min_value=64, max_value=8192, help_text="…and height."
-    )
-    upscaling_crop = serializers.BooleanField(
-        required=False, help_text="With a target size: crop to fit (A1111's default true)."
-    )
-    gfpgan_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
-    codeformer_visibility = serializers.FloatField(required=False, min_value=0, max_value=1)
-    codeformer_weight = serializers.FloatField(required=False, min_value=0, max_value=1)
-    upscale_first = serializers.BooleanField(required=False)
-
-    def validate(self, attrs):
-        if bool(attrs.get("image")) == bool(attrs.get("job_id")):
-            raise serializers.ValidationError("Send either image or job_id (+ index).")
-        if attrs.get("image") and not attrs.get("user_id"):
-            raise serializers.ValidationError({"user_id": ["Required with an uploaded image."]})
-        return attrs
-
-
 class UpscaleView(APIView):
     parser_classes = JSON_AND_FILES
 
@@ -174,9 +124,9 @@ class UpscaleView(APIView):
             "a 400 listing the valid ones (A1111 would answer a 500 AssertionError)."
         ),
         request={
-            "application/json": UpscaleRequestSerializer,
+            "application/json": upscale.UpscaleRequestSerializer,
             "multipart/form-data": upload_variant(
-                UpscaleRequestSerializer, {"image": "The picture to upscale."}
+                upscale.UpscaleRequestSerializer, {"image": "The picture to upscale."}
             ),
         },
         responses={
@@ -217,26 +167,12 @@ class UpscaleView(APIView):
     )
     def post(self, request: Request) -> Response:
         received = intake.request_data(request, IMAGE_FILE)
-        body = UpscaleRequestSerializer(data=received)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        if data.get("job_id"):
-            image, source = sources.source_image(request, data["job_id"], data["index"])
-            user_id = data.get("user_id") or source.user_id
-        else:
-            image, user_id = check_image(data["image"], "image"), data["user_id"]
-        upscale.check_upscalers(data, load_catalog())
-        payload = upscale.upscale_payload(data, image)
-        recorded = {k: (str(v) if k == "job_id" else v) for k, v in data.items() if k != "image"}
-        if data.get("image"):
-            recorded["image"] = f"<image {image.width}x{image.height}>"
-        # Script fields are no upscale fields: read as sent, so the door refuses them.
-        fields = {**data, **{k: received[k] for k in SCRIPT_FIELDS if k in received}}
-        submission = intake.submission(
-            request, fields, received, Job.Kind.UPSCALE, user_id=user_id,
-            takes_scripts=False, needs_context=False,
-        )  # fmt: skip
-        admitted = submit(submission, lambda _: upscale.plan_upscale(payload, recorded, image))
+        admitted = upscale.admit_upscale(
+            request.user,
+            received,
+            base_url=request.build_absolute_uri("/").rstrip("/"),
+            idempotency_key=intake.idempotency_key(request),
+        )
         if admitted.dry_run is not None:
             return Response(admitted.dry_run)
         return admitted_response(job_body(admitted.job, request), admitted.created)
@@ -315,7 +251,7 @@ class InterrogateView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         if data.get("job_id"):
-            image, _ = sources.source_image(request, data["job_id"], data["index"])
+            image, _ = sources.source_image(request.user, data["job_id"], data["index"])
         else:
             image = check_image(data["image"], "image")
         key_id = getattr(request.user, "key_id", None)
