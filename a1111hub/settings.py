@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "presets_app",
     "communities",
     "generation_app",
+    "discord_app",
     "ops",
     "axes",  # admin login attempts (django-axes)
 ]
@@ -348,6 +349,16 @@ HUB_BANNED_WORDS = env_str("HUB_BANNED_WORDS", "")
 # and the score from which an image is flagged (0 flags every image).
 HUB_SAFETY_DETECTOR = env_str("HUB_SAFETY_DETECTOR", "nudenet")
 HUB_SAFETY_THRESHOLD = env_float("HUB_SAFETY_THRESHOLD", 0.5)
+# --- Discord (the hub as a bot over HTTP interactions) --------------------------------
+DISCORD_APPLICATION_ID = env_str("DISCORD_APPLICATION_ID", "")
+DISCORD_PUBLIC_KEY = env_str("DISCORD_PUBLIC_KEY", "")  # hex, from the developer portal
+DISCORD_BOT_TOKEN = env_str("DISCORD_BOT_TOKEN", "")  # optional: commands, late results
+DISCORD_API_URL = env_str("DISCORD_API_URL", "https://discord.com/api/v10")
+DISCORD_UPLOAD_LIMIT_BYTES = env_int("DISCORD_UPLOAD_LIMIT_BYTES", 10 * 1024 * 1024)
+DISCORD_EDIT_SECONDS = env_float("DISCORD_EDIT_SECONDS", 2.0)
+DISCORD_UPSCALER = env_str("DISCORD_UPSCALER", "R-ESRGAN 4x+")
+DISCORD_VARIATION_STRENGTH = env_float("DISCORD_VARIATION_STRENGTH", 0.3)
+DISCORD_SHARED_BUTTONS = env_bool("DISCORD_SHARED_BUTTONS", False)
 # Budgets run over periods this long (a policy's budget.period_hours wins).
 HUB_BUDGET_PERIOD_HOURS = env_float("HUB_BUDGET_PERIOD_HOURS", 24)
 # Sweeps: cells per sweep, and sweeps a user may have running (a sweep counts as one

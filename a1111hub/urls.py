@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("sessions_app.urls")),
     path("", include("presets_app.urls")),
     path("", include("communities.urls")),
+    path("", include("discord_app.urls")),
     path("", include("generation_app.urls")),
 ]
 

@@ -80,7 +80,7 @@ class AuditQuerySerializer(serializers.Serializer):
     user_id = serializers.CharField(required=False, max_length=200)
     channel_id = serializers.CharField(required=False, max_length=100)
     verdict = serializers.ChoiceField(choices=AuditEntry.Verdict.values, required=False)
-    q = serializers.CharField(required=False, max_length=200, help_text="Words in the prompt.")
+    q = serializers.CharField(required=False, max_length=100, help_text="Words in the prompt.")
 
 
 class UsageSerializer(serializers.Serializer):

@@ -100,3 +100,16 @@ def ban(community_id: str, user_id: str, reason: str, by: str) -> Ban:
 
 def unban(community_id: str, user_id: str) -> bool:
     return bool(Ban.objects.filter(community_id=community_id, user_id=user_id).delete()[0])
+
+
+def ensure_community(community_id: str, name: str = "") -> Community:
+    """The community, created (no policy) the first time a client acts in it: a Discord
+    guild the bot was added to is a community from its first command."""
+    community = Community.objects.filter(pk=community_id).first()
+    if community is not None:
+        return community
+    try:
+        with transaction.atomic():
+            return Community.objects.create(pk=community_id, name=name or community_id)
+    except IntegrityError:
+        return Community.objects.get(pk=community_id)

@@ -98,8 +98,6 @@ class ChannelView(APIView):
     )
     def put(self, request: Request, community_id: str, channel_id: str) -> Response:
         services.may_manage(request.user, community_id)
-        if len(channel_id) > 100:
-            raise ApiError("A channel id has at most 100 characters.", code="invalid_channel")
         body = ChannelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         channel = services.put_channel(community_id, channel_id, body.validated_data)

@@ -21,6 +21,7 @@ LAYERS = [
     "presets_app",
     "communities",
     "generation_app",
+    "discord_app",
     "ops",
     "a1111hub",
 ]
@@ -69,6 +70,19 @@ def test_nothing_of_the_hub_imports_the_benchmarks():
 def test_the_simulator_imports_nothing_of_the_hub():
     used = set().union(*(imported_packages(p) for p in _sources("a1111sim")))
     assert used & set(LAYERS) == set()
+
+
+def test_the_discord_stand_in_stands_apart():
+    """discordsim (tests and demos) imports nothing of the hub, and nothing of it imports it."""
+    used = set().union(*(imported_packages(p) for p in _sources("discordsim")))
+    assert used & set(LAYERS) == set()
+    users = [
+        str(path.relative_to(ROOT))
+        for package in LAYERS
+        for path in _sources(package)
+        if "discordsim" in imported_packages(path)
+    ]
+    assert users == []
 
 
 def test_the_check_sees_a_climbing_import(tmp_path):

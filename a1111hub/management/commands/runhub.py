@@ -166,6 +166,9 @@ class Command(BaseCommand):
             "--workers", str(opts["web_workers"]),
             "--worker-class", "gthread", "--threads", str(WEB_THREADS),
             "--timeout", "120", "--graceful-timeout", "3",
+            # The largest request line gunicorn takes (its default is 4094): a query of a
+            # few filters of non-Latin text, percent-encoded, fits.
+            "--limit-request-line", "8190",
             "--access-logfile", "-",
         ]  # fmt: skip
         if opts["reload"]:
