@@ -22,6 +22,7 @@ from discord_app.imagine import custom_id, enqueue_update
 from discord_app.models import DiscordReply
 from generation_app.delivery.documents import job_body
 from generation_app.jobs import signals
+from generation_app.media.previews import preview_name, preview_version
 from generation_app.media.storage import read_bytes
 from generation_app.models import Job, JobEvent, JobImage
 
@@ -60,9 +61,29 @@ def update_reply(job_id: str) -> str:
         DiscordReply.objects.filter(pk=reply.pk).update(warned_of_expiry=True)
         return "warned of expiry"
     text = progress_text(job)
-    if text != reply.last_text:
+    if text == reply.last_text:
+        return "no change"
+    preview = _preview(job)
+    if preview is None:
         _edit(reply, {"content": text})
+    else:  # the live preview, replacing the last one
+        message = {"content": text, "attachments": [{"id": 0, "filename": "preview.webp"}]}
+        _edit(reply, message, [("preview.webp", preview, "image/webp")])
     return "progress"
+
+
+def _preview(job: Job) -> bytes | None:
+    """The running job's latest live preview, if it has one (never for a job whose picture
+    would be withheld or blurred: the runner stores none)."""
+    if job.status != Job.Status.RUNNING:
+        return None
+    version = preview_version(str(job.pk))
+    if version is None:
+        return None
+    try:
+        return read_bytes(preview_name(str(job.pk), version))
+    except FileNotFoundError:
+        return None
 
 
 def progress_text(job: Job) -> str:

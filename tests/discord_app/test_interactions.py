@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 from discordhelpers import command, interaction, option, signed_post
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -228,3 +229,23 @@ def test_syncing_the_commands_prints_what_changed(standin, settings, capsys, db)
     assert "+ /imagine (new)" in printed and "Registered 7 commands" in printed
     call_command("discord_commands", "--guild", "555")
     assert "up to date" in capsys.readouterr().out
+
+
+def test_progress_edits_carry_the_live_preview(
+    signing_key, standin, sim, backend, cluster, housekeeping, settings
+):
+    settings.DISCORD_EDIT_SECONDS = 0
+    settings.HUB_PREVIEW_INTERVAL = 0.1
+    requests.post(f"{sim.url}/sim/faults", json={"step_ms": 40}, timeout=5).raise_for_status()
+    body = command("imagine", [option("prompt", "a slow comet"), option("size", "512x512"),
+                               option("steps", 60, kind=4)], nsfw=True)  # fmt: skip
+    signed_post(signing_key, body)  # an age-restricted channel: nothing is withheld, so previews
+    running = cluster.drain_in_thread()
+    while running.is_alive():
+        housekeeping.run_once()
+        time.sleep(0.05)
+    housekeeping.drain()
+    edits = standin.calls_to(r"/messages/@original")
+    previews = [c for c in edits if c.files.get("files[0]", ("",))[0] == "preview.webp"]
+    assert previews and previews[0].json["content"].startswith("🎨")
+    assert edits[-1].files["files[0]"][0].endswith(".jpg")  # the result replaced the preview
