@@ -249,3 +249,32 @@ def test_progress_edits_carry_the_live_preview(
     previews = [c for c in edits if c.files.get("files[0]", ("",))[0] == "preview.webp"]
     assert previews and previews[0].json["content"].startswith("🎨")
     assert edits[-1].files["files[0]"][0].endswith(".jpg")  # the result replaced the preview
+
+
+def test_a_flagged_picture_is_sent_as_a_spoiler_where_policy_says_spoiler(
+    signing_key, standin, backend, cluster, housekeeping, settings
+):
+    settings.HUB_SAFETY_THRESHOLD = 0.0  # the detector flags every picture
+    Community.objects.create(id="555", name="Guild", policy={"nsfw": "spoiler"})
+    body = command("imagine", [option("prompt", "a statue"), *SMALL], nsfw=True)
+    signed_post(signing_key, body)
+    run_everything(cluster, housekeeping)
+    final = standin.calls_to(r"/messages/@original")[-1]
+    assert final.files["files[0]"][0].startswith("SPOILER_")
+    assert final.json["attachments"][0]["filename"].startswith("SPOILER_")
+
+
+def test_settings_presets_and_the_session(signing_key, standin, api, backend):
+    answer = signed_post(signing_key, command("settings", [option("steps", 12, kind=4)])).json()
+    assert "steps 12" in answer["data"]["content"]
+    save = command("preset", [{"name": "save", "type": 1, "options": [option("name", "mine")]}])
+    assert "mine" in signed_post(signing_key, save).json()["data"]["content"]
+    listed = command("preset", [{"name": "list", "type": 1, "options": []}])
+    assert "`mine`" in signed_post(signing_key, listed).json()["data"]["content"]
+    preset_id = api.get("/presets/discord:42").json()["presets"][0]["id"]
+    share = command(
+        "preset", [{"name": "share", "type": 1, "options": [option("name", str(preset_id))]}]
+    )
+    assert "code is" in signed_post(signing_key, share).json()["data"]["content"]
+    session = signed_post(signing_key, command("session")).json()["data"]["content"]
+    assert "steps 12" in session and "No LoRAs" in session
