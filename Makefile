@@ -41,6 +41,7 @@ bench: venv
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scheduler REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) -m bench.scheduler --json bench-results-scheduler-pg.json
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.safety --json bench-results-safety.json
+	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.discord --json bench-results-discord.json
 	$(PY) -m bench.soak --json bench-results-soak.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_soak REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) -m bench.soak --json bench-results-soak-pg.json
