@@ -113,7 +113,9 @@ class ChannelView(APIView):
             raise NotFound(f"No channel {channel_id!r} in community {community_id!r}.")
         return Response(ChannelSerializer(channel).data)
 
-    @extend_schema(summary="Forget a channel", responses={204: None, **errors(READ)}, tags=TAGS)
+    @extend_schema(
+        summary="Forget a channel", responses={204: None, **errors(READ, 404)}, tags=TAGS
+    )
     def delete(self, request: Request, community_id: str, channel_id: str) -> Response:
         services.may_manage(request.user, community_id)
         Channel.objects.filter(community_id=community_id, channel_id=channel_id).delete()
