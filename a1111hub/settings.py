@@ -339,6 +339,8 @@ HUB_MAX_UPLOAD_FILES = env_int("HUB_MAX_UPLOAD_FILES", 20)
 HUB_MAX_STRUCTURED_FIELD_BYTES = env_int("HUB_MAX_STRUCTURED_FIELD_BYTES", 8 * 1024 * 1024)
 HUB_MAX_UPLOAD_PIXELS = env_int("HUB_MAX_UPLOAD_PIXELS", 4096 * 4096)
 HUB_MAX_ACTIVE_JOBS_PER_USER = env_int("HUB_MAX_ACTIVE_JOBS_PER_USER", 4)
+# A job its user paused is cancelled after this long (paused jobs keep their place).
+HUB_PAUSE_MAX_HOURS = env_float("HUB_PAUSE_MAX_HOURS", 24)
 
 # --- Communities ----------------------------------------------------------------------
 # The global policy (a JSON object, the least specific level: docs/guide/communities.md),

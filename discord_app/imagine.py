@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,20 +17,17 @@ from core.errors import ApiError, NotFound
 from discord_app.actor import bot_principal, discord_user, hub_user_id, room_fields
 from discord_app.messages import DEFERRED, ephemeral
 from discord_app.models import DiscordReply
+from generation_app.admission.service import Admitted
 from generation_app.api.generate import admit_generation
-from generation_app.extras.source import source_image
-from generation_app.extras.upscale import admit_upscale
-from generation_app.models import Job
+from generation_app.gallery import actions
+from generation_app.models import JobImage
 from loras_app.models import Lora
-from presets_app.services import save_preset
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "a1h"
 TOKEN_LIFETIME = timedelta(minutes=15)
 UPDATE_TASK = "discord_app.tasks.update_reply"
-# Request fields a new job from a button does not inherit.
-NOT_INHERITED = {"seed", "subseed", "subseed_strength", "dry_run", "init_images", "mask"}
 
 
 def options(interaction: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +61,10 @@ def imagine(interaction: dict[str, Any]) -> dict[str, Any]:
     for option, field in (("steps", "steps"), ("seed", "seed"), ("count", "batch_size")):
         if opts.get(option) is not None:
             body[field] = opts[option]
-    return start_job(interaction, body)
+    return start_job(
+        interaction,
+        lambda principal, room, door: admit_generation(principal, {**body, **room}, **door),
+    )
 
 
 def _int(value: Any, name: str) -> int:
@@ -73,20 +74,17 @@ def _int(value: Any, name: str) -> int:
         raise ApiError(f"{name}: {value!r} is not a number.", code="invalid_option") from None
 
 
-def start_job(interaction: dict[str, Any], body: dict[str, Any], admit=admit_generation) -> dict:
-    """Admit the job and answer "deferred": the hub edits the reply from then on. The reply
-    row is written with the job, so even a job that ends at once is followed."""
+def start_job(interaction: dict[str, Any], make: Callable[..., Admitted]) -> dict:
+    """Admit a job (``make(principal, room, door)`` calls the one door) and answer
+    "deferred": the hub edits the reply from then on. The reply row is written with the
+    job, so even a job that ends at once is followed."""
     room = room_fields(interaction)
     if room:
         ensure_community(room["community_id"])
-    body = {**body, **room}
+    door = {"base_url": settings.HUB_PUBLIC_URL,
+            "idempotency_key": f"discord:{interaction.get('id', '')}"}  # fmt: skip
     with transaction.atomic():
-        admitted = admit(
-            bot_principal(),
-            body,
-            base_url=settings.HUB_PUBLIC_URL,
-            idempotency_key=f"discord:{interaction.get('id', '')}",
-        )
+        admitted = make(bot_principal(), room, door)
         if admitted.created:
             reply = DiscordReply.objects.create(
                 job=admitted.job,
@@ -105,7 +103,6 @@ def start_job(interaction: dict[str, Any], body: dict[str, Any], admit=admit_gen
     return DEFERRED
 
 
-# --- buttons -------------------------------------------------------------------------------
 def enqueue_update(job_id) -> None:
     from django_q.tasks import async_task
 
@@ -120,63 +117,54 @@ def custom_id(action: str, job_id, index: int, owner: str) -> str:
     return f"{PREFIX}:{action}:{job_id}:{index}:{owner}"[:100]
 
 
-def _parse(interaction: dict[str, Any]) -> tuple[str, Job, int, str]:
+def _parse(interaction: dict[str, Any]) -> tuple[str, JobImage, str]:
     parts = str((interaction.get("data") or {}).get("custom_id", "")).split(":")
     if len(parts) != 5 or parts[0] != PREFIX:
         raise ApiError("This button is not one of the hub's.", code="unknown_button")
     action, job_id, index, owner = parts[1:]
-    job = Job.objects.filter(pk=job_id).first() if len(job_id) == 36 else None
-    if job is None:
-        raise NotFound("That picture's job is gone (deleted or pruned).")
-    return action, job, _int(index, "index"), owner
+    image = None
+    if len(job_id) == 36:
+        image = (
+            JobImage.objects.select_related("job")
+            .filter(job_id=job_id, index=_int(index, "index"), role=JobImage.Role.IMAGE)
+            .first()
+        )
+    if image is None:
+        raise NotFound("That picture is gone (deleted or pruned).")
+    return action, image, owner
+
+
+def _clicked_by_owner(interaction: dict[str, Any], owner: str) -> bool:
+    clicker = str(discord_user(interaction).get("id", ""))
+    return clicker == owner or settings.DISCORD_SHARED_BUTTONS
 
 
 def button(interaction: dict[str, Any]) -> dict[str, Any]:
-    action, job, index, owner = _parse(interaction)
-    clicker = str(discord_user(interaction).get("id", ""))
-    if clicker != owner and not settings.DISCORD_SHARED_BUTTONS:
+    """A button under a result: a new job made from that picture (gallery.actions)."""
+    action, image, owner = _parse(interaction)
+    if not _clicked_by_owner(interaction, owner):
         return ephemeral(f"That is <@{owner}>'s picture, not yours: run /imagine for your own.")
     if action == "i2i":
-        return _img2img_modal(job, index, owner)
+        return _img2img_modal(image, owner)
     if action == "pre":
-        preset, _ = save_preset(
-            job.user_id, name=f"from {str(job.pk)[:8]}", overwrite=True, **_preset_content(job)
-        )
+        preset = actions.as_preset(image, f"from {str(image.job_id)[:8]}")
         return ephemeral(f"Saved as preset **{preset.name}** (load it with /preset load).")
-    if action == "up":
-        body = {"job_id": str(job.pk), "index": index, "user_id": job.user_id,
-                "upscaler_1": settings.DISCORD_UPSCALER, "upscaling_resize": 2}  # fmt: skip
-        return start_job(interaction, body, admit=admit_upscale)
-    base = _inherited(job)
-    if action == "rr":
-        return start_job(interaction, {**base, "seed": -1})
-    if action == "var":
-        image = job.images.filter(index=index).first()
-        seed = image.seed if image and image.seed is not None else -1
-        variation = {"seed": seed, "subseed": -1, "subseed_strength": settings.DISCORD_VARIATION_STRENGTH,
-                     "batch_size": 1}  # fmt: skip
-        return start_job(interaction, {**base, **variation})
-    raise ApiError(f"Unknown button {action!r}.", code="unknown_button")
+    makers = {
+        "rr": lambda p, room, door: actions.rerun(p, image, -1, room=room, **door),
+        "var": lambda p, room, door: actions.variations(
+            p, image, 1, settings.DISCORD_VARIATION_STRENGTH, room=room, **door
+        ),
+        "up": lambda p, room, door: actions.upscale(
+            p, image, 2, settings.DISCORD_UPSCALER, room=room, **door
+        ),
+    }
+    if action not in makers:
+        raise ApiError(f"Unknown button {action!r}.", code="unknown_button")
+    return start_job(interaction, makers[action])
 
 
-def _inherited(job: Job) -> dict[str, Any]:
-    """A job's request again (its images from the payload: the request has them elided)."""
-    base = {k: v for k, v in (job.request or {}).items() if k not in NOT_INHERITED}
-    for field in ("init_images", "mask"):
-        if job.payload.get(field):
-            base[field] = job.payload[field]
-    return base
-
-
-def _preset_content(job: Job) -> dict[str, Any]:
-    request = job.request or {}
-    params = {k: request[k] for k in ("prompt", "negative_prompt", "steps", "cfg_scale",
-              "width", "height", "sampler_name", "scheduler", "checkpoint") if k in request}  # fmt: skip
-    return {"params": params, "loras": dict(request.get("loras") or {})}
-
-
-def _img2img_modal(job: Job, index: int, owner: str) -> dict[str, Any]:
-    prompt = str((job.request or {}).get("prompt") or "")[:1500]
+def _img2img_modal(image: JobImage, owner: str) -> dict[str, Any]:
+    prompt = str((image.job.request or {}).get("prompt") or "")[:1500]
     text = {"type": 4, "custom_id": "prompt", "label": "New prompt", "style": 2,
             "required": True, "max_length": 1500, "value": prompt}  # fmt: skip
     strength = {"type": 4, "custom_id": "denoise", "label": "Denoising strength (0 to 1)",
@@ -184,7 +172,7 @@ def _img2img_modal(job: Job, index: int, owner: str) -> dict[str, Any]:
     return {
         "type": 9,
         "data": {
-            "custom_id": custom_id("i2i", job.pk, index, owner),
+            "custom_id": custom_id("i2i", image.job_id, image.index, owner),
             "title": "Use as img2img",
             "components": [
                 {"type": 1, "components": [text]},
@@ -195,12 +183,9 @@ def _img2img_modal(job: Job, index: int, owner: str) -> dict[str, Any]:
 
 
 def modal_submit(interaction: dict[str, Any]) -> dict[str, Any]:
-    """The img2img modal: the picture as the init image, with the new prompt."""
-    action, job, index, owner = _parse(interaction)
-    if (
-        str(discord_user(interaction).get("id", "")) != owner
-        and not settings.DISCORD_SHARED_BUTTONS
-    ):
+    """The img2img form: the picture as the init image, with the new prompt."""
+    _, image, owner = _parse(interaction)
+    if not _clicked_by_owner(interaction, owner):
         raise ApiError("That picture is not yours.", code="not_yours", status_code=403)
     values = {
         field["custom_id"]: field.get("value")
@@ -213,8 +198,8 @@ def modal_submit(interaction: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(
             "Denoising strength must be a number from 0 to 1.", code="invalid_option"
         ) from None
-    image, _ = source_image(bot_principal(), job.pk, index)
-    body = {**_inherited(job), "prompt": values.get("prompt") or "", "init_images": [image.b64],
-            "denoising_strength": denoise, "batch_size": 1}  # fmt: skip
-    body.pop("mask", None)
-    return start_job(interaction, body)
+    prompt = values.get("prompt") or ""
+    return start_job(
+        interaction,
+        lambda p, room, door: actions.remix(p, image, prompt, denoise, room=room, **door),
+    )

@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 
 from generation_app.jobs.cancel import cancel_job
 from generation_app.media.storage import read_bytes
-from generation_app.models import BackendLease, Job, JobImage
+from generation_app.models import BackendLease, GalleryImage, Job, JobImage
 
 
 @admin.register(BackendLease)
@@ -24,25 +24,77 @@ class BackendLeaseAdmin(admin.ModelAdmin):
         return False
 
 
+def thumbnail_html(image: JobImage):
+    # Inline the small WebP thumbnail: the admin needs no media route of its own.
+    if not image.thumbnail:
+        return "-"
+    try:
+        data = base64.b64encode(read_bytes(image.thumbnail)).decode()
+    except FileNotFoundError:
+        return "-"
+    return format_html('<img src="data:image/webp;base64,{}" style="max-height:96px">', data)
+
+
+@admin.register(GalleryImage)
+class GalleryAdmin(admin.ModelAdmin):
+    """A user's pictures with their thumbnails, favourites and lineage: filter by user
+    (search their id), favourites, kind."""
+
+    list_display = [
+        "preview",
+        "user_id",
+        "short_prompt",
+        "favorite",
+        "kind",
+        "lineage",
+        "created_at",
+    ]
+    list_filter = ["favorite", "job__kind"]
+    search_fields = ["=user_id", "prompt"]
+    list_select_related = ["job"]
+    readonly_fields = [f.name for f in JobImage._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(role=JobImage.Role.IMAGE).order_by("-id")
+
+    @admin.display(description="Image")
+    def preview(self, image: JobImage):
+        return thumbnail_html(image)
+
+    @admin.display(description="Prompt")
+    def short_prompt(self, image: JobImage) -> str:
+        return Truncator(image.prompt).chars(80)
+
+    @admin.display(description="Kind")
+    def kind(self, image: JobImage) -> str:
+        return image.job.kind
+
+    @admin.display(description="Made from")
+    def lineage(self, image: JobImage) -> str:
+        job = image.job
+        return (
+            f"{str(job.parent_job_id)[:8]} #{job.parent_image_index}" if job.parent_job_id else "-"
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class JobImageInline(admin.TabularInline):
     """The images a job made, shown, never edited or added."""
 
     model = JobImage
     extra = 0
     can_delete = False
-    fields = ["index", "role", "preview", "seed", "width", "height", "infotext"]
+    fields = ["index", "role", "preview", "seed", "width", "height", "favorite", "infotext"]
     readonly_fields = fields
 
     @admin.display(description="Image")
     def preview(self, image: JobImage):
-        # Inline the small WebP thumbnail: the admin needs no media route of its own.
-        if not image.thumbnail:
-            return "-"
-        try:
-            data = base64.b64encode(read_bytes(image.thumbnail)).decode()
-        except FileNotFoundError:
-            return "-"
-        return format_html('<img src="data:image/webp;base64,{}" style="max-height:96px">', data)
+        return thumbnail_html(image)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -55,6 +55,7 @@ class Job(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued"
+        PAUSED = "paused", "Paused by its user (keeps its place)"
         RUNNING = "running"
         COMPLETED = "completed"
         FAILED = "failed"
@@ -117,6 +118,12 @@ class Job(models.Model):
         help_text="What a flagged image becomes: block, blur, spoiler or allow.",
     )
     cost = models.FloatField(default=0, help_text="Budget units charged.")
+    # The picture this job was made from (rerun, variations, upscale, remix): lineage.
+    parent_job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    parent_image_index = models.PositiveIntegerField(null=True, blank=True)
+    # Its place among its user's queued jobs (moves swap places; other users' order stays).
+    queue_key = models.DateTimeField(default=timezone.now, db_index=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -181,15 +188,49 @@ class JobImage(models.Model):
     withheld = models.CharField(
         max_length=300, blank=True, help_text="The original of a blocked or blurred image."
     )
+    # The gallery: whose it is and what it shows (copied from the job, so a page of a
+    # million-image gallery is one index scan), and what the user did with it.
+    user_id = models.CharField(max_length=200, blank=True)
+    prompt = models.TextField(blank=True)
+    favorite = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["job", "index"]
         constraints = [
             models.UniqueConstraint(fields=["job", "index"], name="unique_image_index_per_job")
         ]
+        indexes = [
+            models.Index(fields=["user_id", "-id"], name="gallery_newest"),
+            models.Index(fields=["user_id", "favorite", "-id"], name="gallery_favorites"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id} #{self.index}"
+
+
+class GalleryImage(JobImage):
+    """The gallery, for operators: every user's pictures (the admin's view of JobImage)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "gallery image"
+
+
+class ImageTag(models.Model):
+    """A user's tag on one of their images."""
+
+    image = models.ForeignKey(JobImage, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "name"], name="unique_tag_per_image")
+        ]
+        indexes = [models.Index(fields=["name", "image"], name="image_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class BackendLease(models.Model):

@@ -61,9 +61,11 @@ def admit_generation(
     *,
     base_url: str = "",
     idempotency_key: str | None = None,
+    parent: tuple[Any, int] | None = None,
 ) -> Admitted:
     """A txt2img (or, with ``init_images``, an img2img) request that did not come over
-    REST — a Discord interaction — validated like one and admitted by the one door."""
+    REST — a Discord interaction, an action on a gallery image — validated like one and
+    admitted by the one door. ``parent``: (job id, image index) it was made from."""
     img2img = bool(body.get("init_images"))
     serializer_class = Img2ImgRequestSerializer if img2img else Txt2ImgRequestSerializer
     serializer = serializer_class(data=body)
@@ -75,7 +77,8 @@ def admit_generation(
         principal, data, body, kind, base_url=base_url, idempotency_key=idempotency_key,
         img2img=img2img,
     )  # fmt: skip
-    return submit(submission, lambda context: Plan([build_job(build(data, context))]))
+    lineage = {"parent_job_id": parent[0], "parent_image_index": parent[1]} if parent else {}
+    return submit(submission, lambda context: Plan([build_job(build(data, context), **lineage)]))
 
 
 def admitted_response(body: dict, created: bool) -> Response:

@@ -98,7 +98,10 @@ def plan_upscale(payload: dict[str, Any], received: dict[str, Any], image: Check
     """An upscale job for the one door (admission), which saves and enqueues it."""
     width, height = upscaled_size(payload, image)
     info = {"output_pixels": width * height}
-    return Plan([Job(kind=Job.Kind.UPSCALE, request=received, payload=payload, info=info)])
+    job = Job(kind=Job.Kind.UPSCALE, request=received, payload=payload, info=info)
+    if received.get("job_id"):  # an upscale of a stored picture is its child
+        job.parent_job_id, job.parent_image_index = received["job_id"], received.get("index", 0)
+    return Plan([job])
 
 
 class UpscaleRequestSerializer(RoomFields, serializers.Serializer):

@@ -19,7 +19,8 @@ def cancel_job(job: Job) -> Job:
             status=job.status,
         )
     now = timezone.now()
-    cancelled = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+    waiting = (Job.Status.QUEUED, Job.Status.PAUSED)
+    cancelled = Job.objects.filter(pk=job.pk, status__in=waiting).update(
         status=Job.Status.CANCELLED,
         cancel_requested=True,
         finished_at=now,

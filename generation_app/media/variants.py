@@ -125,6 +125,31 @@ def store_result_image(job_id: str, index: int, b64: str) -> StoredImage:
     )
 
 
+def image_row(
+    job: Job, index: int, role: str, stored: StoredImage, seed, infotext: str, screened=None
+) -> JobImage:
+    """The row of a stored result image (unsaved), with what the gallery shows of it;
+    ``screened`` is the safety verdict (media.safety.Screened) of a generated image."""
+    return JobImage(
+        job=job,
+        index=index,
+        role=role,
+        file=stored.file,
+        thumbnail=stored.thumbnail,
+        compressed=stored.compressed,
+        bytes=stored.bytes + (screened.withheld_bytes if screened else 0),
+        variants=stored.variants,
+        seed=seed,
+        width=stored.width,
+        height=stored.height,
+        infotext=infotext,
+        safety=screened.safety if screened else {},
+        withheld=screened.withheld if screened else "",
+        user_id=job.user_id,
+        prompt=str((job.payload or {}).get("prompt") or ""),
+    )
+
+
 def grid_shape(count: int) -> tuple[int, int]:
     """(rows, columns) for ``count`` images: as square as possible with the fewest empty
     cells, never taller than wide (2 -> 1x2, 3 -> 2x2, 4 -> 2x2, 6 -> 2x3, 9 -> 3x3)."""

@@ -42,10 +42,18 @@ def queued_jobs(limit: int = CANDIDATE_LIMIT) -> list[QueuedJob]:
         Job.objects.filter(status=Job.Status.QUEUED)
         .order_by("created_at")
         .values_list(
-            "id", "user_id", "kind", "checkpoint", "priority", "created_at", "needs", "total_steps"
+            "id",
+            "user_id",
+            "kind",
+            "checkpoint",
+            "priority",
+            "created_at",
+            "needs",
+            "total_steps",
+            "queue_key",
         )[:limit]
     )
-    return [QueuedJob(*row[:6], tuple(row[6] or ()), row[7]) for row in rows]
+    return [QueuedJob(*row[:6], tuple(row[6] or ()), row[7], row[8]) for row in rows]
 
 
 def current_load(users: set[str]) -> Load:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from backends.health import probe_all
 from core.schedules import housekeeping_schedule
 from generation_app.jobs.groups import release_shared_inputs
+from generation_app.jobs.ordering import expire_paused
 from generation_app.media.retention import ensure_prune_schedule
 from generation_app.models import Job
 from generation_app.scheduling import claims, dispatcher
@@ -19,6 +20,7 @@ def mend_queue() -> int:
     probe_all()  # backend health comes from here, not from whoever polls /health
     claims.fail_jobs_no_backend_can_run()
     release_shared_inputs()  # sweeps whose last cell ended outside the runner (a lease broken)
+    expire_paused()  # jobs paused longer than HUB_PAUSE_MAX_HOURS
     if Job.objects.filter(status=Job.Status.QUEUED).exists():
         dispatcher.enqueue_dispatch()
     return count

@@ -54,6 +54,11 @@ class QueuedJob:
     created_at: datetime
     needs: tuple = ()
     total_steps: int = 0  # for the ETA
+    queue_key: datetime | None = None  # its place among its user's jobs (they may move them)
+
+    @property
+    def place(self) -> datetime:
+        return self.queue_key or self.created_at
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def _rank(job: QueuedJob, backend: Backend, load: Load, now: datetime) -> tuple:
         load.running[job.user_id],
         off_model,
         load.last_served.get(job.user_id, NEVER),
-        job.created_at,
+        job.place,
     )
 
 
@@ -169,14 +174,14 @@ def forecast(
     ends = list(running_for)
     heapq.heapify(ends)
     by_user: dict[str, list[QueuedJob]] = {}
-    for job in sorted(queued, key=lambda j: (-j.priority, j.created_at)):
+    for job in sorted(queued, key=lambda j: (-j.priority, j.place)):
         by_user.setdefault(job.user_id, []).append(job)
     head = dict.fromkeys(by_user, 0)
     version = dict.fromkeys(by_user, 0)
 
     def entry(user: str) -> tuple:
         job = by_user[user][head[user]]
-        key = (-job.priority, running[user], served.get(user, -math.inf), job.created_at)
+        key = (-job.priority, running[user], served.get(user, -math.inf), job.place)
         return (key, user, version[user])
 
     users = [entry(user) for user in by_user]

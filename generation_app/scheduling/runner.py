@@ -30,7 +30,7 @@ from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tag
 from generation_app.jobs.signals import announce, announce_final
 from generation_app.media.previews import remove_preview, store_preview
 from generation_app.media.safety import WITHHOLDING, screen
-from generation_app.media.variants import grid_row, store_result_image
+from generation_app.media.variants import grid_row, image_row, store_result_image
 from generation_app.models import BackendLease, Job, JobEvent, JobImage
 from generation_app.scheduling import claims, rule
 from generation_app.scheduling.rule import Claim
@@ -294,24 +294,8 @@ def _store_results(job: Job, result: dict[str, Any]) -> None:
         screened = screen(str(job.pk), index, b64, job.nsfw_action) if generated else None
         stored = store_result_image(str(job.pk), index, screened.b64 if screened else b64)
         infotext = (infotexts[index] if index < len(infotexts) else "") or stored.infotext
-        rows.append(
-            JobImage(
-                job=job,
-                index=index,
-                role=role,
-                file=stored.file,
-                thumbnail=stored.thumbnail,
-                compressed=stored.compressed,
-                bytes=stored.bytes + (screened.withheld_bytes if screened else 0),
-                variants=stored.variants,
-                seed=seeds[n] if generated else None,
-                width=stored.width,
-                height=stored.height,
-                infotext=infotext,
-                safety=screened.safety if screened else {},
-                withheld=screened.withheld if screened else "",
-            )
-        )
+        seed = seeds[n] if generated else None
+        rows.append(image_row(job, index, role, stored, seed, infotext, screened))
     grid = grid_row(job, rows)  # a batch also comes as one image
     if grid is not None:
         rows.append(grid)

@@ -106,6 +106,7 @@ APP_LAYERS = [
     "regional",
     "extras",
     "sweeps",
+    "gallery",
 ]
 MAX_MODULE_LINES = 400
 MAX_SUBPACKAGE_LINES = 1200
