@@ -42,6 +42,7 @@ bench: venv
 		$(PY) -m bench.scheduler --json bench-results-scheduler-pg.json
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.safety --json bench-results-safety.json
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.discord --json bench-results-discord.json
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_gallery $(PY) -m bench.gallery --json bench-results-gallery-pg.json
 	$(PY) -m bench.soak --json bench-results-soak.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_soak REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) -m bench.soak --json bench-results-soak-pg.json
