@@ -27,6 +27,22 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+LAST_EVENT_ID = [
+    OpenApiParameter(
+        "Last-Event-ID",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        description="Resume after this event id (the `id` of the last event seen).",
+    ),
+    OpenApiParameter(
+        "last_event_id",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        description="The same as the Last-Event-ID header, for clients that cannot set headers.",
+    ),
+]
+
+
 class JobEventsView(APIView):
     """Server-sent events: one `progress` event per change, then `done` with the final state.
 
@@ -36,6 +52,7 @@ class JobEventsView(APIView):
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
+        parameters=LAST_EVENT_ID,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
                 OpenApiTypes.STR,
@@ -43,19 +60,22 @@ class JobEventsView(APIView):
                 "(as GET /jobs/{job_id}) on every change, then `event: done` with its final "
                 "state.",
             ),
-            **errors(READ, 404, e429="Too many open streams for this key or this hub."),
+            **errors(READ, 400, 404, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
         summary="Stream progress (SSE)",
         description="Server-sent events: one `progress` event per change, then `done` with "
         "the final state. A stream lasts at most HUB_EVENT_STREAM_SECONDS, and ends after "
         "HUB_EVENT_STREAM_IDLE_SECONDS without an event; EventSource "
-        "clients reconnect by themselves (the `retry:` line says when). One stream for all "
-        "of a user's jobs: GET /users/{user_id}/events.",
+        "clients reconnect by themselves (the `retry:` line says when). Each `progress` and "
+        "`done` has as `id` the job's latest event id: reconnecting with Last-Event-ID first "
+        "sends the job's events since then (`job.started`, `job.progress`, `job.completed`..., "
+        "as webhooks get them). One stream for all of a user's jobs: GET /users/{user_id}/events.",
     )
     def get(self, request: Request, job_id) -> StreamingHttpResponse:
         job = get_job(request, job_id)
-        stream = streams.job_events(job, request, streams.take_slots(request.user))
+        after = _last_event_id(request)
+        stream = streams.job_events(job, request, streams.take_slots(request.user), after)
         response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
@@ -112,21 +132,7 @@ class UserEventsView(APIView):
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "Last-Event-ID",
-                OpenApiTypes.INT,
-                OpenApiParameter.HEADER,
-                description="Resume after this event id (the `id` of the last event seen).",
-            ),
-            OpenApiParameter(
-                "last_event_id",
-                OpenApiTypes.INT,
-                OpenApiParameter.QUERY,
-                description="The same as the Last-Event-ID header, for clients that cannot "
-                "set headers.",
-            ),
-        ],
+        parameters=LAST_EVENT_ID,
         responses={
             (200, "text/event-stream"): OpenApiResponse(
                 response=OpenApiTypes.STR,

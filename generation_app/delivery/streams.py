@@ -36,6 +36,9 @@ key_slots = KeySlots(
 )
 
 
+USER_EVENTS_BATCH = 200  # events sent at once from a backlog (a resume)
+
+
 def take_slots(principal) -> Callable[[], None]:
     """A stream slot of the caller's key and of this process (429 when either is full);
     returns what gives both back."""
@@ -53,14 +56,35 @@ def take_slots(principal) -> Callable[[], None]:
     return release
 
 
-def job_events(job: Job, request, release: Callable[[], None]) -> Iterator[str]:
+def job_events(
+    job: Job, request, release: Callable[[], None], after: int | None = None
+) -> Iterator[str]:
     """The event stream of ``job``; ``release`` (from :func:`take_slots`) is called once
-    when it ends, is closed, or the client goes away, even before it started."""
-    return HeldStream(_stream(job.pk, request), [release])
+    when it ends, is closed, or the client goes away, even before it started. Each
+    `progress`/`done` carries as ``id`` the job's latest event id; a client that comes back
+    with ``after`` (its Last-Event-ID) first gets the job's events it missed (the bodies
+    webhooks get), then the stream as usual."""
+    return HeldStream(_stream(job.pk, request, after), [release])
 
 
-def _stream(job_id, request) -> Iterator[str]:
+def _missed(job_id, after: int) -> Iterator[str]:
+    rows = JobEvent.objects.filter(job_id=job_id, id__gt=after).order_by("id")
+    for event_id, event_type, payload in rows.values_list("id", "type", "payload")[
+        :USER_EVENTS_BATCH
+    ]:
+        yield f"id: {event_id}\nevent: {event_type}\ndata: {json.dumps(payload, default=str)}\n\n"
+
+
+def _latest_event_id(job_id) -> int | None:
+    return (
+        JobEvent.objects.filter(job_id=job_id).order_by("-id").values_list("id", flat=True).first()
+    )
+
+
+def _stream(job_id, request, after: int | None = None) -> Iterator[str]:
     yield "retry: 2000\n\n"
+    if after is not None:
+        yield from _missed(job_id, after)
     last = last_preview = None
     deadline = time.monotonic() + settings.HUB_EVENT_STREAM_SECONDS
     idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
@@ -78,16 +102,15 @@ def _stream(job_id, request) -> Iterator[str]:
         state = {**body, "preview_url": None}
         if state != last:
             event = "done" if current.is_final else "progress"
-            yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
+            event_id = _latest_event_id(job_id)
+            tag = f"id: {event_id}\n" if event_id else ""
+            yield f"{tag}event: {event}\ndata: {json.dumps(body, default=str)}\n\n"
             idle_until = time.monotonic() + settings.HUB_EVENT_STREAM_IDLE_SECONDS
             last = state
         if current.is_final:
             return
         yield ": keep-alive\n\n"
         time.sleep(0.5)
-
-
-USER_EVENTS_BATCH = 200
 
 
 def user_events(user_id: str, after: int | None, release: Callable[[], None]) -> Iterator[str]:

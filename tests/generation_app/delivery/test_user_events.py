@@ -140,3 +140,30 @@ def test_the_stream_is_in_the_openapi_document(api, db):
     name = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     request = schema["components"]["schemas"][name]["properties"]
     assert "uri" in json.dumps(request["webhook_url"])
+
+
+def test_a_job_stream_resumed_with_last_event_id_sends_what_was_missed(
+    api, backend, cluster, settings
+):
+    settings.HUB_EVENT_STREAM_SECONDS = 5
+    job_id = api.post(
+        "/generate/txt2img",
+        {"user_id": "u", "prompt": "x", "width": 64, "height": 64},
+        format="json",
+    ).json()["job_id"]
+    first = b"".join(
+        api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream").streaming_content
+    )
+    assert b"event: progress" in first  # queued: no event recorded yet, so no id
+    cluster.drain()
+    ids = list(JobEvent.objects.filter(job_id=job_id).order_by("id").values_list("id", flat=True))
+    assert len(ids) >= 2  # started, completed
+    resumed = api.get(
+        f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream", HTTP_LAST_EVENT_ID=str(ids[0])
+    )
+    text = b"".join(resumed.streaming_content).decode()
+    events = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("event: ")]
+    assert events[0] != "job.started" and "job.completed" in events  # only what came after
+    assert events[-1] == "done" and f"id: {ids[-1]}" in text
+    bad = api.get(f"/jobs/{job_id}/events", HTTP_LAST_EVENT_ID="soon")
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_last_event_id"
