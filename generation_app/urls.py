@@ -61,7 +61,7 @@ urlpatterns = [
         name="job-image-original",
     ),
     path("users/<str:user_id>/events", UserEventsView.as_view(), name="user-events"),
-    # The gallery (before the file route, which would take "images/<id>/..." too).
+    # The gallery: /images/<image id>...; a stored file is /images/<job id>/<name>.
     path("users/<str:user_id>/images", gallery_views.GalleryView.as_view(), name="gallery"),
     path("images/<int:image_id>", gallery_views.ImageDetailView.as_view(), name="image"),
     path(
@@ -85,7 +85,7 @@ urlpatterns = [
     path(
         "images/<int:image_id>/preset", gallery_views.ImagePresetView.as_view(), name="image-preset"
     ),
-    path("images/<path:path>", file_views.JobImageView.as_view(), name="job-image"),
+    path("images/<uuid:job_id>/<str:name>", file_views.JobImageView.as_view(), name="job-image"),
     path(
         "controlnet/models",
         controlnet_views.ControlNetModelsView.as_view(),

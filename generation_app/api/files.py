@@ -67,9 +67,10 @@ class JobImageView(APIView):
         "result gave. Open it with the signed URL as given (no key needed until "
         "`expires`), or with an API key that may see the job.",
     )
-    def get(self, request: Request, path: str) -> FileResponse:
+    def get(self, request: Request, job_id, name: str) -> FileResponse:
         require_key_or_signature(request)
-        job_id, _, name = path.partition("/")
+        job_id = str(job_id)
+        path = f"{job_id}/{name}"
         stored = f"jobs/{path}"
         image = None
         if name and "/" not in name:  # only files the hub wrote: <job id>/<name>

@@ -22,7 +22,8 @@ PREVIEW_SCOPE = "preview"  # a preview link opens the job's latest preview, whic
 
 
 def image_url(request, name: str, expires: int | None = None) -> str:
-    path = reverse("job-image", args=[name.removeprefix("jobs/")])
+    job_id, _, file_name = name.removeprefix("jobs/").partition("/")
+    path = reverse("job-image", args=[job_id, file_name])
     return f"{absolute_url(request, path)}?{signed_query(name, expires)}"
 
 

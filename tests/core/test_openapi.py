@@ -59,5 +59,5 @@ def test_the_txt2img_example_is_the_briefs_request(document):
 def test_metrics_and_images_declare_their_media_types(document):
     metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(metrics) == ["text/plain"]
-    image = document["paths"]["/images/{path}"]["get"]["responses"]["200"]["content"]
+    image = document["paths"]["/images/{job_id}/{name}"]["get"]["responses"]["200"]["content"]
     assert image["image/png"]["schema"]["format"] == "binary"

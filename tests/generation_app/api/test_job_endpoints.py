@@ -143,4 +143,5 @@ def test_only_stored_image_names_are_served(api, backend, cluster):
     for bad in (f"{job_id}/1.png", f"{job_id}/x/0.png", "not-a-uuid/0.png", f"{job_id}"):
         response = api.get(f"/images/{bad}")
         assert response.status_code == 404, bad
-        assert response.json()["error"] in ("image_not_found", "job_not_found")
+        # A name the hub wrote, or not even the shape of one (no such route).
+        assert response.json()["error"] in ("image_not_found", "job_not_found", "not_found")

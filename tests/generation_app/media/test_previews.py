@@ -101,7 +101,10 @@ def test_the_event_stream_sends_a_preview_event_when_it_changes(api, backend, cl
     response = api.get(f"/jobs/{job_id}/events", HTTP_ACCEPT="text/event-stream")
     text = b"".join(response.streaming_content).decode()
     worker.join()
-    events = [block.split("\n") for block in text.split("\n\n") if block.startswith("event:")]
+    # A block is "[id: N]\nevent: NAME\ndata: JSON": keep the event and data lines.
+    blocks = [[line for line in block.split("\n") if not line.startswith("id:")]
+              for block in text.split("\n\n")]  # fmt: skip
+    events = [lines for lines in blocks if lines and lines[0].startswith("event:")]
     previews = [json.loads(lines[1].removeprefix("data: ")) for lines in events
                 if lines[0] == "event: preview"]  # fmt: skip
     assert previews, text
