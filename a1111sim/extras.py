@@ -11,7 +11,8 @@
   The output PNG keeps the input's ``parameters`` and gets a ``postprocessing`` chunk.
 - ``/sdapi/v1/interrogate``: ``interrogateapi``: ``image`` null is 404 ``Image not found``, a
   bad image 500 ``Invalid encoded image``, then under the queue lock ``clip`` or
-  ``deepdanbooru``; anything else 404 ``Model not found``.
+  ``deepdanbooru``; anything else 404 ``Model not found``. A captioner that fails (no
+  weights) answers 200 ``{"caption": "<error>"}`` (``caption_error`` fault).
 - styles: ``modules/styles.py`` ``merge_prompts`` (``{prompt}`` placeholder or appended with
   ``", "``); unknown style names are ignored.
 """
@@ -203,6 +204,10 @@ def interrogate(engine: Any, img: Image.Image, model: str) -> str:
         delay = engine.faults.step_ms * 2 / 1000
         if delay:
             time.sleep(delay)
+        if engine.faults.caption_error:
+            # modules/interrogate.py: an exception while captioning is reported to the log
+            # and the caption is "<error>", answered with 200.
+            return "<error>"
         words = [w.lower() for w in _WORD.findall(_prompt_of(img))][:8]
         r, g, b = img.resize((1, 1)).getpixel((0, 0))
         colour = max((("red", r), ("green", g), ("blue", b)), key=lambda x: x[1])[0]

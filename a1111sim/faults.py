@@ -45,6 +45,8 @@ class Faults:
             self.fail_message = DEFAULT_MESSAGE
             self.hang_seconds = 0.0
             self.drop_connection = False
+            # A1111's captioner failing (its models not loadable): 200 {"caption": "<error>"}
+            self.caption_error = False
             self.step_ms = step_ms
             self.swap_ms = swap_ms
             self.routes = list(DEFAULT_ROUTES)
@@ -59,6 +61,7 @@ class Faults:
                 "fail_message": self.fail_message,
                 "hang_seconds": self.hang_seconds,
                 "drop_connection": self.drop_connection,
+                "caption_error": self.caption_error,
                 "step_ms": self.step_ms,
                 "swap_ms": self.swap_ms,
                 "routes": list(self.routes),
@@ -76,6 +79,7 @@ class Faults:
             "fail_message": lambda v: isinstance(v, str),
             "hang_seconds": lambda v: isinstance(v, (int, float)) and v >= 0,
             "drop_connection": lambda v: isinstance(v, bool),
+            "caption_error": lambda v: isinstance(v, bool),
             "step_ms": lambda v: isinstance(v, int) and v >= 0,
             "swap_ms": lambda v: isinstance(v, int) and v >= 0,
             "routes": lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v),
@@ -84,7 +88,7 @@ class Faults:
         for key, value in body.items():
             if key not in checks:
                 raise http_error(422, f"unknown fault key: {key}")
-            if isinstance(value, bool) and key not in ("drop_connection",):
+            if isinstance(value, bool) and key not in ("drop_connection", "caption_error"):
                 raise http_error(422, f"bad value for {key}: {value!r}")
             if not checks[key](value):
                 raise http_error(422, f"bad value for {key}: {value!r}")

@@ -79,6 +79,31 @@ def test_models_needs_the_printed_key_and_shows_the_simulators_checkpoints(hub):
     assert any(c["title"].startswith("animefull_final.safetensors") for c in models["checkpoints"])
 
 
+def test_a_kept_alive_connection_outlasts_a_2_s_poll(hub):
+    """The brief's loop polls every 2 s on one connection (a requests.Session): the server
+    must not close it in between (gunicorn's default keep-alive is 2 s, a race the client
+    loses as RemoteDisconnected). One HTTP/1.1 connection, never reopened, three polls."""
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
+
+    address = urlsplit(hub["base"])
+    connection = HTTPConnection(address.hostname, address.port, timeout=10)
+    headers = {"Authorization": f"Bearer {hub['key']}"}
+    try:
+        for _ in range(3):
+            connection.request("GET", "/queue", headers=headers)
+            response = connection.getresponse()
+            assert response.status == 200 and response.getheader("Connection") != "close"
+            response.read()
+            time.sleep(2.5)
+        local = connection.sock.getsockname()
+        connection.request("GET", "/queue", headers=headers)
+        assert connection.getresponse().status == 200
+        assert connection.sock.getsockname() == local  # the same socket all along
+    finally:
+        connection.close()
+
+
 def test_docs_render(hub):
     response = requests.get(f"{hub['base']}/docs", timeout=10)
     assert response.status_code == 200 and "swagger" in response.text.lower()

@@ -89,5 +89,13 @@ def interrogate(image: CheckedImage, model: str) -> dict[str, Any]:
             ) from None
         finally:
             client.close()
+        if caption.strip() == "<error>":  # A1111's answer when its captioner failed
+            raise ApiError(
+                f"{backend.name} could not caption the image: A1111's {a1111_model} captioner "
+                "failed (its log says why; often its model files are missing or could not be "
+                "downloaded). Try the other model, or ask the operator to check that backend.",
+                code="caption_failed",
+                status_code=502,
+            )
         return {"caption": caption, "model": model, "backend": backend.name}
     raise BackendUnavailable("No backend could be reached to caption with; see GET /health.")

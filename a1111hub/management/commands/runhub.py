@@ -169,6 +169,9 @@ class Command(BaseCommand):
             # The largest request line gunicorn takes (its default is 4094): a query of a
             # few filters of non-Latin text, percent-encoded, fits.
             "--limit-request-line", "8190",
+            # Idle keep-alive connections stay open 30 s (gunicorn's default is 2 s): a client
+            # polling every 2 s on one session would otherwise race the server's close.
+            "--keep-alive", "30",
             "--access-logfile", "-",
         ]  # fmt: skip
         if opts["reload"]:

@@ -70,3 +70,20 @@ def test_a_slow_backend_is_a_504(api, backend, sim, settings) -> None:
     body = {"image": base64.b64encode(buffer.getvalue()).decode()}
     response = api.post("/interrogate", body, format="json")
     assert response.status_code == 504, response.content
+
+
+def test_a1111s_error_caption_is_a_502_the_user_can_act_on(api, backend, sim) -> None:
+    """A1111 answers 200 {"caption": "<error>"} when its captioner fails (the real v1.10.1
+    here does, with random weights); the hub does not pass that on as a caption."""
+    requests.post(
+        f"{sim.url}/sim/faults", json={"caption_error": True}, timeout=5
+    ).raise_for_status()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    body = {"image": base64.b64encode(buffer.getvalue()).decode()}
+    response = api.post("/interrogate", body, format="json")
+    assert response.status_code == 502 and response.json()["error"] == "caption_failed"
+    assert (
+        "<error>" not in response.json()["detail"]
+        and "captioner failed" in response.json()["detail"]
+    )
