@@ -103,3 +103,11 @@ class SavePresetSerializer(serializers.Serializer):
 class PresetRefSerializer(serializers.Serializer):
     preset_id = serializers.IntegerField()
     name = serializers.CharField()
+
+
+class GalleryPageSerializer(serializers.Serializer):
+    """One page of a gallery: follow ``next`` (a cursor link) for the older images."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page.")
+    previous = serializers.URLField(allow_null=True, help_text="The page before.")
+    results = GalleryImageSerializer(many=True)

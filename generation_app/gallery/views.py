@@ -22,6 +22,7 @@ from generation_app.gallery import actions
 from generation_app.gallery.selectors import gallery
 from generation_app.gallery.serializers import (
     GalleryImageSerializer,
+    GalleryPageSerializer,
     GalleryQuerySerializer,
     PresetRefSerializer,
     RemixSerializer,
@@ -59,7 +60,7 @@ class GalleryView(APIView):
     @extend_schema(
         summary="A user's images, newest first",
         parameters=[GalleryQuerySerializer],
-        responses={200: GalleryImageSerializer(many=True), **errors(READ, 400)},
+        responses={200: GalleryPageSerializer, **errors(READ, 400)},
         tags=TAGS,
     )
     def get(self, request: Request, user_id: str) -> Response:
