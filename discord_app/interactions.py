@@ -68,4 +68,9 @@ def respond(interaction: dict[str, Any]) -> dict[str, Any]:
         if kind == AUTOCOMPLETE:
             return {"type": 8, "data": {"choices": []}}
         return ephemeral(error_text(exc))
+    except Exception:  # a bug: logged, and the user still hears back
+        logger.exception("Interaction %s failed", interaction.get("id"))
+        if kind == AUTOCOMPLETE:
+            return {"type": 8, "data": {"choices": []}}
+        return ephemeral("The hub could not do that (an error on its side, logged). Try again.")
     return ephemeral("This kind of interaction is not handled here.")
