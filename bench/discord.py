@@ -99,8 +99,8 @@ def interactions_under_load(count: int) -> dict:
         "interactions": count,
         "backends_busy_when_sent": running_during,
         "deferred_response_ms": {
-            "p50": round(percentile(timings, 0.5), 1),
-            "p95": round(percentile(timings, 0.95), 1),
+            "p50": round(percentile(timings, 50), 1),
+            "p95": round(percentile(timings, 95), 1),
             "max": round(max(timings), 1),
         },  # fmt: skip
         "replies_with_result": len(finals()),
@@ -156,8 +156,8 @@ def autocomplete_at_scale(rows: int, queries: int) -> dict:
             "database": connection.vendor,
             "catalog_rows": Lora.objects.count(),
             "autocomplete_ms": {
-                "p50": round(percentile(timings, 0.5), 1),
-                "p95": round(percentile(timings, 0.95), 1),
+                "p50": round(percentile(timings, 50), 1),
+                "p95": round(percentile(timings, 95), 1),
             },  # fmt: skip
             "choices_max": max(counts),
             "queries": len(timings),

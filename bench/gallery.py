@@ -104,8 +104,8 @@ def run(rows: int, users: int, queries: int) -> dict:
             "fill_s": round(fill_s, 1),
             **{
                 f"{name}_ms": {
-                    "p50": round(percentile(t, 0.5), 1),
-                    "p95": round(percentile(t, 0.95), 1),
+                    "p50": round(percentile(t, 50), 1),
+                    "p95": round(percentile(t, 95), 1),
                 }
                 for name, t in timings.items()
             },  # fmt: skip
