@@ -1,7 +1,9 @@
 """Fill what the gallery and the queue order read for rows made before them (each image's
 user, prompt and time from its job; each job's place = when it was queued), and on
-PostgreSQL a trigram index for the gallery's text search (``UPPER(prompt) LIKE``, which is
-what Django's ``icontains`` sends)."""
+PostgreSQL an index for the gallery's text search: GIN over (user_id, UPPER(prompt)
+trigrams) — btree_gin lets one GIN index hold the user too, so a search of one user's
+pictures intersects the user's posting list with the words' (``UPPER(prompt) LIKE`` is what
+Django's ``icontains`` sends)."""
 
 from django.db import migrations
 from django.db.models import F, OuterRef, Subquery
@@ -28,9 +30,10 @@ def backfill(apps, schema_editor):
 def add_search_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS {INDEX} ON generation_app_jobimage "
-            "USING gin (UPPER(prompt) gin_trgm_ops)"
+            "USING gin (user_id, UPPER(prompt) gin_trgm_ops)"
         )
 
 
