@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.errors import ApiError
 from discord_app.actor import hub_user_id
 from discord_app.imagine import options
 from discord_app.messages import ephemeral
@@ -63,13 +64,24 @@ def preset(interaction: dict[str, Any]) -> dict[str, Any]:
         saved, _ = presets.save_preset(user, name=opts.get("name", ""), from_session=True)
         return ephemeral(f"Saved your session as preset **{saved.name}**.")
     if sub == "load":
-        presets.apply_preset(user, int(opts.get("name") or 0))
+        presets.apply_preset(user, _preset_id(opts.get("name")))
         return ephemeral("Loaded into your session: " + _stack(sessions.session_state(user)))
     if sub == "share":
-        shared = presets.update_preset(user, int(opts.get("name") or 0), visibility="shared")
+        shared = presets.update_preset(user, _preset_id(opts.get("name")), visibility="shared")
         return ephemeral(f"**{shared.name}** is shared: its code is `{shared.share_code}`.")
     names = [f"`{p.name}` (#{p.pk})" for p in presets.user_presets(user)[:25]]
     return ephemeral("Your presets: " + (", ".join(names) or "none yet (/preset save)."))
+
+
+def _preset_id(value: Any) -> int:
+    """Autocomplete sends a preset's id; a name typed without choosing one is not."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(
+            f"Pick one of your presets from the list (not {value!r}): /preset list shows them.",
+            code="invalid_option",
+        ) from None
 
 
 def queue(interaction: dict[str, Any]) -> dict[str, Any]:

@@ -278,3 +278,9 @@ def test_settings_presets_and_the_session(signing_key, standin, api, backend):
     assert "code is" in signed_post(signing_key, share).json()["data"]["content"]
     session = signed_post(signing_key, command("session")).json()["data"]["content"]
     assert "steps 12" in session and "No LoRAs" in session
+
+
+def test_a_preset_typed_instead_of_chosen_is_a_clear_message(signing_key, standin, db):
+    load = command("preset", [{"name": "load", "type": 1, "options": [option("name", "mine")]}])
+    answer = signed_post(signing_key, load).json()["data"]["content"]
+    assert "Pick one of your presets" in answer and "/preset list" in answer
