@@ -3,7 +3,6 @@ an image (rerun, variations, upscale, remix) or a preset of it."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
@@ -18,7 +17,7 @@ from generation_app.admission import intake
 from generation_app.api.generate import admitted_response
 from generation_app.api.schema import GENERATE_RESPONSES, IDEMPOTENCY_KEY
 from generation_app.delivery.documents import job_body
-from generation_app.gallery import actions
+from generation_app.gallery import actions, edits
 from generation_app.gallery.selectors import gallery
 from generation_app.gallery.serializers import (
     GalleryImageSerializer,
@@ -32,8 +31,7 @@ from generation_app.gallery.serializers import (
     UpscaleImageSerializer,
     VariationsSerializer,
 )
-from generation_app.media.storage import delete_stored
-from generation_app.models import ImageTag, Job, JobImage
+from generation_app.models import JobImage
 
 TAGS = ["gallery"]
 
@@ -92,15 +90,7 @@ class ImageDetailView(APIView):
         tags=TAGS,
     )
     def delete(self, request: Request, image_id: int) -> Response:
-        image = own_image(request, image_id)
-        with transaction.atomic():
-            image.delete()
-            if not image.job.images.filter(role=JobImage.Role.IMAGE).exists():
-                note = " Its images were deleted by their user."
-                Job.objects.filter(pk=image.job_id).update(
-                    message=(image.job.message + note).strip()
-                )
-        delete_stored(image.file, image.thumbnail, image.compressed, image.withheld)
+        edits.delete_image(own_image(request, image_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -123,9 +113,7 @@ class FavoriteView(APIView):
         return self._set(request, image_id, False)
 
     def _set(self, request: Request, image_id: int, favorite: bool) -> Response:
-        image = own_image(request, image_id)
-        JobImage.objects.filter(pk=image.pk).update(favorite=favorite)
-        image.favorite = favorite
+        image = edits.set_favorite(own_image(request, image_id), favorite)
         return Response(GalleryImageSerializer(image, context={"request": request}).data)
 
 
@@ -140,10 +128,7 @@ class TagsView(APIView):
         image = own_image(request, image_id)
         body = TagsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        names = sorted({t.strip().lower() for t in body.validated_data["tags"] if t.strip()})
-        with transaction.atomic():
-            ImageTag.objects.filter(image=image).delete()
-            ImageTag.objects.bulk_create([ImageTag(image=image, name=n) for n in names])
+        edits.set_tags(image, body.validated_data["tags"])
         image = own_image(request, image_id)
         return Response(GalleryImageSerializer(image, context={"request": request}).data)
 

@@ -65,6 +65,14 @@ def test_favourite_tag_search_and_delete(api, made):
     assert api.get(f"/images/{image.pk}").status_code == 404
 
 
+def test_deleting_a_picture_takes_its_batch_grid_too(api, made):
+    image = made[0]
+    grid = image.job.images.get(role="grid")
+    assert api.delete(f"/images/{image.pk}").status_code == 204
+    assert not image.job.images.filter(role="grid").exists()
+    assert not default_storage.exists(grid.file)
+
+
 def test_a_job_whose_images_are_all_deleted_says_so(api, made):
     job = made[0].job
     for image in job.images.filter(role="image"):
