@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,6 +43,15 @@ class GalleryPagination(CursorPagination):
     page_size = 30
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def decode_cursor(self, request):
+        """A cursor the hub did not give is a 400 naming the parameter (DRF says 404)."""
+        try:
+            return super().decode_cursor(request)
+        except DRFNotFound:
+            raise ValidationError(
+                {"cursor": ["Not a cursor this API gave: follow `next` as it is."]}
+            ) from None
 
 
 def own_image(request: Request, image_id: int) -> JobImage:
