@@ -6,7 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation_app.media.links import image_url
+from generation_app.delivery.documents import JobImageSerializer
 from generation_app.models import Job, JobImage
 
 MAX_TAGS = 20
@@ -26,37 +26,24 @@ class GalleryQuerySerializer(serializers.Serializer):
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
 
-class GalleryImageSerializer(serializers.ModelSerializer):
+class GalleryImageSerializer(JobImageSerializer):
+    """An image as the gallery shows it: the job's image document (signed links, safety)
+    with its id, lineage and what the user did with it."""
+
     job_id = serializers.UUIDField()
     kind = serializers.CharField(source="job.kind")
     checkpoint = serializers.CharField(source="job.checkpoint")
     community_id = serializers.CharField(source="job.community_id")
     parent_job_id = serializers.UUIDField(source="job.parent_job_id", allow_null=True)
     parent_image_index = serializers.IntegerField(source="job.parent_image_index", allow_null=True)
-    url = serializers.SerializerMethodField()
-    thumbnail_url = serializers.SerializerMethodField()
-    compressed_url = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
 
-    class Meta:
-        model = JobImage
+    class Meta(JobImageSerializer.Meta):
         fields = [
             "id", "job_id", "index", "kind", "prompt", "seed", "width", "height", "checkpoint",
             "community_id", "favorite", "tags", "created_at", "url", "thumbnail_url",
             "compressed_url", "safety", "infotext", "parent_job_id", "parent_image_index",
         ]  # fmt: skip
-
-    def _url(self, name: str) -> str | None:
-        return image_url(self.context.get("request"), name) if name else None
-
-    def get_url(self, image: JobImage) -> str | None:
-        return self._url(image.file)
-
-    def get_thumbnail_url(self, image: JobImage) -> str | None:
-        return self._url(image.thumbnail)
-
-    def get_compressed_url(self, image: JobImage) -> str | None:
-        return self._url(image.compressed or image.file)
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, image: JobImage) -> list[str]:
