@@ -351,6 +351,9 @@ HUB_BANNED_WORDS = env_str("HUB_BANNED_WORDS", "")
 # and the score from which an image is flagged (0 flags every image).
 HUB_SAFETY_DETECTOR = env_str("HUB_SAFETY_DETECTOR", "nudenet")
 HUB_SAFETY_THRESHOLD = env_float("HUB_SAFETY_THRESHOLD", 0.5)
+# Classify images whose action is `allow` too (labelled, never withheld): off by default,
+# since the detector costs more CPU than the rest of a job's handling in the hub.
+HUB_SAFETY_LABEL_ALLOWED = env_bool("HUB_SAFETY_LABEL_ALLOWED", False)
 # --- Discord (the hub as a bot over HTTP interactions) --------------------------------
 DISCORD_APPLICATION_ID = env_str("DISCORD_APPLICATION_ID", "")
 DISCORD_PUBLIC_KEY = env_str("DISCORD_PUBLIC_KEY", "")  # hex, from the developer portal

@@ -24,6 +24,7 @@ from generation_app.delivery.documents import job_body
 from generation_app.jobs import signals
 from generation_app.media.previews import preview_name, preview_version
 from generation_app.media.storage import read_bytes
+from generation_app.media.variants import ensure_variant
 from generation_app.models import Job, JobEvent, JobImage
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def final_message(job: Job, reply: DiscordReply) -> tuple[dict[str, Any], list]:
     for image in images[:10]:
         name = image.compressed or image.file
         try:
+            ensure_variant(image, name)
             data = read_bytes(name)
         except FileNotFoundError:
             left_out += 1

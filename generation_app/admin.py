@@ -6,6 +6,7 @@ from django.utils.text import Truncator
 
 from generation_app.jobs.cancel import cancel_job
 from generation_app.media.storage import read_bytes
+from generation_app.media.variants import ensure_variant
 from generation_app.models import BackendLease, GalleryImage, Job, JobImage
 
 
@@ -29,6 +30,7 @@ def thumbnail_html(image: JobImage):
     if not image.thumbnail:
         return "-"
     try:
+        ensure_variant(image, image.thumbnail)
         data = base64.b64encode(read_bytes(image.thumbnail)).decode()
     except FileNotFoundError:
         return "-"

@@ -24,6 +24,7 @@ from generation_app.media.links import (
 )
 from generation_app.media.previews import preview_name, preview_version
 from generation_app.media.storage import open_stored
+from generation_app.media.variants import ensure_variant
 from generation_app.models import Job, JobImage
 
 
@@ -78,13 +79,14 @@ class JobImageView(APIView):
                 JobImage.objects.select_related("job")
                 .filter(job_id=_uuid_or_404(job_id))
                 .filter(Q(file=stored) | Q(thumbnail=stored) | Q(compressed=stored))
-                .only("job__user_id", "file", "thumbnail", "compressed")
+                .only("job__user_id", "file", "thumbnail", "compressed", "variants")
                 .first()
             )
         if image is None:
             raise NotFound(f"No image {path}.", code="image_not_found")
         seconds_left = authorize(request, stored, image.job.user_id, job_id)
         try:
+            ensure_variant(image, stored)  # a thumbnail or compressed copy: made once
             handle = open_stored(stored)
         except FileNotFoundError:
             raise NotFound(

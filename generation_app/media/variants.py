@@ -14,9 +14,11 @@ import math
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F
 from PIL import Image
 
-from generation_app.media.storage import CONTENT_TYPES, job_dir, put, read_bytes
+from generation_app.media.storage import CONTENT_TYPES, delete_stored, job_dir, put, read_bytes
 from generation_app.models import Job, JobImage
 
 THUMBNAIL_SIZE = (256, 256)
@@ -99,30 +101,52 @@ def _thumbnail(image: Image.Image, name: str) -> Variant:
 
 
 def store_result_image(job_id: str, index: int, b64: str) -> StoredImage:
-    """Store A1111's image as it came (PNG with its infotext), a WebP thumbnail and a
-    compressed JPEG under HUB_COMPRESSED_MAX_BYTES."""
+    """Store A1111's image as it came (PNG with its infotext). Its WebP thumbnail and
+    compressed JPEG are named now and made on first request (:func:`ensure_variant`):
+    decoding and encoding them was most of what a job cost the hub, and most results are
+    fetched as the original only."""
     raw = base64.b64decode(b64)
-    image = Image.open(io.BytesIO(raw))
+    image = Image.open(io.BytesIO(raw))  # the header and text chunks; pixels stay encoded
     infotext = image.info.get("parameters", "") if isinstance(image.info, dict) else ""
     ext = (image.format or "PNG").lower().replace("jpeg", "jpg")
     folder = job_dir(job_id)
     original = Variant(put(f"{folder}/{index}.{ext}", raw), len(raw), image.width, image.height)
-    thumb = _thumbnail(image, f"{folder}/{index}.thumb.webp")
-    data, size = compress(image, settings.HUB_COMPRESSED_MAX_BYTES)
-    small = Variant(put(f"{folder}/{index}.small.jpg", data), len(data), *size)
     return StoredImage(
         file=original.name,
-        thumbnail=thumb.name,
-        compressed=small.name,
+        thumbnail=f"{folder}/{index}.thumb.webp",
+        compressed=f"{folder}/{index}.small.jpg",
         width=image.width,
         height=image.height,
         infotext=infotext,
-        variants={
-            "original": original.as_dict(),
-            "thumbnail": thumb.as_dict(),
-            "compressed": small.as_dict(),
-        },
+        variants={"original": original.as_dict()},
     )
+
+
+def ensure_variant(image: JobImage, name: str) -> None:
+    """Make ``name``, the thumbnail or compressed copy of ``image``, if it is not made yet
+    (its size is then in ``variants`` and counted in the image's bytes). Anything else,
+    or a variant already made, is left alone."""
+    kind = {image.thumbnail: "thumbnail", image.compressed: "compressed"}.get(name)
+    if not name or kind is None or kind in (image.variants or {}):
+        return
+    source = Image.open(io.BytesIO(read_bytes(image.file)))
+    source.load()
+    if kind == "thumbnail":
+        made = _thumbnail(source, name)
+    else:
+        data, size = compress(source, settings.HUB_COMPRESSED_MAX_BYTES)
+        made = Variant(put(name, data), len(data), *size)
+    if made.name != name:  # made at the same moment by another request: keep that one
+        delete_stored(made.name)
+    with transaction.atomic():
+        row = JobImage.objects.select_for_update().filter(pk=image.pk).first()
+        if row is None or kind in (row.variants or {}):
+            return
+        row.variants = {**(row.variants or {}), kind: made.as_dict()}
+        JobImage.objects.filter(pk=row.pk).update(
+            variants=row.variants, bytes=F("bytes") + made.bytes
+        )
+    image.variants = row.variants
 
 
 def image_row(

@@ -159,10 +159,35 @@ def test_a_batch_comes_as_one_grid_and_every_image_compressed(api, backend, clus
         assert compressed["url"] == item["compressed_url"]
         assert compressed["content_type"] == "image/jpeg"
         data = content(APIClient().get(path_of(item["compressed_url"])))
-        assert len(data) == compressed["bytes"]
         assert Image.open(io.BytesIO(data)).size == (96, 64)
+    made = api.get(f"/jobs/{job_id}/result?format=url").json()["items"]
+    for item in made:  # each copy's size is known once it has been made
+        compressed = next(v for v in item["variants"] if v["name"] == "compressed")
+        data = content(APIClient().get(path_of(item["compressed_url"])))
+        assert len(data) == compressed["bytes"] and compressed["width"] == 96
     single = run(api, cluster, SMALL)
     assert api.get(f"/jobs/{single}/result").json()["grid_url"] is None
+
+
+def test_thumbnails_and_compressed_copies_are_made_on_first_request(api, backend, cluster):
+    job_id = run(api, cluster, SMALL)
+    image = JobImage.objects.get(job_id=job_id, index=0)
+    assert not default_storage.exists(image.thumbnail)
+    assert not default_storage.exists(image.compressed)
+    item = api.get(f"/jobs/{job_id}/result?format=url").json()["items"][0]
+    thumbnail = next(v for v in item["variants"] if v["name"] == "thumbnail")
+    assert thumbnail["bytes"] is None and thumbnail["url"] == item["thumbnail_url"]
+    before = image.bytes
+
+    data = content(APIClient().get(path_of(item["thumbnail_url"])))
+    assert Image.open(io.BytesIO(data)).format == "WEBP"
+    image.refresh_from_db()
+    assert image.variants["thumbnail"]["bytes"] == len(data)
+    assert image.bytes == before + len(data)
+    assert not default_storage.exists(image.compressed)  # only what was asked for
+    again = content(APIClient().get(path_of(item["thumbnail_url"])))
+    image.refresh_from_db()
+    assert again == data and image.bytes == before + len(data)  # made once
 
 
 def test_the_compressed_copy_stays_under_the_byte_limit(settings):
@@ -273,7 +298,7 @@ def test_quota_deletes_the_oldest_images_first(api, backend, cluster, settings):
     jobs = [run(api, cluster, {**SMALL, "seed": n}) for n in range(3)]
     for age, job_id in zip((3, 2, 1), jobs, strict=True):
         _age(job_id, age)
-    bob = run(api, cluster, {**SMALL, "user_id": "bob"})
+    bob = run(api, cluster, {**SMALL, "seed": 2, "user_id": "bob"})  # as big as one of hers
     sizes = {j: sum(i.bytes for i in JobImage.objects.filter(job_id=j)) for j in jobs}
     assert all(sizes.values())
     # Room for the newest two of alice's jobs, not three.

@@ -53,6 +53,7 @@ def test_with_a_threshold_that_flags_everything_each_channel_gets_its_action(
     api, guild, cluster, settings
 ):
     settings.HUB_SAFETY_THRESHOLD = 0.0
+    settings.HUB_SAFETY_LABEL_ALLOWED = True
     blocked = run_in(api, cluster, "A")
     spoiler = run_in(api, cluster, "B")
     blurred = run_in(api, cluster, "C")
@@ -73,6 +74,16 @@ def test_with_a_threshold_that_flags_everything_each_channel_gets_its_action(
     original = fetch(admin, original_url)
     shown = fetch(api, blurred["items"][0]["url"])
     assert original.size == shown.size and original.tobytes() != shown.tobytes()
+
+
+def test_an_image_kept_whatever_its_verdict_is_not_classified_by_default(
+    api, guild, cluster, settings
+):
+    settings.HUB_SAFETY_THRESHOLD = 0.0
+    kept = run_in(api, cluster, None)  # no community: allow
+    blocked = run_in(api, cluster, "A")
+    assert kept["items"][0]["safety"] == {}
+    assert blocked["items"][0]["safety"]["action"] == "block"
 
 
 def test_the_original_of_a_withheld_image_is_for_the_admin_scope_only(
