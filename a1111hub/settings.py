@@ -283,9 +283,12 @@ HUB_API_KEY_CACHE_SECONDS = env_float("HUB_API_KEY_CACHE_SECONDS", 10.0)
 # still on it, so `retry` is well above `timeout` (django-q2 re-delivers an unacknowledged
 # task after `retry` seconds).
 HUB_DISPATCH_SECONDS = env_int("HUB_DISPATCH_SECONDS", 300)
-# A running dispatcher looks for new work this often (plain reads when it finds none),
-# so a job sent while every dispatcher is busy starts on a free backend within it.
+# A running dispatcher checks this often whether a new job signalled itself (a stat() or
+# a Redis GET), so a job sent while every dispatcher is busy starts on a free backend
+# within it; it claims anyway every HUB_DISPATCH_RECHECK seconds (a backend back in
+# service, a job on another machine that could not signal it).
 HUB_DISPATCH_POLL = env_float("HUB_DISPATCH_POLL", 0.1)
+HUB_DISPATCH_RECHECK = env_float("HUB_DISPATCH_RECHECK", 2.0)
 JOB_TIMEOUT = env_int("HUB_JOB_TIMEOUT", HUB_DISPATCH_SECONDS + int(A1111_GENERATION_TIMEOUT) + 120)
 HOUSEKEEPING_TIMEOUT = env_int("HUB_HOUSEKEEPING_TIMEOUT", 3600)
 REDIS_URL = env_str("REDIS_URL", "")

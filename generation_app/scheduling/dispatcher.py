@@ -4,9 +4,11 @@ It claims (backend, job) pairs from the scheduler and runs each in a thread of i
 so one task drives as many backends as are free, whatever the number of queue workers.
 Every new job enqueues a dispatch (unless one waits in the broker already); one that
 finds nothing to claim ends at once. A running dispatcher looks again whenever one of
-its jobs gives its backend back (as soon as A1111 answers, before the images are stored)
-and every ``HUB_DISPATCH_POLL`` seconds: while it holds a queue worker, the dispatch
-tasks of newer jobs may wait behind it, so it must find their jobs itself. A backend
+its jobs gives its backend back (as soon as A1111 answers, before the images are stored),
+when a new job signals it (checked every ``HUB_DISPATCH_POLL`` seconds, at the cost of a
+stat() or a Redis GET), and every ``HUB_DISPATCH_RECHECK`` seconds: while it holds a queue
+worker, the dispatch tasks of newer jobs may wait behind it, so it must find their jobs
+itself. A backend
 that comes back or is added in the admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
 no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task
 outlives django-q2's timeout.
@@ -21,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
@@ -35,11 +38,13 @@ MAX_THREADS = 256  # an upper bound on backends one dispatcher drives
 
 
 def enqueue_dispatch() -> bool:
-    """Ask the generation queue for a dispatcher. False (logged) if the broker is down.
+    """Ask the generation queue for a dispatcher, and wake the running ones. False
+    (logged) if the broker is down.
 
     None is added while one waits in the broker: it has not claimed yet, so it will see
     every job committed before this call. A burst of requests then costs one task, not one
     each (a task is a few database writes on the ORM broker, in three processes)."""
+    signal_new_work()
     try:
         if _broker().queue_size():
             return True
@@ -89,6 +94,54 @@ class _ThreadConnections:
                 wrapper.dec_thread_sharing()
 
 
+# --- waking running dispatchers ------------------------------------------------------------
+# A running dispatcher claims again when one of its jobs gives its backend back, when new
+# work is signalled, and every HUB_DISPATCH_RECHECK seconds (a backend back in service, a
+# job freed by another process). The signal is a counter every process sees: a Redis key
+# when the cache is Redis, else the size of a file in HUB_DATA_DIR (appended to, one byte
+# per signal), which costs a stat() to read: checking it every HUB_DISPATCH_POLL is free,
+# where a claim is several queries.
+WAKE_KEY = "dispatch:wake"
+WAKE_FILE = "dispatch.wake"
+WAKE_FILE_MAX = 1 << 20  # bytes: then it starts again from empty (still a change)
+
+
+def _shared_cache():
+    return caches["default"] if settings.HUB_CACHE_URL else None
+
+
+def signal_new_work() -> None:
+    """Tell running dispatchers that a job may be claimable now. Never raises."""
+    try:
+        cache = _shared_cache()
+        if cache is not None:
+            cache.get_or_set(WAKE_KEY, 0, timeout=None)
+            cache.incr(WAKE_KEY)
+            return
+        path = settings.HUB_DATA_DIR / WAKE_FILE
+        with open(path, "ab") as handle:
+            if handle.tell() >= WAKE_FILE_MAX:
+                handle.truncate(0)
+            handle.write(b".")
+    except Exception:  # the periodic recheck finds the work anyway
+        logger.exception("Could not signal new work to the dispatchers")
+
+
+def work_signals() -> object:
+    """The signal counter's current value (compare two readings for a change)."""
+    try:
+        cache = _shared_cache()
+        if cache is not None:
+            return cache.get(WAKE_KEY, 0)
+        stat = (settings.HUB_DATA_DIR / WAKE_FILE).stat()
+        return (stat.st_size, stat.st_mtime_ns)
+    except FileNotFoundError:
+        return None
+    except Exception:
+        logger.exception("Could not read the dispatchers' wake signal")
+        return None
+
+
 def _run(claim: rule.Claim, freed: threading.Event) -> None:
     try:
         runner.run_claim(claim, on_release=freed.set)
@@ -106,6 +159,8 @@ def dispatch(max_seconds: float | None = None) -> int:
     # Set when one of this dispatcher's jobs gives its backend back, and when it ends:
     # claim again at once rather than at the next poll.
     freed = threading.Event()
+    signals = work_signals()  # read before claiming: a job signalled later is claimed later
+    rechecked = time.monotonic()
     claims = _claim()
     if not claims:  # something may stand in the way: mend, then look again
         _mend()
@@ -125,11 +180,15 @@ def dispatch(max_seconds: float | None = None) -> int:
             running = {future for future in running if not future.done()}
             if not running:
                 break
-            freed.wait(timeout=settings.HUB_DISPATCH_POLL)
+            woken = freed.wait(timeout=settings.HUB_DISPATCH_POLL)
             freed.clear()
             claims = []
-            if time.monotonic() < deadline:
-                claims = _claim()
+            now = time.monotonic()
+            if now < deadline:
+                latest = work_signals()
+                if woken or latest != signals or now - rechecked >= settings.HUB_DISPATCH_RECHECK:
+                    signals, rechecked = latest, now
+                    claims = _claim()
             elif not handed_over:
                 handed_over = True
                 if Job.objects.filter(status=Job.Status.QUEUED).exists():

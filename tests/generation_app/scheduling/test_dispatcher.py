@@ -24,9 +24,11 @@ def test_a_burst_of_jobs_costs_one_dispatch_task(api, backend, cluster):
     assert {Job.objects.get(pk=i).status for i in ids} == {"completed"}
 
 
-def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluster):
+def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluster, settings):
     """The running dispatcher holds the only queue worker; the new job's own task waits
-    behind it, so the dispatcher itself must find the job (it polls)."""
+    behind it, so the dispatcher itself must find the job: the job's signal wakes it (its
+    periodic recheck is set far beyond the test)."""
+    settings.HUB_DISPATCH_RECHECK = 600
     slow = [start_in_thread(SimConfig(port=0, step_ms=50, swap_ms=0)) for _ in range(2)]
     try:
         for server in slow:
@@ -41,10 +43,19 @@ def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluste
         worker.join(timeout=60)
         a, b = Job.objects.get(pk=first), Job.objects.get(pk=second)
         assert a.status == b.status == "completed"
-        assert b.started_at < a.finished_at  # it did not wait for the first to end
+        # It did not wait for the first to end, nor for its backend to be given back.
+        assert b.started_at < a.finished_at - timedelta(seconds=1)
     finally:
         for server in slow:
             server.shutdown()
+
+
+def test_every_signal_of_new_work_changes_what_dispatchers_read(db):
+    before = dispatcher.work_signals()
+    dispatcher.signal_new_work()
+    first = dispatcher.work_signals()
+    dispatcher.signal_new_work()  # at once: the same clock tick must still count
+    assert before != first != dispatcher.work_signals()
 
 
 def test_two_dispatchers_never_take_the_same_job_or_backend(transactional_db, sims):
