@@ -319,6 +319,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # Queries its table only when woken by an enqueue, or every HUB_QUEUE_RECHECK seconds.
+    Q_CLUSTER["broker_class"] = "core.broker.WakingORM"
+HUB_QUEUE_RECHECK = env_float("HUB_QUEUE_RECHECK", 2.0)
 
 # --- Generation -----------------------------------------------------------------------
 # Applied first, under the user's custom settings, the preset and the request. A1111's own

@@ -95,8 +95,9 @@ class CpuBench:
                 hub.use_backends(sims.urls)
                 leaders = [proc.pid for proc in hub.procs]
                 time.sleep(3)  # let the warm-up's tail settle
-                idle = self.idle(leaders, idle_seconds)
-                with Profiler(self.profile_dir, leaders):
+                with Profiler(self.profile_dir, "idle", leaders):
+                    idle = self.idle(leaders, idle_seconds)
+                with Profiler(self.profile_dir, "jobs", leaders):
                     per_job = self.per_job(hub, leaders, jobs)
                 hot = self.hot_read(hub, per_job.pop("done_job"), seconds)
             finally:
@@ -201,8 +202,9 @@ class Profiler:
     collapsed-stack file per group, for flame graphs or `sort | uniq` reading. py-spy's own
     sampling costs the hub a little CPU, so profiled runs are not the figures reported."""
 
-    def __init__(self, folder: str, leaders: list[int]):
-        self.folder, self.leaders = folder, leaders
+    def __init__(self, folder: str, phase: str, leaders: list[int]):
+        self.folder = f"{folder}/{phase}" if folder else ""
+        self.leaders = leaders
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self):

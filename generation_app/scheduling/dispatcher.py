@@ -5,8 +5,8 @@ so one task drives as many backends as are free, whatever the number of queue wo
 Every new job enqueues a dispatch (unless one waits in the broker already); one that
 finds nothing to claim ends at once. A running dispatcher looks again whenever one of
 its jobs gives its backend back (as soon as A1111 answers, before the images are stored),
-when a new job signals it (checked every ``HUB_DISPATCH_POLL`` seconds, at the cost of a
-stat() or a Redis GET), and every ``HUB_DISPATCH_RECHECK`` seconds: while it holds a queue
+when a new job signals it (core.wake, checked every ``HUB_DISPATCH_POLL`` seconds, at the
+cost of a stat() or a Redis GET), and every ``HUB_DISPATCH_RECHECK`` seconds: while it holds a queue
 worker, the dispatch tasks of newer jobs may wait behind it, so it must find their jobs
 itself. A backend
 that comes back or is added in the admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
@@ -23,11 +23,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
+from core import wake
 from generation_app.models import Job
 from generation_app.scheduling import claims, rule, runner
 
@@ -94,52 +94,17 @@ class _ThreadConnections:
                 wrapper.dec_thread_sharing()
 
 
-# --- waking running dispatchers ------------------------------------------------------------
-# A running dispatcher claims again when one of its jobs gives its backend back, when new
-# work is signalled, and every HUB_DISPATCH_RECHECK seconds (a backend back in service, a
-# job freed by another process). The signal is a counter every process sees: a Redis key
-# when the cache is Redis, else the size of a file in HUB_DATA_DIR (appended to, one byte
-# per signal), which costs a stat() to read: checking it every HUB_DISPATCH_POLL is free,
-# where a claim is several queries.
-WAKE_KEY = "dispatch:wake"
-WAKE_FILE = "dispatch.wake"
-WAKE_FILE_MAX = 1 << 20  # bytes: then it starts again from empty (still a change)
-
-
-def _shared_cache():
-    return caches["default"] if settings.HUB_CACHE_URL else None
+WAKE_SIGNAL = "dispatch"
 
 
 def signal_new_work() -> None:
-    """Tell running dispatchers that a job may be claimable now. Never raises."""
-    try:
-        cache = _shared_cache()
-        if cache is not None:
-            cache.get_or_set(WAKE_KEY, 0, timeout=None)
-            cache.incr(WAKE_KEY)
-            return
-        path = settings.HUB_DATA_DIR / WAKE_FILE
-        with open(path, "ab") as handle:
-            if handle.tell() >= WAKE_FILE_MAX:
-                handle.truncate(0)
-            handle.write(b".")
-    except Exception:  # the periodic recheck finds the work anyway
-        logger.exception("Could not signal new work to the dispatchers")
+    """Tell running dispatchers that a job may be claimable now (core.wake)."""
+    wake.send(WAKE_SIGNAL)
 
 
 def work_signals() -> object:
-    """The signal counter's current value (compare two readings for a change)."""
-    try:
-        cache = _shared_cache()
-        if cache is not None:
-            return cache.get(WAKE_KEY, 0)
-        stat = (settings.HUB_DATA_DIR / WAKE_FILE).stat()
-        return (stat.st_size, stat.st_mtime_ns)
-    except FileNotFoundError:
-        return None
-    except Exception:
-        logger.exception("Could not read the dispatchers' wake signal")
-        return None
+    """The dispatchers' wake signal as it is now (compare two readings for a change)."""
+    return wake.read(WAKE_SIGNAL)
 
 
 def _run(claim: rule.Claim, freed: threading.Event) -> None:

@@ -50,7 +50,7 @@ def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluste
             server.shutdown()
 
 
-def test_every_signal_of_new_work_changes_what_dispatchers_read(db):
+def test_every_signal_of_new_work_changes_what_dispatchers_read(transactional_db):
     before = dispatcher.work_signals()
     dispatcher.signal_new_work()
     first = dispatcher.work_signals()
