@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from a1111hub.datadir import prepare_data_dir
 from backends.models import Backend
 from core.models import ApiKey
+from generation_app.delivery import status
 
 prepare_data_dir()  # what manage.py does at start-up: the SQLite test database lives there
 
@@ -41,6 +42,7 @@ def sim(sim_server):
 @pytest.fixture(autouse=True)
 def _clear_cache(request):
     cache.clear()
+    status.forget()  # what web processes keep in memory (finished jobs' bodies, backend URLs)
     if _uses_db(request):  # without Redis the shared cache is a table of the test database
         request.getfixturevalue("django_db_setup")
         with request.getfixturevalue("django_db_blocker").unblock():

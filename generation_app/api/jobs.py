@@ -9,12 +9,14 @@ from rest_framework.views import APIView
 
 from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import ApiError, Conflict, NotFound
+from core.links import absolute_url
 from core.openapi import READ, errors, page_of
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
 from generation_app.api.serializers import (
     JobListSerializer,
     QueueSerializer,
 )
+from generation_app.delivery import status
 from generation_app.delivery.documents import (
     STATUS_FIELDS,
     JobResultSerializer,
@@ -73,8 +75,18 @@ class JobDetailView(APIView):
         "second or two, or follow /jobs/{job_id}/events instead.",
     )
     def get(self, request: Request, job_id) -> Response:
-        # The call every client polls: only the columns its body shows.
-        return Response(job_body(get_job(request, job_id, only=STATUS_FIELDS), request))
+        # The call every client polls: a finished job from this process's memory, else
+        # only the columns its body shows.
+        base = absolute_url(request, "/")
+        cached = status.final_body(str(job_id), base)
+        if cached is not None:
+            check_user_access(request, cached[0])
+            return Response(cached[1])
+        job = get_job(request, job_id, only=STATUS_FIELDS)
+        body = job_body(job, request)
+        if job.is_final:
+            status.keep_final_body(str(job_id), base, job.user_id, body)
+        return Response(body)
 
     @extend_schema(
         responses=CANCEL_RESPONSES,

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 
 from core.errors import NotFound
 from core.links import absolute_url, expiry
+from generation_app.delivery.status import backend_url
 from generation_app.media.links import image_url, preview_url
 from generation_app.media.previews import preview_version
 from generation_app.media.storage import read_bytes
@@ -84,7 +85,7 @@ class JobSerializer(JobLinksMixin, serializers.Serializer):
             "queue_position": queue.position,
             "message": job.message,
             "warnings": job.warnings,
-            "backend": job.backend.url if job.backend_id else None,
+            "backend": backend_url(job.backend_id),
             "created_at": _datetime(job.created_at),
             "started_at": _datetime(job.started_at),
             "finished_at": _datetime(job.finished_at),

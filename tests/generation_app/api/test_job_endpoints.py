@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from jobhelpers import submit
 
 from generation_app.models import Job
@@ -145,3 +147,22 @@ def test_only_stored_image_names_are_served(api, backend, cluster):
         assert response.status_code == 404, bad
         # A name the hub wrote, or not even the shape of one (no such route).
         assert response.json()["error"] in ("image_not_found", "job_not_found", "not_found")
+
+
+def test_a_finished_jobs_status_is_served_from_memory_to_whoever_may_see_it(
+    api, user_api, backend, cluster
+):
+    body = {"user_id": "alice", "prompt": "x", "width": 64, "height": 64}
+    job_id = submit(api, body).json()["job_id"]
+    running = api.get(f"/jobs/{job_id}").json()
+    cluster.drain()
+    first = api.get(f"/jobs/{job_id}").json()
+    assert running["status"] == "queued" and first["status"] == "completed"
+    with CaptureQueriesContext(connection) as queries:
+        again = api.get(f"/jobs/{job_id}").json()
+    assert again == first and len(queries.captured_queries) == 0
+    assert user_api("alice").get(f"/jobs/{job_id}").json() == first
+    assert user_api("mallory").get(f"/jobs/{job_id}").status_code == 403
+    # Links are absolute on the host the client used, whichever host asked first.
+    other = api.get(f"/jobs/{job_id}", HTTP_HOST="hub.example").json()
+    assert other["links"]["self"].startswith("http://hub.example/")
