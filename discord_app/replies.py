@@ -34,6 +34,8 @@ EXPIRY_MARGIN = timedelta(minutes=2)
 
 @receiver(signals.job_changed, dispatch_uid="discord_app.replies")
 def on_job_changed(sender, job_id, event_type: str, **kwargs) -> None:
+    if not settings.DISCORD_PUBLIC_KEY:  # no interactions, so no reply to keep up to date
+        return
     reply = DiscordReply.objects.filter(job_id=job_id, finished=False).only("last_edit_at").first()
     if reply is None:
         return
