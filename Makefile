@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 A1111_URL ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers: most tests wait on HTTP, the simulator or the queue, so three
+# share the two cores of the development machine well.
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint format bench venv clean
 
@@ -21,7 +24,7 @@ run: venv
 	$(PY) manage.py runhub --host $(HOST) --port $(PORT) $(if $(A1111_URL),--a1111-url $(A1111_URL),)
 
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -34,7 +34,15 @@ def running_hub_port() -> int:
     return RUNNING_HUB_PORT
 
 
+def per_worker(name: str) -> str:
+    """A PostgreSQL database or queue name of this pytest-xdist worker's own: two workers
+    running system tests at once never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"{name}_{worker}" if worker else name
+
+
 def _hub_env(data_dir: Path, database: str, **extra: str) -> dict[str, str]:
+    database = per_worker(database)
     env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(HUB_DATA_DIR=str(data_dir), SIM_STEP_MS="5", HUB_WORKERS="2", PYTHONUNBUFFERED="1")
     if "DATABASE_URL" in env:  # PostgreSQL run: its own database, not the test runner's

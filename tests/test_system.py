@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
-from systemhelpers import ROOT, _start_runhub, _stop_runhub, _wait_for, free_port
+from systemhelpers import ROOT, _start_runhub, _stop_runhub, _wait_for, free_port, per_worker
 
 
 def _children_of(pid: int) -> dict[int, tuple[str, dict]]:
@@ -174,14 +174,15 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
     env.update(
         HUB_DATA_DIR=str(tmp_path), A1111_URL=sim.url, HUB_JOB_STALE_SECONDS="2", HUB_WORKERS="1"
     )
+    database = per_worker("hub_sweep")
     if "DATABASE_URL" in env:
-        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/hub_sweep"
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "hub_sweep"], check=False
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
         )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "hub_sweep"], check=True)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
     if "REDIS_URL" in env:
-        env["HUB_QUEUE_NAME"] = "hub-sweep-test"
+        env["HUB_QUEUE_NAME"] = database
     manage = [sys.executable, "manage.py"]
     processes: list[subprocess.Popen] = []
     try:

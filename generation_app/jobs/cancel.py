@@ -5,9 +5,14 @@ from __future__ import annotations
 from django.utils import timezone
 
 from backends.registry import interrupt
+from core import wake
 from core.errors import Conflict
 from generation_app.jobs.signals import announce
 from generation_app.models import BackendLease, Job, JobEvent
+
+# A runner reads its job's cancel_requested when this signal changes (core.wake), not on
+# every progress poll.
+CANCEL_SIGNAL = "cancel"
 
 
 def cancel_job(job: Job) -> Job:
@@ -30,6 +35,7 @@ def cancel_job(job: Job) -> Job:
         announce(job, JobEvent.Type.CANCELLED)
     else:
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        wake.send(CANCEL_SIGNAL)  # the runner following the job looks at once
         interrupt_if_running(job)
     job.refresh_from_db()
     return job

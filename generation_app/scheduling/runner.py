@@ -24,6 +24,8 @@ from a1111.client import A1111Client, A1111Error
 from a1111.messages import actionable_message
 from backends.models import Backend
 from backends.registry import client_for, interrupt, mark_unhealthy
+from core import wake
+from generation_app.jobs.cancel import CANCEL_SIGNAL
 from generation_app.jobs.groups import a1111_payload, release_shared_inputs
 from generation_app.jobs.kinds import a1111_call
 from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
@@ -36,6 +38,12 @@ from generation_app.scheduling import claims, rule
 from generation_app.scheduling.rule import Claim
 
 logger = logging.getLogger(__name__)
+
+# A running job looks for a cancel when one is signalled (core.wake), and at least this
+# often (a cancel from a machine the signal does not reach). Its lease's heartbeat is
+# renewed this often, or at a quarter of HUB_JOB_STALE_SECONDS (what declares it dead).
+CANCEL_RECHECK_SECONDS = 5.0
+LEASE_RENEW_SECONDS = 5.0
 
 
 def run_claim(claim: Claim, on_release: Callable[[], None] | None = None) -> None:
@@ -173,19 +181,24 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
     use_task_progress = backend.capabilities.get("internal_progress", True)
     interrupted = False
     preview = _preview_poll(job)
+    cancels, cancels_checked = object(), -math.inf  # the first poll looks
+    lease_renewed = time.monotonic()  # by the claim
     try:
         while True:
             # Wakes the moment A1111 answers: polling must not add latency to a fast job.
             done, _ = wait([future], timeout=settings.HUB_PROGRESS_INTERVAL)
             if done:
                 break
-            state = Job.objects.filter(pk=job.pk).values("cancel_requested").first()
-            if state and state["cancel_requested"] and not interrupted:
-                try:
-                    progress_client.interrupt()
-                    interrupted = True
-                except A1111Error as exc:
-                    logger.warning("Interrupt failed for job %s: %s", job.pk, exc)
+            latest, now = wake.read(CANCEL_SIGNAL), time.monotonic()
+            if latest != cancels or now - cancels_checked >= CANCEL_RECHECK_SECONDS:
+                cancels, cancels_checked = latest, now
+                state = Job.objects.filter(pk=job.pk).values("cancel_requested").first()
+                if state and state["cancel_requested"] and not interrupted:
+                    try:
+                        progress_client.interrupt()
+                        interrupted = True
+                    except A1111Error as exc:
+                        logger.warning("Interrupt failed for job %s: %s", job.pk, exc)
             update, use_task_progress = _read_progress(
                 progress_client, job, use_task_progress, preview
             )
@@ -193,7 +206,9 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
             if moved and "progress" in update:
                 announce(job, JobEvent.Type.PROGRESS)
-            BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
+            if now - lease_renewed >= min(LEASE_RENEW_SECONDS, settings.HUB_JOB_STALE_SECONDS / 4):
+                lease_renewed = now
+                BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:
         progress_client.close()
         if preview is not None:

@@ -1,0 +1,22 @@
+"""The hub's settings for its own test suite (DJANGO_SETTINGS_MODULE in pyproject.toml).
+
+`make test` runs the suite in several pytest-xdist workers. pytest-django gives each its
+own test database; here each also gets its own queue names and, with Redis, its own pair
+of Redis databases (broker, cache), so one worker never takes another's tasks nor flushes
+its cache. Without xdist these are the hub's own settings, unchanged.
+"""
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker:
+    _index = int(_worker.removeprefix("gw") or 0)
+    os.environ["HUB_QUEUE_NAME"] = f"{os.environ.get('HUB_QUEUE_NAME', 'a1111hub')}-{_worker}"
+    if os.environ.get("REDIS_URL"):
+        _url = urlsplit(os.environ["REDIS_URL"])
+        _base = int(_url.path.lstrip("/") or 0)
+        # Every process this worker starts (runhub in the system tests) inherits them.
+        os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{(_base + 2 * _index) % 16}"))
+
+from a1111hub.settings import *  # noqa: E402, F403
