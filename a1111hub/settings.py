@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "communities",
     "generation_app",
     "discord_app",
+    "webui",
     "ops",
     "axes",  # admin login attempts (django-axes)
 ]

@@ -1,0 +1,282 @@
+"""The web app in headless Chromium against a real hub (tests/webui/conftest.py): a person
+signs in, generates with a LoRA picked from the autocomplete, watches it reach 100 %,
+finds the picture in the gallery by a word of its prompt, favourites, reruns and deletes
+it — on a phone-sized and a desktop-sized window. Another user's key sees none of it; the
+step cap shows as the slider's maximum and as the hub's refusal; the first load is small
+and quick."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.webui.conftest import MAX_STEPS, needs_chromium
+
+pytestmark = [needs_chromium, pytest.mark.timeout(300)]
+
+SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def wait(browser, condition, timeout: float = 20, what: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.05).until(
+        lambda b: condition(b), message=what
+    )
+
+
+def css(browser, selector):
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, selector)
+
+
+def all_css(browser, selector):
+    from selenium.webdriver.common.by import By
+
+    return browser.find_elements(By.CSS_SELECTOR, selector)
+
+
+def shown(browser, selector) -> bool:
+    found = all_css(browser, selector)
+    return bool(found) and found[0].is_displayed()
+
+
+def fits_the_screen(browser) -> bool:
+    return browser.execute_script(
+        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def ready(browser) -> bool:
+    return browser.execute_script("return document.documentElement.dataset.ready === '1'")
+
+
+def open_app(browser, hub, size=(1280, 800)):
+    browser.set_window_size(*size)
+    browser.get(f"{hub['base']}/app")
+    wait(browser, ready, what="the app never became ready")
+
+
+def sign_in(browser, key: str) -> None:
+    wait(browser, lambda b: shown(b, "#signin-key"), what="no sign-in form")
+    css(browser, "#signin-key").send_keys(key)
+    css(browser, "#signin-form button[type=submit]").click()
+    wait(browser, lambda b: shown(b, "#page-generate"), what="generate page not shown")
+    wait(browser, lambda b: all_css(b, "#checkpoint option"), what="no checkpoints")
+
+
+def set_number(browser, selector: str, value) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    field = css(browser, selector)
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(str(value))
+
+
+def go(browser, page: str) -> None:
+    css(browser, f'#nav a[data-page="{page}"]').click()
+    wait(browser, lambda b: shown(b, f"#page-{page}"), what=f"{page} not shown")
+
+
+def job_done(browser, card_index: int = 0):
+    """The newest job card once it shows 100 % and its picture has loaded."""
+
+    def check(b):
+        cards = all_css(b, "#job-list .job")
+        if len(cards) <= card_index:
+            return None
+        card = cards[card_index]
+        if card.get_attribute("data-status") in ("failed", "cancelled"):
+            raise AssertionError(card.text)
+        loaded = b.execute_script(
+            "return [...arguments[0].querySelectorAll('.results img')]"
+            ".some(i => i.complete && i.naturalWidth > 0)",
+            card,
+        )
+        pct = card.find_element("css selector", ".pct").text
+        return card if (pct == "100 %" and loaded) else None
+
+    return wait(browser, check, 60, "the job never reached 100 % with its picture")
+
+
+def search_gallery(browser, word: str, count: int):
+    from selenium.webdriver.common.keys import Keys
+
+    field = css(browser, "#gallery-q")
+    field.clear()
+    field.send_keys(word, Keys.ENTER)
+    return wait(
+        browser,
+        lambda b: (tiles := all_css(b, "#gallery-grid li")) and len(tiles) == count and tiles,
+        what=f"the gallery never showed {count} picture(s) for {word!r}",
+    )
+
+
+def api(hub, key, method, path, **kwargs):
+    headers = {"Authorization": f"Bearer {key}"}
+    return requests.request(method, f"{hub['base']}{path}", headers=headers, timeout=10, **kwargs)
+
+
+# --- the whole round, on a phone and on a desktop ---------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+def test_a_person_generates_finds_favourites_reruns_and_deletes(
+    browser, hub, make_key, screenshots, size
+):
+    from selenium.webdriver.common.keys import Keys
+
+    user = f"web-{size}-{uuid.uuid4().hex[:6]}"
+    key = make_key(user)
+    word = f"zebra{uuid.uuid4().hex[:6]}"
+    shot = lambda name: browser.save_screenshot(str(screenshots / f"{size}-{name}.png"))  # noqa: E731
+
+    open_app(browser, hub, SIZES[size])
+    shot("signin")
+    sign_in(browser, key)
+    assert key not in browser.current_url
+
+    # A LoRA from the autocomplete, with the keyboard.
+    search = css(browser, "#lora-search")
+    search.send_keys("watercol")
+    wait(browser, lambda b: shown(b, "#lora-options [role=option][data-value]"), what="no options")
+    search.send_keys(Keys.ENTER)
+    wait(browser, lambda b: all_css(b, "#lora-stack li[data-lora]"), what="LoRA not added")
+    picked = css(browser, "#lora-stack li[data-lora]").get_attribute("data-lora")
+    session = api(hub, key, "GET", f"/sessions/{user}").json()
+    assert list(session["active_loras"]) == [picked]  # the session the Discord bot uses too
+
+    css(browser, "#prompt").send_keys(f"a lighthouse in fog, {word}")
+    set_number(browser, "#steps", 12)
+    wait(browser, lambda b: "Estimated cost" in css(b, "#cost").text, what="no cost estimate")
+    css(browser, "#generate").click()
+    card = job_done(browser)
+    assert card.find_element("css selector", "progress").get_attribute("value") == "1"
+    assert fits_the_screen(browser)
+    shot("generate")
+
+    go(browser, "gallery")
+    tiles = search_gallery(browser, word, 1)
+    image_id = int(tiles[0].get_attribute("data-image"))
+    assert fits_the_screen(browser)
+    shot("gallery")
+    tiles[0].find_element("css selector", "button").click()
+    wait(browser, lambda b: css(b, "#image-dialog").get_attribute("open") is not None)
+    assert word in css(browser, "#image-infotext").text
+    assert picked.split(".")[0] in css(browser, "#image-infotext").text  # the LoRA was applied
+    css(browser, "#act-favorite").click()
+    wait(browser, lambda b: css(b, "#act-favorite").get_attribute("aria-pressed") == "true")
+    assert api(hub, key, "GET", f"/images/{image_id}").json()["favorite"] is True
+    shot("picture")
+
+    css(browser, "#act-rerun").click()
+    wait(browser, lambda b: shown(b, "#page-generate"), what="rerun did not show the job")
+    job_done(browser, 0)
+    assert len(all_css(browser, "#job-list .job")) == 2
+
+    go(browser, "gallery")
+    tiles = search_gallery(browser, word, 2)
+    original = next(t for t in tiles if int(t.get_attribute("data-image")) == image_id)
+    assert original.find_elements("css selector", ".star")  # the favourite is marked
+    original.find_element("css selector", "button").click()
+    wait(browser, lambda b: css(b, "#image-dialog").get_attribute("open") is not None)
+    css(browser, "#act-delete").click()
+    assert css(browser, "#act-delete").text == "Press again to delete"
+    css(browser, "#act-delete").click()
+    wait(browser, lambda b: len(all_css(b, "#gallery-grid li")) == 1, what="not deleted")
+    assert api(hub, key, "GET", f"/images/{image_id}").status_code == 404
+
+    go(browser, "models")
+    wait(browser, lambda b: all_css(b, "#lora-list .card") and all_css(b, "#checkpoint-list .card"))
+    assert fits_the_screen(browser)
+    shot("models")
+
+
+def test_another_users_key_cannot_see_or_touch_the_pictures(browser, hub, make_key):
+    alice = f"alice-{uuid.uuid4().hex[:6]}"
+    alice_key, mallory_key = make_key(alice), make_key(f"mallory-{uuid.uuid4().hex[:6]}")
+    made = api(hub, alice_key, "POST", "/generate/txt2img",
+               json={"user_id": alice, "prompt": "a private garden", "steps": 4})  # fmt: skip
+    assert made.status_code == 202, made.text
+    deadline = time.monotonic() + 60
+    while not (pictures := api(hub, alice_key, "GET", f"/users/{alice}/images").json()["results"]):
+        assert time.monotonic() < deadline, "alice's picture never appeared"
+        time.sleep(0.2)
+    image_id = pictures[0]["id"]
+
+    open_app(browser, hub)
+    sign_in(browser, mallory_key)
+    go(browser, "gallery")
+    wait(browser, lambda b: "No pictures yet" in css(b, "#gallery-status").text)
+    # The app's own API client, as a person would use it from the console.
+    answers = browser.execute_async_script(
+        """
+        const [id, alice, done] = arguments;
+        const { api } = await import('/static/webui/js/api.js');
+        const out = {};
+        for (const [name, path, method] of [
+            ['detail', `/images/${id}`, 'GET'], ['favorite', `/images/${id}/favorite`, 'POST'],
+            ['rerun', `/images/${id}/rerun`, 'POST'], ['delete', `/images/${id}`, 'DELETE'],
+            ['list', `/users/${alice}/images`, 'GET']]) {
+          try { await api(path, { method, body: method === 'POST' ? {} : undefined });
+                out[name] = 200; }
+          catch (err) { out[name] = err.status; }
+        }
+        done(out);
+        """,
+        image_id,
+        alice,
+    )
+    assert answers == {"detail": 404, "favorite": 404, "rerun": 404, "delete": 404, "list": 403}
+    still = api(hub, alice_key, "GET", f"/images/{image_id}").json()
+    assert still["favorite"] is False
+
+
+def test_the_step_cap_is_the_sliders_maximum_and_the_hubs_refusal(browser, hub, make_key):
+    open_app(browser, hub)
+    sign_in(browser, make_key(f"capped-{uuid.uuid4().hex[:6]}"))
+    assert css(browser, "#steps-range").get_attribute("max") == str(MAX_STEPS)
+    assert f"At most {MAX_STEPS}" in css(browser, "#steps-hint").text
+    css(browser, "#prompt").send_keys("a very detailed cathedral")
+    set_number(browser, "#steps", MAX_STEPS + 1)
+    assert css(browser, "#steps").get_attribute("value") == str(MAX_STEPS + 1)  # not clamped
+    assert "Above your limit" in css(browser, "#steps-hint").text
+    css(browser, "#generate").click()
+    error = wait(browser, lambda b: css(b, "#gen-error").text, what="no refusal shown")
+    assert f"at most {MAX_STEPS} steps" in error and str(MAX_STEPS + 1) in error, error
+    assert all_css(browser, "#job-list .job") == []
+
+
+def test_the_first_load_is_small_and_interactive_within_a_second(
+    browser, hub, make_key, screenshots
+):
+    """Measured by the browser itself (Resource Timing), with its cache off: everything the
+    page transfers until the app is ready, signed out and signed in (the Generate page with
+    its API calls)."""
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    measure = """
+        const nav = performance.getEntriesByType('navigation')[0];
+        const resources = performance.getEntriesByType('resource');
+        const ready = performance.getEntriesByName('app-ready')[0];
+        return {bytes: nav.transferSize + resources.reduce((n, r) => n + r.transferSize, 0),
+                requests: resources.length + 1, interactive_ms: ready.startTime,
+                dom_interactive_ms: nav.domInteractive};
+    """
+    open_app(browser, hub)
+    signed_out = browser.execute_script(measure)
+    sign_in(browser, make_key(f"speedy-{uuid.uuid4().hex[:6]}"))
+    browser.refresh()
+    wait(browser, ready)
+    wait(browser, lambda b: all_css(b, "#sampler_name option"))
+    signed_in = browser.execute_script(measure)
+    numbers = {"signed_out": signed_out, "signed_in": signed_in}
+    (screenshots / "first-load.json").write_text(json.dumps(numbers, indent=2))
+    print(f"\nfirst load: {numbers}")
+    for figures in numbers.values():
+        assert 0 < figures["bytes"] < 300_000, numbers
+        assert figures["interactive_ms"] < 1000, numbers
