@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from systemhelpers import ROOT, _hub_env, _start_runhub, _stop_runhub
+from systemhelpers import ROOT, _start_runhub, _stop_runhub
 
 INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MAX_STEPS = 40
-DATABASE = "hub_webui"
 
 needs_chromium = pytest.mark.skipif(
     not (CHROMEDRIVER and CHROMIUM),
@@ -33,9 +32,11 @@ needs_chromium = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("webui-hub")
+    # One hub per pytest-xdist worker: its own database (PostgreSQL runs) and queue (Redis).
+    database = f"hub_webui_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     env = {"HUB_POLICY": f'{{"max_steps": {MAX_STEPS}}}', "SIM_STEP_MS": "20"}
-    hub = _start_runhub(data_dir, DATABASE, **env)
-    hub["data_dir"], hub["env"] = data_dir, env
+    hub = _start_runhub(data_dir, database, **env)
+    hub["data_dir"], hub["database"], hub["env"] = data_dir, database, env
     try:
         _wait_for_loras(hub)
         yield hub
@@ -56,12 +57,17 @@ def _wait_for_loras(hub) -> None:
 
 @pytest.fixture(scope="session")
 def make_key(hub):
-    """A user key for ``user_id`` on the hub's database."""
+    """A user key for ``user_id`` on the hub's database (the same data folder and database
+    as the running hub; systemhelpers' own helper would recreate a PostgreSQL database)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
+    env["HUB_DATA_DIR"] = str(hub["data_dir"])
+    if "DATABASE_URL" in env:
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{hub['database']}"
 
     def make(user_id: str) -> str:
         done = subprocess.run(
             [sys.executable, "manage.py", "create_api_key", f"web {user_id}", "--user", user_id],
-            cwd=ROOT, env=_hub_env(hub["data_dir"], DATABASE, **hub["env"]),
+            cwd=ROOT, env=env,
             capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         return done.stdout.strip().splitlines()[-1]

@@ -280,3 +280,56 @@ def test_the_first_load_is_small_and_interactive_within_a_second(
     for figures in numbers.values():
         assert 0 < figures["bytes"] < 300_000, numbers
         assert figures["interactive_ms"] < 1000, numbers
+
+
+def test_presets_save_load_and_share_and_controlnet_previews_then_runs(
+    browser, hub, make_key, tmp_path, screenshots
+):
+    from PIL import Image
+    from selenium.webdriver.support.ui import Select
+
+    open_app(browser, hub)
+    sign_in(browser, make_key(f"artist-{uuid.uuid4().hex[:6]}"))
+    css(browser, "#prompt").send_keys("a castle on a hill")
+    set_number(browser, "#steps", 9)
+    css(browser, "#presets summary").click()
+    css(browser, "#preset-name").send_keys("castle")
+    Select(css(browser, "#preset-visibility")).select_by_value("code")
+    css(browser, "#preset-save").click()
+    status = wait(browser, lambda b: "Share code:" in (t := css(b, "#preset-status").text) and t)
+    code = status.rsplit(" ", 1)[-1]
+
+    css(browser, "#prompt").clear()
+    css(browser, "#prompt").send_keys("something else")
+    set_number(browser, "#steps", 30)
+    Select(css(browser, "#preset-select")).select_by_visible_text("castle (code)")
+    css(browser, "#preset-load").click()
+    wait(browser, lambda b: "Loaded" in css(b, "#preset-status").text)
+    assert css(browser, "#prompt").get_attribute("value") == "a castle on a hill"
+    assert css(browser, "#steps").get_attribute("value") == "9"
+
+    control = tmp_path / "control.png"
+    Image.new("RGB", (128, 128), "white").save(control)
+    css(browser, "#cn summary").click()
+    css(browser, "#cn-image").send_keys(str(control))
+    Select(css(browser, "#cn-module")).select_by_value("canny")
+    canny = next(
+        o for o in all_css(browser, "#cn-model option") if "canny" in o.text and "sd15" in o.text
+    )
+    Select(css(browser, "#cn-model")).select_by_visible_text(canny.text)
+    css(browser, "#cn-preview").click()
+    wait(browser, lambda b: b.execute_script(
+        "const m = document.querySelector('#cn-map'); return !m.hidden && m.naturalWidth > 0"
+    ), what="no preprocessor map")  # fmt: skip
+    shot = screenshots / "desktop-controlnet.png"
+    browser.save_screenshot(str(shot))
+    css(browser, "#generate").click()
+    job_done(browser)
+
+    # Someone else copies the preset by its share code.
+    css(browser, "#signout").click()
+    sign_in(browser, make_key(f"friend-{uuid.uuid4().hex[:6]}"))
+    css(browser, "#presets summary").click()
+    css(browser, "#preset-code").send_keys(code)
+    css(browser, "#preset-copy").click()
+    wait(browser, lambda b: "Copied “castle”" in css(b, "#preset-status").text)
