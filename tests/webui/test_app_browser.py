@@ -333,3 +333,41 @@ def test_presets_save_load_and_share_and_controlnet_previews_then_runs(
     css(browser, "#preset-code").send_keys(code)
     css(browser, "#preset-copy").click()
     wait(browser, lambda b: "Copied “castle”" in css(b, "#preset-status").text)
+
+
+@pytest.fixture
+def slow_sim(hub):
+    """The hub's simulator at 150 ms a step for one test (so a job can be watched)."""
+    health = api(hub, hub["key"], "GET", "/health").json()
+    url = next(b["url"] for b in health["backends"] if b["is_simulator"])
+    requests.post(f"{url}/sim/faults", json={"step_ms": 150}, timeout=5).raise_for_status()
+    yield url
+    requests.post(f"{url}/sim/faults", json={"step_ms": 20}, timeout=5).raise_for_status()
+
+
+def test_a_job_is_watched_queue_position_live_preview_and_cancel(
+    browser, hub, make_key, slow_sim, screenshots
+):
+    open_app(browser, hub, SIZES["phone"])
+    sign_in(browser, make_key(f"watcher-{uuid.uuid4().hex[:6]}"))
+    css(browser, "#prompt").send_keys("a slow sunrise")
+    set_number(browser, "#steps", MAX_STEPS)
+    css(browser, "#generate").click()
+    wait(browser, lambda b: len(all_css(b, "#job-list .job")) == 1)
+    css(browser, "#generate").click()  # a second one waits behind the first
+    wait(browser, lambda b: len(all_css(b, "#job-list .job")) == 2)
+    second, first = all_css(browser, "#job-list .job")
+    wait(browser, lambda b: "position" in second.find_element("css selector", ".state").text,
+         what="no queue position")  # fmt: skip
+    wait(browser, lambda b: "Running · step" in first.find_element("css selector", ".state").text)
+    wait(browser, lambda b: b.execute_script(
+        "const p = arguments[0].querySelector('.preview'); return !p.hidden && p.naturalWidth > 0",
+        first), 30, "no live preview")  # fmt: skip
+    running = float(first.find_element("css selector", "progress").get_attribute("value"))
+    assert 0 < running < 1
+    browser.save_screenshot(str(screenshots / "phone-watch.png"))
+    for card in (second, first):
+        card.find_element("css selector", ".cancel").click()
+        wait(browser, lambda b, c=card: c.get_attribute("data-status") == "cancelled",
+             what="not cancelled")  # fmt: skip
+        assert card.find_element("css selector", ".state").text == "Cancelled"
