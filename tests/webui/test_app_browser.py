@@ -371,3 +371,36 @@ def test_a_job_is_watched_queue_position_live_preview_and_cancel(
         wait(browser, lambda b, c=card: c.get_attribute("data-status") == "cancelled",
              what="not cancelled")  # fmt: skip
         assert card.find_element("css selector", ".state").text == "Cancelled"
+
+
+def test_every_control_has_a_name_and_the_pages_work_by_keyboard(browser, hub, make_key):
+    from selenium.webdriver.common.keys import Keys
+
+    open_app(browser, hub)
+    sign_in(browser, make_key(f"keyboard-{uuid.uuid4().hex[:6]}"))
+    for page in ("generate", "gallery", "models"):
+        go(browser, page)
+        wait(browser, lambda b: b.execute_script("return document.documentElement.dataset.ready"))
+        unnamed = browser.execute_script(
+            """
+            const page = document.querySelector(arguments[0]);
+            return [...page.querySelectorAll('input, select, textarea, button')]
+              .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                           && !e.textContent.trim())
+              .map(e => e.outerHTML.slice(0, 80));
+            """,
+            f"#page-{page}",
+        )
+        assert unnamed == [], unnamed
+    # From the address bar to the Generate button with Tab alone, focus always visible.
+    go(browser, "generate")
+    body = css(browser, "body")
+    body.send_keys(Keys.TAB)
+    seen = []
+    for _ in range(60):
+        active = browser.switch_to.active_element
+        seen.append(active.get_attribute("id") or active.tag_name)
+        if active.get_attribute("id") == "generate":
+            break
+        active.send_keys(Keys.TAB)
+    assert "prompt" in seen and "lora-search" in seen and seen[-1] == "generate", seen
