@@ -8,11 +8,15 @@ but the hub's own scripts, styles, images and API (no inline code, no CDN).
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
+
+from webui.links import LinkError, redeem
 
 
 def content_security_policy() -> str:
@@ -47,4 +51,26 @@ def app_shell(request):
     response["Referrer-Policy"] = "same-origin"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_POST
+def sign_in_with_link(request):
+    """Trade a sign-in link's token for a new user key. CSRF-checked like any form post
+    (the shell carries the token), so another site cannot sign a visitor in as someone
+    else."""
+    try:
+        token = json.loads(request.body or b"{}").get("token", "")
+    except (ValueError, AttributeError):
+        token = ""
+    if not isinstance(token, str) or not token or len(token) > 1000:
+        return JsonResponse(
+            {"error": "invalid_request", "detail": 'Send {"token": ...}.'}, status=400
+        )
+    try:
+        user_id, key = redeem(token)
+    except LinkError as exc:
+        return JsonResponse({"error": "link_invalid", "detail": str(exc)}, status=400)
+    response = JsonResponse({"user_id": user_id, "key": key})
+    response["Cache-Control"] = "no-store"
     return response

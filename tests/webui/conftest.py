@@ -56,23 +56,28 @@ def _wait_for_loras(hub) -> None:
 
 
 @pytest.fixture(scope="session")
-def make_key(hub):
-    """A user key for ``user_id`` on the hub's database (the same data folder and database
-    as the running hub; systemhelpers' own helper would recreate a PostgreSQL database)."""
+def manage(hub):
+    """``manage.py <args>`` on the running hub's data folder and database (systemhelpers'
+    own environment helper would recreate a PostgreSQL database); returns its last line."""
     env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
     env["HUB_DATA_DIR"] = str(hub["data_dir"])
     if "DATABASE_URL" in env:
         env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{hub['database']}"
 
-    def make(user_id: str) -> str:
+    def run(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "manage.py", "create_api_key", f"web {user_id}", "--user", user_id],
-            cwd=ROOT, env=env,
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env,
             capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         return done.stdout.strip().splitlines()[-1]
 
-    return make
+    return run
+
+
+@pytest.fixture(scope="session")
+def make_key(manage):
+    """A user key for ``user_id`` on the hub's database."""
+    return lambda user_id: manage("create_api_key", f"web {user_id}", "--user", user_id)
 
 
 @pytest.fixture(scope="session")

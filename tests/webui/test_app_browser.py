@@ -404,3 +404,20 @@ def test_every_control_has_a_name_and_the_pages_work_by_keyboard(browser, hub, m
             break
         active.send_keys(Keys.TAB)
     assert "prompt" in seen and "lora-search" in seen and seen[-1] == "generate", seen
+
+
+def test_an_operators_link_signs_a_person_in_once_and_leaves_no_token_in_the_url(
+    browser, hub, manage
+):
+    user = f"linked-{uuid.uuid4().hex[:6]}"
+    link = manage("app_link", user, "--url", hub["base"])
+    browser.get(link)
+    wait(browser, ready)
+    wait(browser, lambda b: shown(b, "#page-generate"), what="the link did not sign in")
+    assert "token" not in browser.current_url
+    assert css(browser, "#who").text == f"Signed in as {user}"
+    css(browser, "#signout").click()
+    browser.get(link)  # a second time: spent
+    wait(browser, ready)
+    wait(browser, lambda b: "already used" in css(b, "#signin-error").text)
+    assert shown(browser, "#page-signin")

@@ -29,6 +29,27 @@ async function whoami() {
   $("#who").textContent = `Signed in as ${auth.user}`;
 }
 
+/** A sign-in link (/app#token=...): trade its one-use token for a key, then forget it. */
+async function signInWithLink() {
+  const match = location.hash.match(/^#token=([^&]+)/);
+  if (!match) return;
+  history.replaceState(null, "", `${location.pathname}#/generate`);
+  auth.clear();
+  forget();
+  const response = await fetch("/app/sign-in", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": $('meta[name="csrf-token"]').content },
+    body: JSON.stringify({ token: decodeURIComponent(match[1]) }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    $("#signin-error").textContent = body.detail || `The hub answered ${response.status}.`;
+    return;
+  }
+  auth.save(body.key, body.user_id);
+}
+
 let first = true;
 async function route() {
   if (!auth.key) {
@@ -96,7 +117,7 @@ function signOut() {
 
 $("#signin-form").addEventListener("submit", signIn);
 $("#signout").addEventListener("click", signOut);
-window.addEventListener("hashchange", () => route().catch(report));
+window.addEventListener("hashchange", () => signInWithLink().then(route).catch(report));
 
 function report(err) {
   console.error(err);
@@ -104,7 +125,8 @@ function report(err) {
   box.textContent = err.message || String(err);
 }
 
-route()
+signInWithLink()
+  .then(route)
   .catch(report)
   .finally(() => {
     first = false;
