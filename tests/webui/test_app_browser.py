@@ -237,8 +237,14 @@ def test_another_users_key_cannot_see_or_touch_the_pictures(browser, hub, make_k
 
 
 def test_the_step_cap_is_the_sliders_maximum_and_the_hubs_refusal(browser, hub, make_key):
+    user = f"capped-{uuid.uuid4().hex[:6]}"
+    key = make_key(user)
+    saved = {"default_steps": 17, "preferred_sampler": "Euler a"}  # e.g. from the Discord bot
+    assert api(hub, key, "PATCH", f"/sessions/{user}/settings", json=saved).status_code == 200
     open_app(browser, hub)
-    sign_in(browser, make_key(f"capped-{uuid.uuid4().hex[:6]}"))
+    sign_in(browser, key)
+    wait(browser, lambda b: css(b, "#steps").get_attribute("value") == "17", what="not 17")
+    assert css(browser, "#sampler_name").get_attribute("value") == "Euler a"
     assert css(browser, "#steps-range").get_attribute("max") == str(MAX_STEPS)
     assert f"At most {MAX_STEPS}" in css(browser, "#steps-hint").text
     css(browser, "#prompt").send_keys("a very detailed cathedral")

@@ -27,7 +27,11 @@ async function setup() {
   wireLoras();
   wirePresets();
   wireControlNet();
-  await Promise.all([fillModels(), loadSession(), loadPresets()]);
+  const session = api(sessionPath());
+  await Promise.all([fillModels(), loadPresets()]);
+  const { active_loras: loras, custom_settings: saved } = await session;
+  renderStack(loras);
+  applySaved(saved || {});
   estimate();
 }
 
@@ -101,6 +105,31 @@ function params() {
   const checkpoint = $("#checkpoint").value;
   if (checkpoint) body.checkpoint = checkpoint;
   return body;
+}
+
+// The session's saved defaults (set here, by the Discord bot or the API) fill the form, so
+// what it shows is what is sent. Their names, as sessions_app.custom_settings reads them.
+const SAVED = {
+  preferred_sampler: "sampler_name", preferred_checkpoint: "checkpoint", default_steps: "steps",
+  default_cfg: "cfg_scale", default_cfg_scale: "cfg_scale", default_width: "width",
+  default_height: "height", default_negative_prompt: "negative_prompt",
+};
+
+function applySaved(saved) {
+  for (const [key, value] of Object.entries(saved)) {
+    const field = SAVED[key] || key;
+    if (value === null || typeof value === "object") continue;
+    if (field === "checkpoint") selectCheckpoint(String(value));
+    else if (field === "sampler_name" || field === "negative_prompt") $(`#${field}`).value = value;
+    else if ($(`#${field}-range`)) setValue(field, value);
+  }
+}
+
+function selectCheckpoint(name) {
+  const wanted = name.toLowerCase().replace(/\.(safetensors|ckpt)$/, "");
+  const match = [...$("#checkpoint").options].find((o) => o.value && (
+    o.value.toLowerCase().startsWith(wanted) || o.textContent.toLowerCase() === wanted));
+  if (match) match.selected = true;
 }
 
 // --- models --------------------------------------------------------------------------------
@@ -329,6 +358,8 @@ function wirePresets() {
       const applied = await api(presetPath(`/${preset.id}/apply`), { method: "POST" });
       for (const [field, value] of Object.entries(preset.params || {})) {
         if (field === "prompt" || field === "negative_prompt") $(`#${field}`).value = value;
+        else if (field === "checkpoint") selectCheckpoint(String(value));
+        else if (field === "sampler_name") $("#sampler_name").value = value;
         else if ($(`#${field}`) && typeof value !== "object") setValue(field, value);
       }
       renderStack(applied.session.active_loras);
