@@ -427,3 +427,44 @@ def test_an_operators_link_signs_a_person_in_once_and_leaves_no_token_in_the_url
     wait(browser, ready)
     wait(browser, lambda b: "already used" in css(b, "#signin-error").text)
     assert shown(browser, "#page-signin")
+
+
+def test_a_pictures_variations_upscale_and_remix_each_run_and_its_infotext_copies(
+    browser, hub, make_key
+):
+    user = f"remixer-{uuid.uuid4().hex[:6]}"
+    key = make_key(user)
+    open_app(browser, hub)
+    css(browser, "#signin-key").send_keys("hub_not-a-key")
+    css(browser, "#signin-form button[type=submit]").click()
+    wait(browser, lambda b: "does not know this key" in css(b, "#signin-error").text)
+    css(browser, "#signin-key").clear()
+    sign_in(browser, key)
+    css(browser, "#prompt").send_keys("an orchard in spring")
+    set_number(browser, "#steps", 6)
+    css(browser, "#generate").click()
+    job_done(browser)
+
+    def open_picture():
+        go(browser, "gallery")
+        tiles = wait(browser, lambda b: all_css(b, "#gallery-grid li"), what="empty gallery")
+        tiles[-1].find_element("css selector", "button").click()  # the first picture made
+        wait(browser, lambda b: css(b, "#image-dialog").get_attribute("open") is not None)
+
+    open_picture()
+    css(browser, "#act-copy").click()
+    wait(browser, lambda b: css(b, "#toast").text == "Infotext copied.")
+    for number, (button, images) in enumerate(
+        [("#act-variations", 4), ("#act-upscale", 1), ("remix", 1)], start=2
+    ):
+        if button == "remix":
+            css(browser, "#remix-prompt").send_keys("an orchard in autumn")
+            css(browser, "#remix-form button[type=submit]").click()
+        else:
+            css(browser, button).click()
+        wait(browser, lambda b, n=number: len(all_css(b, "#job-list .job")) == n)
+        card = job_done(browser, 0)
+        assert len(card.find_elements("css selector", ".results img")) == images, button
+        open_picture()
+    kinds = [job["kind"] for job in api(hub, key, "GET", f"/jobs?user_id={user}").json()["results"]]
+    assert sorted(kinds) == ["img2img", "txt2img", "txt2img", "upscale"], kinds
