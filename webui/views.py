@@ -2,8 +2,9 @@
 
 The page holds no data and no secret: the client signs in with an API key it keeps in
 sessionStorage and sends as ``Authorization: Bearer`` to the same API every client uses.
-So the view only renders the shell, with a Content-Security-Policy that allows nothing
-but the hub's own scripts, styles, images and API (no inline code, no CDN).
+So the shell view only renders the page, with a Content-Security-Policy that allows
+nothing but the hub's own scripts, styles, images and API (no inline code, no CDN). The
+one other view trades a sign-in link's token for a key (``webui.links``).
 """
 
 from __future__ import annotations
