@@ -468,3 +468,35 @@ def test_a_pictures_variations_upscale_and_remix_each_run_and_its_infotext_copie
         open_picture()
     kinds = [job["kind"] for job in api(hub, key, "GET", f"/jobs?user_id={user}").json()["results"]]
     assert sorted(kinds) == ["img2img", "txt2img", "txt2img", "upscale"], kinds
+
+
+def test_the_gallery_scrolls_on_to_the_next_page(browser, hub, make_key):
+    """36 pictures: the first page holds 30, scrolling down follows the API's cursor."""
+    user = f"scroller-{uuid.uuid4().hex[:6]}"
+    key = make_key(user)
+    body = {"user_id": user, "prompt": "a pebble", "steps": 1, "width": 64, "height": 64}
+    for _ in range(3):
+        made = api(hub, key, "POST", "/generate/txt2img", json={**body, "batch_size": 12})
+        assert made.status_code == 202, made.text
+    deadline = time.monotonic() + 90
+    while (
+        api(hub, key, "GET", f"/users/{user}/images?page_size=100").json()["results"].__len__() < 36
+    ):
+        assert time.monotonic() < deadline, "the pictures were not made"
+        time.sleep(0.3)
+    open_app(browser, hub, SIZES["phone"])
+    sign_in(browser, key)
+    go(browser, "gallery")
+    wait(browser, lambda b: len(all_css(b, "#gallery-grid li")) >= 30, what="no first page")
+    for _ in range(10):
+        browser.execute_script("document.querySelector('#gallery-more').scrollIntoView()")
+        if len(all_css(browser, "#gallery-grid li")) == 36:
+            break
+        time.sleep(0.3)
+    assert len(all_css(browser, "#gallery-grid li")) == 36
+    assert css(browser, "#gallery-status").text == "36 pictures"
+    pages = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(r => r.name)"
+        ".filter(n => n.includes('/images?'))"
+    )
+    assert len(pages) == 2 and "cursor=" in pages[1] and "page_size=30" in pages[0], pages
