@@ -479,9 +479,8 @@ def test_the_gallery_scrolls_on_to_the_next_page(browser, hub, make_key):
         made = api(hub, key, "POST", "/generate/txt2img", json={**body, "batch_size": 12})
         assert made.status_code == 202, made.text
     deadline = time.monotonic() + 90
-    while (
-        api(hub, key, "GET", f"/users/{user}/images?page_size=100").json()["results"].__len__() < 36
-    ):
+    everything = f"/users/{user}/images?page_size=100"
+    while len(api(hub, key, "GET", everything).json()["results"]) < 36:
         assert time.monotonic() < deadline, "the pictures were not made"
         time.sleep(0.3)
     open_app(browser, hub, SIZES["phone"])
