@@ -499,3 +499,15 @@ def test_the_gallery_scrolls_on_to_the_next_page(browser, hub, make_key):
         ".filter(n => n.includes('/images?'))"
     )
     assert len(pages) == 2 and "cursor=" in pages[1] and "page_size=30" in pages[0], pages
+
+
+def test_a_service_key_signs_in_only_with_the_user_it_acts_for(browser, hub):
+    open_app(browser, hub)
+    css(browser, "#signin-key").send_keys(hub["key"])
+    css(browser, "#signin-form button[type=submit]").click()
+    wait(browser, lambda b: "service key" in css(b, "#signin-error").text)
+    assert browser.execute_script("return sessionStorage.length") == 0
+    css(browser, "#signin-user").send_keys("operator-sees-as-bob")
+    css(browser, "#signin-form button[type=submit]").click()
+    wait(browser, lambda b: shown(b, "#page-generate"), what="generate page not shown")
+    assert css(browser, "#who").text == "Signed in as operator-sees-as-bob"

@@ -165,8 +165,12 @@ function renderStack(active) {
   $("#lora-stack").replaceChildren(...Object.entries(stack).map(([filename, weight]) => {
     const id = `w-${filename.replace(/[^\w-]/g, "_")}`;
     const out = h("output", { for: id }, Number(weight).toFixed(2));
+    // -2..2 is where weights live and what a thumb can set on a phone; a weight set
+    // elsewhere (the Discord bot, the API) widens the slider rather than being clamped.
+    const low = Math.max(min, Math.min(-2, weight));
+    const high = Math.min(max, Math.max(2, weight));
     const range = h("input", {
-      id, type: "range", min: String(Math.max(min, -2)), max: String(Math.min(max, 2)), step: "0.05",
+      id, type: "range", min: String(low), max: String(high), step: "0.05",
       value: String(weight), "aria-label": `Weight of ${filename}`,
     });
     range.addEventListener("input", () => { out.textContent = Number(range.value).toFixed(2); });
