@@ -58,7 +58,11 @@ def ready(browser) -> bool:
 
 
 def open_app(browser, hub, size=(1280, 800)):
-    browser.set_window_size(*size)
+    """/app in a viewport of exactly ``size`` (a window's size would include the browser's
+    own frame); below 600 px wide, as a phone (the page's meta viewport applies)."""
+    width, height = size
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     browser.get(f"{hub['base']}/app")
     wait(browser, ready, what="the app never became ready")
 
