@@ -1,7 +1,7 @@
 // The web app's entry: sign-in, the hash router (#/generate, #/gallery, #/models), and
 // the "ready" mark the load test measures. Pages load on first visit.
 import { api, auth, ApiError } from "./api.js";
-import { $ } from "./ui.js";
+import { $, h } from "./ui.js";
 import { state, forget } from "./state.js";
 
 const PAGES = {
@@ -23,10 +23,16 @@ function show(name) {
   $("#loading").hidden = true;
 }
 
+function showWho() {
+  // "Signed in as" gives way to the user id itself on a narrow phone (CSS).
+  $("#who").replaceChildren(h("span", { class: "who-label" }, "Signed in as "), auth.user);
+  $("#who").title = `Signed in as ${auth.user}`;
+}
+
 async function whoami() {
   state.me = await api("/me");
   if (!state.me.user_id && !auth.user) throw new Error("A service key needs a user id.");
-  $("#who").textContent = `Signed in as ${auth.user}`;
+  showWho();
 }
 
 /** A sign-in link (/app#token=...): trade its one-use token for a key, then forget it. */
@@ -97,7 +103,7 @@ async function signIn(event) {
     auth.save(key, me.user_id || typedUser);
     state.me = me;
     $("#signin-key").value = "";
-    $("#who").textContent = `Signed in as ${auth.user}`;
+    showWho();
     if (!location.hash.startsWith("#/")) location.hash = "#/generate";
     else await route();
   } catch (err) {
