@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from systemhelpers import ROOT, _start_runhub, _stop_runhub
+from systemhelpers import ROOT, _start_runhub, _stop_runhub, per_worker
 
 INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -32,8 +32,9 @@ needs_chromium = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("webui-hub")
-    # One hub per pytest-xdist worker: its own database (PostgreSQL runs) and queue (Redis).
-    database = f"hub_webui_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # One hub per pytest-xdist worker: systemhelpers gives it its own database (PostgreSQL
+    # runs) and queue (Redis).
+    database = "hub_webui"
     env = {"HUB_POLICY": f'{{"max_steps": {MAX_STEPS}}}', "SIM_STEP_MS": "20"}
     hub = _start_runhub(data_dir, database, **env)
     hub["data_dir"], hub["database"], hub["env"] = data_dir, database, env
@@ -62,7 +63,8 @@ def manage(hub):
     env = {k: v for k, v in os.environ.items() if k not in ("A1111_URL", "DJANGO_SETTINGS_MODULE")}
     env["HUB_DATA_DIR"] = str(hub["data_dir"])
     if "DATABASE_URL" in env:
-        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{hub['database']}"
+        database = per_worker(hub["database"])
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
 
     def run(*args: str) -> str:
         done = subprocess.run(
