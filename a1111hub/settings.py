@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "communities",
     "generation_app",
     "discord_app",
+    "webui",
     "ops",
     "axes",  # admin login attempts (django-axes)
 ]
@@ -360,6 +361,9 @@ HUB_SAFETY_THRESHOLD = env_float("HUB_SAFETY_THRESHOLD", 0.5)
 # Classify images whose action is `allow` too (labelled, never withheld): off by default,
 # since the detector costs more CPU than the rest of a job's handling in the hub.
 HUB_SAFETY_LABEL_ALLOWED = env_bool("HUB_SAFETY_LABEL_ALLOWED", False)
+# --- The web app (/app) ---------------------------------------------------------------
+# A sign-in link (manage.py app_link) works once, within this many minutes.
+HUB_APP_LINK_MINUTES = env_float("HUB_APP_LINK_MINUTES", 15)
 # --- Discord (the hub as a bot over HTTP interactions) --------------------------------
 DISCORD_APPLICATION_ID = env_str("DISCORD_APPLICATION_ID", "")
 DISCORD_PUBLIC_KEY = env_str("DISCORD_PUBLIC_KEY", "")  # hex, from the developer portal

@@ -20,6 +20,7 @@ urlpatterns = [
     path("models", backend_views.ModelsView.as_view(), name="models"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("", include("webui.urls")),
     path("", include("loras_app.urls")),
     path("", include("sessions_app.urls")),
     path("", include("presets_app.urls")),

@@ -92,3 +92,35 @@ class UsageSerializer(serializers.Serializer):
     left = serializers.FloatField(allow_null=True)
     community_spent = serializers.FloatField()
     community_budget = serializers.FloatField(allow_null=True)
+
+
+class LimitSerializer(serializers.Serializer):
+    max = serializers.IntegerField()
+    set_by = serializers.CharField(
+        help_text="hub (a setting), or the policy level whose rule is tighter: global, "
+        "community, channel or key."
+    )
+
+
+class MeSerializer(serializers.Serializer):
+    """Who the key is, and what it may ask for (GET /me)."""
+
+    user_id = serializers.CharField(help_text="The key's user; empty for a service key.")
+    key_name = serializers.CharField()
+    is_service = serializers.BooleanField(help_text="May act for any user id.")
+    community_id = serializers.CharField(allow_null=True)
+    channel_id = serializers.CharField(allow_null=True)
+    limits = serializers.DictField(
+        child=LimitSerializer(),
+        help_text="steps, width, height, images, pixels, active_jobs: the tightest of the "
+        "hub's setting and the policy.",
+    )
+    min_size = serializers.IntegerField()
+    max_prompt_chars = serializers.IntegerField()
+    max_active_loras = serializers.IntegerField()
+    lora_weight = serializers.DictField(child=serializers.FloatField())
+    features = serializers.DictField(child=serializers.BooleanField())
+    nsfw = serializers.CharField(help_text="What a flagged image becomes here.")
+    defaults = serializers.DictField(help_text="Server defaults, with the community's on top.")
+    policy = serializers.DictField(help_text="Every rule that applies, resolved.")
+    sources = serializers.DictField(help_text="For each rule, the level that set it.")

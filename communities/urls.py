@@ -50,5 +50,6 @@ urlpatterns = [
         views.AuditView.as_view(),
         name="community-audit",
     ),
+    path("me", views.MeView.as_view(), name="me"),
     path("users/<str:user_id>/usage", views.UsageView.as_view(), name="user-usage"),
 ]

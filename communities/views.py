@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communities import budgets, services
+from communities.limits import effective_limits
 from communities.models import AuditEntry, Ban, Channel, Community
 from communities.rooms import enter, get_community
 from communities.serializers import (
@@ -19,6 +20,7 @@ from communities.serializers import (
     ChannelSerializer,
     CommunitySerializer,
     CommunityUpdateSerializer,
+    MeSerializer,
     ResolvedPolicySerializer,
     UsageSerializer,
 )
@@ -218,3 +220,34 @@ class UsageView(APIView):
             raise ApiError("Say which community: ?community_id=<id>.", code="community_id_required")
         room = enter(request.user, user_id, community_id)
         return Response(budgets.usage(room, user_id))
+
+
+class MeView(APIView):
+    @extend_schema(
+        summary="Who this key is, and the limits that apply to it",
+        description="The key's user (empty for a service key) and, for each cap (steps, "
+        "width, height, images, pixels, active jobs), the tightest of the hub's setting and "
+        "the policy that applies (global < community < channel < key), with who set it. "
+        "Clients show these as bounds; a create request past one is still refused with the "
+        "rule that refused it. Read-only.",
+        parameters=[
+            OpenApiParameter("community_id", str, required=False),
+            OpenApiParameter("channel_id", str, required=False),
+        ],
+        responses={200: MeSerializer, **errors(READ, 400, 404)},
+        tags=TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        community_id = request.query_params.get("community_id") or None
+        channel_id = request.query_params.get("channel_id") or None
+        room = enter(request.user, request.user.user_id, community_id, channel_id)
+        return Response(
+            {
+                "user_id": request.user.user_id,
+                "key_name": request.user.name,
+                "is_service": request.user.is_service,
+                "community_id": room.community_id or None,
+                "channel_id": room.channel_id or None,
+                **effective_limits(room),
+            }
+        )

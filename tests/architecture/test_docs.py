@@ -16,6 +16,7 @@ PACKAGES = [
     "sessions_app",
     "presets_app",
     "generation_app",
+    "webui",
     "ops",
 ]
 SKIPPED_DIRS = {"migrations", "tests", ".venv"}

@@ -22,6 +22,7 @@ LAYERS = [
     "communities",
     "generation_app",
     "discord_app",
+    "webui",
     "ops",
     "a1111hub",
 ]
