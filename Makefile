@@ -46,6 +46,9 @@ bench: venv
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.safety --json bench-results-safety.json
 	HUB_DATA_DIR=$$(mktemp -d) $(PY) -m bench.discord --json bench-results-discord.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_gallery $(PY) -m bench.gallery --json bench-results-gallery-pg.json
+	$(PY) -m bench.cpu --json bench-results-cpu.json
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_cpu REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(PY) -m bench.cpu --json bench-results-cpu-pg.json
 	$(PY) -m bench.soak --json bench-results-soak.json
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_soak REDIS_URL=redis://127.0.0.1:6379/0 \
 		$(PY) -m bench.soak --json bench-results-soak-pg.json

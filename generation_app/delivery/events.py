@@ -86,7 +86,7 @@ def job_progressed(job_id) -> JobEvent | None:
 
 
 def _record(job_id, event_type: str) -> JobEvent:
-    job = Job.objects.select_related("backend").defer("payload", "request").get(pk=job_id)
+    job = Job.objects.defer("payload", "request").get(pk=job_id)  # backend: status.backend_url
     data = job_body(job)
     if event_type in (COMPLETED, CANCELLED):
         result = result_body(job, None, as_urls=True)
