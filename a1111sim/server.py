@@ -112,7 +112,7 @@ class Simulator:
         self.engine = Engine(self.catalog, self.loras, self.faults, controlnet_on=config.controlnet,
                              regional_on=config.regional_prompter,
                              unit_count=config.controlnet_unit_count,
-                             adetailer_on=config.adetailer)  # fmt: skip
+                             adetailer_on=config.adetailer, ui=not config.nowebui)  # fmt: skip
         self.credentials = self._parse_auth(config.api_auth)
         self.routes: dict[tuple[str, str], Handler] = {}
         self._register()
@@ -170,7 +170,8 @@ class Simulator:
             for n in self.catalog.hypernetworks
         ]
         r["GET", sd + "face-restorers"] = lambda q: [
-            {"name": "CodeFormer", "cmd_dir": f"{catalog.WEBUI_ROOT}/models/Codeformer"},
+            # v1.10's restorers have no cmd_dir attribute: getattr(..., None)
+            {"name": "CodeFormer", "cmd_dir": None},
             {"name": "GFPGAN", "cmd_dir": None},
         ]
         r["GET", sd + "realesrgan-models"] = lambda q: [
@@ -299,8 +300,9 @@ class Simulator:
             return None
 
     def _unit_count(self) -> int:
-        """external_code.get_max_models_num: the option's current value (what /settings says)."""
-        return int(self.engine.options.get("control_net_unit_count", 3))
+        """external_code.get_max_models_num: the option's current value (what /settings says);
+        with --nowebui the option is not registered and the slots' count stands in for it."""
+        return int(self.engine.options.get("control_net_unit_count", self.engine.unit_slots))
 
     def _embeddings(self) -> dict[str, Any]:
         base = self.engine.loaded.base
@@ -319,7 +321,8 @@ class Simulator:
     def _memory(self) -> dict[str, Any]:
         gib = 1024**3
         return {
-            "ram": {"free": 22.1 * gib, "used": 9.9 * gib, "total": 32 * gib},
+            # api.get_memory: used is the process's RSS (int), total is computed (float)
+            "ram": {"free": 32.0 * gib - 9 * gib, "used": 9 * gib, "total": 32.0 * gib},
             "cuda": {
                 "system": {"free": 4.2 * gib, "used": 7.8 * gib, "total": 12 * gib},
                 "active": {"current": 2.6 * gib, "peak": 5.1 * gib},
