@@ -607,9 +607,23 @@ class Engine:
                 extra["Hires upscaler"] = upscaler
         if img2img:
             extra["Denoising strength"] = req.get("denoising_strength")
-            if job.mask is not None:
+            if job.mask is not None:  # StableDiffusionProcessingImg2Img.init, in its order
+                if req.get("inpainting_mask_invert"):
+                    extra["Mask mode"] = "Inpaint not masked"
+                # mask_blur sets both axes; the property is None when they differ
                 blur = req.get("mask_blur")
-                extra["Mask blur"] = blur if blur is not None else req.get("mask_blur_x")
+                bx = blur if blur is not None else (req.get("mask_blur_x") or 0)
+                by = blur if blur is not None else (req.get("mask_blur_y") or 0)
+                if bx > 0 or by > 0:
+                    extra["Mask blur"] = bx if bx == by else None
+                # inpaint_full_res (default on): only when the mask is not blank
+                if req.get("inpaint_full_res", True) and job.mask.convert("L").getbbox():
+                    extra["Inpaint area"] = "Only masked"
+                    extra["Masked area padding"] = req.get("inpaint_full_res_padding") or 0
+                fill = req.get("inpainting_fill")
+                masked = {0: "fill", 2: "latent noise", 3: "latent nothing"}.get(fill)
+                if masked:
+                    extra["Masked content"] = masked
         # ... then, per batch, extra_networks.activate ...
         loras = self._loras([prompt], req)
         if loras and opts.get("lora_add_hashes_to_infotext", True):

@@ -467,12 +467,26 @@ class Simulator:
         }
 
 
+# infotext_utils.parse_generation_parameters fills these in when the text lacks them, in this
+# order (after the parsed fields, Prompt and Negative prompt).
+PARSE_DEFAULTS: list[tuple[str, Any]] = [
+    ("Clip skip", "1"), ("Hires resize-1", 0),
+    ("Hires sampler", "Use same sampler"), ("Hires schedule type", "Use same scheduler"),
+    ("Hires checkpoint", "Use same checkpoint"), ("Hires prompt", ""),
+    ("Hires negative prompt", ""), ("Mask mode", "Inpaint masked"), ("Masked content", "original"),
+    ("Inpaint area", "Whole picture"), ("Masked area padding", 32), ("RNG", "GPU"),
+    ("Schedule type", "Automatic"), ("Schedule max sigma", 0), ("Schedule min sigma", 0),
+    ("Schedule rho", 0), ("VAE Encoder", "Full"), ("VAE Decoder", "Full"),
+    ("FP8 weight", "Disable"),
+]  # fmt: skip
+RE_EMPHASIS = re.compile(r"(?<!\\)[(\[]")
+
+
 def parse_generation_parameters(text: str) -> dict[str, Any]:
-    """infotext_utils.parse_generation_parameters (the common subset)."""
+    """infotext_utils.parse_generation_parameters (the common subset), defaults included:
+    an empty text still answers Prompt, Negative prompt and every default."""
     res: dict[str, Any] = {}
-    if not text:
-        return res
-    *lines, last = text.strip().split("\n")
+    *lines, last = (text or "").strip().split("\n")
     if len(RE_PARAM.findall(last)) < 3:
         lines.append(last)
         last = ""
@@ -483,8 +497,6 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
             in_negative = True
             line = line[16:].strip()
         (negative if in_negative else prompt).append(line)
-    res["Prompt"] = "\n".join(prompt)
-    res["Negative prompt"] = "\n".join(negative)
     for key, value in RE_PARAM.findall(last):
         value = value.strip()
         if len(value) > 1 and value[0] == '"' and value[-1] == '"':
@@ -497,14 +509,20 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
             res[f"{key}-1"], res[f"{key}-2"] = m.group(1), m.group(2)
         else:
             res[key] = value
-    res.setdefault("Clip skip", "1")
-    res.setdefault("Schedule type", "Automatic")
-    res.setdefault("Hires resize-1", 0)
-    res.setdefault("Hires resize-2", 0)
-    res.setdefault("Hires sampler", "Use same sampler")
-    res.setdefault("Hires schedule type", "Use same scheduler")
-    res.setdefault("Hires checkpoint", "Use same checkpoint")
-    res.setdefault("RNG", "GPU")
+    res["Prompt"] = "\n".join(prompt)
+    res["Negative prompt"] = "\n".join(negative)
+    for key, value in PARSE_DEFAULTS:
+        if key == "Hires resize-1" and key not in res:  # A1111 sets the pair together
+            res["Hires resize-1"], res["Hires resize-2"] = 0, 0
+        elif key != "Hires resize-2":
+            res.setdefault(key, value)
+    if res["FP8 weight"] != "Disable":
+        res.setdefault("Cache FP16 weight for LoRA", False)
+    # prompt_parser.parse_prompt_attention: any weighted part (approximated: an unescaped
+    # bracket) makes "Emphasis" Original
+    if RE_EMPHASIS.search(res["Prompt"] + res["Negative prompt"]):
+        res.setdefault("Emphasis", "Original")
+    res.setdefault("Refiner switch by sampling steps", False)
     return res
 
 

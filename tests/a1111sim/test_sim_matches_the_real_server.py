@@ -4,7 +4,10 @@ the real server's shapes without a real server at hand."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from simhelpers import encode, test_image
 
 
 def test_an_http_exceptions_errors_text_is_empty(sim: Any, make_sim: Any) -> None:
@@ -72,3 +75,38 @@ def test_script_names_in_load_order(make_sim: Any) -> None:
         "Hypertile", "adetailer", "controlnet", "controlnet m2m", "regional prompter",
         "refiner", "sampler", "seed",
     ]  # fmt: skip
+
+
+def test_png_info_adds_a1111s_defaults_even_without_an_infotext(sim: Any) -> None:
+    """parse_generation_parameters always runs: the fields a text lacks get their defaults."""
+    plain = encode(test_image(64, 64))
+    params = sim.post("/sdapi/v1/png-info", {"image": plain}).json()["parameters"]
+    assert params["Prompt"] == "" and params["Negative prompt"] == ""
+    assert params["Hires prompt"] == "" and params["Masked area padding"] == 32
+    assert params["Schedule type"] == "Automatic" and params["FP8 weight"] == "Disable"
+    assert params["Refiner switch by sampling steps"] is False
+    assert "Emphasis" not in params
+    png = sim.post("/sdapi/v1/txt2img", {"prompt": "a (bright:1.2) lamp", "steps": 1,
+                                         "width": 64, "height": 64}).json()["images"][0]  # fmt: skip
+    params = sim.post("/sdapi/v1/png-info", {"image": png}).json()["parameters"]
+    assert list(params)[:2] == ["Steps", "Sampler"]  # the parsed fields come first
+    assert params["Emphasis"] == "Original" and params["Schedule type"] != ""
+    assert params["Hires resize-1"] == 0 and params["Hires resize-2"] == 0
+
+
+def test_inpainting_infotext_fields(sim: Any) -> None:
+    """img2img.init: inpaint_full_res (on by default) with a mask that is not blank writes
+    the area and padding; inpainting_fill 0 is "fill"; a zero blur writes no Mask blur."""
+    img, mask = test_image(64, 64), test_image(64, 64).convert("L")
+    body = {"init_images": [encode(img)], "mask": encode(mask), "steps": 1,
+            "width": 64, "height": 64}  # fmt: skip
+    info = json.loads(sim.post("/sdapi/v1/img2img", body).json()["info"])
+    extra = info["extra_generation_params"]
+    assert extra["Mask blur"] == 4 and extra["Inpaint area"] == "Only masked"
+    assert extra["Masked area padding"] == 0 and extra["Masked content"] == "fill"
+    body.update(mask_blur=0, inpaint_full_res=False, inpainting_fill=1, inpainting_mask_invert=1)
+    extra = json.loads(sim.post("/sdapi/v1/img2img", body).json()["info"])[
+        "extra_generation_params"
+    ]
+    assert extra["Mask mode"] == "Inpaint not masked"
+    assert not {"Mask blur", "Inpaint area", "Masked area padding", "Masked content"} & set(extra)
