@@ -786,7 +786,7 @@ class Engine:
         self, unit: controlnet.Unit, job: Job, width: int, height: int
     ) -> Image.Image:
         source = self._control_image(unit, job)
-        detected = render.preprocess(unit.module, source, unit.processor_res, unit.threshold_a,
+        detected = render.preprocess(controlnet.MODULES[unit.module][0], source, unit.processor_res, unit.threshold_a,
                                      unit.threshold_b)  # fmt: skip
         mode = {"Just Resize": 0, "Crop and Resize": 1, "Resize and Fill": 2}[unit.resize_mode]
         return render.resize_image(mode, detected, width, height)

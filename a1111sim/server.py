@@ -444,7 +444,7 @@ class Simulator:
         out, poses = [], []
         for data in images:
             img = render.decode_image(data)
-            detected = render.preprocess(module, img, res if res and res > 0 else 512,
+            detected = render.preprocess(controlnet.MODULES[module][0], img, res if res and res > 0 else 512,
                                          req["controlnet_threshold_a"], req["controlnet_threshold_b"])  # fmt: skip
             out.append(render.encode_image(detected, None))
             if module.startswith(("openpose", "dw_openpose")):
