@@ -323,12 +323,12 @@ class Simulator:
         return {
             # api.get_memory: used is the process's RSS (int), total is computed (float)
             "ram": {"free": 32.0 * gib - 9 * gib, "used": 9 * gib, "total": 32.0 * gib},
-            "cuda": {
-                "system": {"free": 4.2 * gib, "used": 7.8 * gib, "total": 12 * gib},
-                "active": {"current": 2.6 * gib, "peak": 5.1 * gib},
-                "allocated": {"current": 2.6 * gib, "peak": 5.1 * gib},
-                "reserved": {"current": 3.0 * gib, "peak": 6.0 * gib},
-                "inactive": {"current": 0.4 * gib, "peak": 1.1 * gib},
+            "cuda": {  # torch.cuda.mem_get_info / memory_stats: byte counts (ints)
+                "system": {"free": 4 * gib, "used": 8 * gib, "total": 12 * gib},
+                "active": {"current": 2 * gib, "peak": 5 * gib},
+                "allocated": {"current": 2 * gib, "peak": 5 * gib},
+                "reserved": {"current": 3 * gib, "peak": 6 * gib},
+                "inactive": {"current": gib // 2, "peak": gib},
                 "events": {"retries": 0, "oom": 0},
             },
         }

@@ -77,6 +77,8 @@ def sim_like_real(
         "vaes": [],
         "embeddings": [],
         "controlnet_models": real_catalog["controlnet_models"],
+        "styles": [],  # the real kit has no styles.csv and no hypernetworks
+        "hypernetworks": [],
     }
     (folder / "models.json").write_text(json.dumps(models))
     (folder / "loras").mkdir()

@@ -31,9 +31,12 @@ def test_catalog_numbers_have_the_real_types(sim: Any) -> None:
     assert all(isinstance(u["scale"], float) for u in upscalers)
     schedulers = sim.get("/sdapi/v1/schedulers").json()
     assert all(isinstance(s["default_rho"], float) for s in schedulers)
-    ram = sim.get("/sdapi/v1/memory").json()["ram"]  # used is the RSS, total is computed
+    memory = sim.get("/sdapi/v1/memory").json()
+    ram = memory["ram"]  # used is the RSS, total is computed
     assert isinstance(ram["used"], int)
     assert isinstance(ram["free"], float) and isinstance(ram["total"], float)
+    # torch.cuda's byte counts are ints (read from api.get_memory; the CPU kit has no CUDA)
+    assert all(isinstance(v, int) for part in memory["cuda"].values() for v in part.values())
 
 
 def test_face_restorers_have_no_cmd_dir(sim: Any) -> None:
