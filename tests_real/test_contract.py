@@ -130,6 +130,15 @@ def test_controlnet_preprocess_with_canny(hub):
     assert edges.convert("L").getextrema() == (0, 255)  # canny found the square's edges
 
 
+def test_controlnet_preprocess_takes_a_modules_label(hub):
+    """`color` is listed by name; its label `t2ia_color_grid` (cv2 only) is what the UI shows."""
+    r = hub["http"].post(f"{hub['base']}/controlnet/preprocess", json={
+        "module": "t2ia_color_grid", "image": png_b64(), "processor_res": 64,
+    }, timeout=60)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["module"] == "t2ia_color_grid" and len(r.json()["images"]) == 1
+
+
 def test_a_controlnet_unit_with_the_canny_model_is_applied(hub):
     result = _run(hub, "/generate/controlnet", {
         "prompt": "edges", **SMALL,

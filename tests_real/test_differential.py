@@ -125,6 +125,13 @@ CASES: list[Case] = [
         query={"alias_names": "false"},
         same=("$.module_list[]",),
     ),  # fmt: skip
+    Case(
+        "cn-module-list-labels",
+        "GET",
+        "/controlnet/module_list",
+        query={"alias_names": "true"},
+        same=("$.module_list[]",),
+    ),  # fmt: skip
     Case("cn-settings", "GET", "/controlnet/settings", same=("$.control_net_unit_count",)),
     Case(
         "cn-detect-canny",
