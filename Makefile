@@ -1,5 +1,6 @@
-# A1111 Hub. `make run` starts the hub, `make test` runs the tests, `make bench` the
-# benchmarks (python -m bench.<name>); all set up .venv first.
+# A1111 Hub. `make run` starts the hub, `make test` runs the tests, `make test-real` the
+# contract suite against a real A1111 (tests_real/), `make bench` the benchmarks
+# (python -m bench.<name>); all set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,8 +11,10 @@ PYTEST_ARGS ?=
 # pytest-xdist workers: most tests wait on HTTP, the simulator or the queue, so three
 # share the two cores of the development machine well.
 TEST_WORKERS ?= 3
+# The real-A1111 kit (setup.sh, start.sh); built once into A1111_REAL_HOME (~/.cache/a1111-real).
+A1111_REAL_DIR ?= /work/shared/a1111-real
 
-.PHONY: run test lint format bench venv clean
+.PHONY: run test test-real lint format bench venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +28,9 @@ run: venv
 
 test: venv
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-real: venv
+	A1111_REAL_DIR="$(A1111_REAL_DIR)" PYTEST_ARGS="$(PYTEST_ARGS)" bash tests_real/run.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -268,8 +268,9 @@ class A1111Client:
     def controlnet_model_list(self) -> list[str]:
         return list(self._get("/controlnet/model_list")["model_list"])
 
-    def controlnet_module_list(self) -> dict[str, Any]:
-        return self._get("/controlnet/module_list", alias_names="false")
+    def controlnet_module_list(self, alias_names: bool = False) -> dict[str, Any]:
+        """Preprocessors by name, or by label (the UI's spelling) with ``alias_names``."""
+        return self._get("/controlnet/module_list", alias_names=str(alias_names).lower())
 
     def controlnet_settings(self) -> dict[str, Any]:
         return self._get("/controlnet/settings")

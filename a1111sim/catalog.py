@@ -21,6 +21,8 @@ of these keys (missing keys keep the built-in default)::
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import re
@@ -310,7 +312,13 @@ def sampler_list() -> list[dict[str, Any]]:
 
 def scheduler_list() -> list[dict[str, Any]]:
     return [
-        {"name": n, "label": lbl, "aliases": a, "default_rho": rho, "need_inner_model": inner}
+        {
+            "name": n,
+            "label": lbl,
+            "aliases": a,
+            "default_rho": float(rho),
+            "need_inner_model": inner,
+        }
         for n, lbl, a, rho, inner in SCHEDULERS
     ]
 
@@ -425,7 +433,7 @@ _BUILTIN_UPSCALERS: list[tuple[str, str | None, str | None]] = [
 
 def upscaler_list(extra: list[str]) -> list[dict[str, Any]]:
     items = [
-        {"name": n, "model_name": m, "model_path": p, "model_url": None, "scale": 4}
+        {"name": n, "model_name": m, "model_path": p, "model_url": None, "scale": 4.0}
         for n, m, p in _BUILTIN_UPSCALERS[:3]
     ]
     items += [
@@ -434,12 +442,12 @@ def upscaler_list(extra: list[str]) -> list[dict[str, Any]]:
             "model_name": "ESRGAN",
             "model_path": f"{WEBUI_ROOT}/models/ESRGAN/{n}.pth",
             "model_url": None,
-            "scale": 4,
+            "scale": 4.0,
         }
         for n in extra
     ]
     items += [
-        {"name": n, "model_name": m, "model_path": p, "model_url": None, "scale": 4}
+        {"name": n, "model_name": m, "model_path": p, "model_url": None, "scale": 4.0}
         for n, m, p in _BUILTIN_UPSCALERS[3:]
     ]
     return items
@@ -458,7 +466,12 @@ SELECTABLE_IMG2IMG = [
     "sd upscale",
     "x/y/z plot",
 ]
-ALWAYSON_BUILTIN = ["comments", "extra options", "hypertile", "refiner", "sampler", "seed"]
+# Always-on scripts of the webui itself, in load order: scripts/ and the built-in extensions
+# first, the processing scripts (refiner, sampler, seed) after every extension's. Hypertile's
+# class sets `name`, so it keeps its capital in /scripts; v1.10.1 has no "comments" script.
+ALWAYSON_EARLY = ["extra options", "Hypertile"]
+ALWAYSON_LATE = ["refiner", "sampler", "seed"]
+CONTROLNET_SELECTABLE = "controlnet m2m"  # the extension's selectable script
 
 RP_ARG_DEFAULTS: list[Any] = [
     False, False, "Matrix", "Columns", "Mask", "Prompt", "1,1", "0.2", False, False,
@@ -476,17 +489,23 @@ RP_ARG_LABELS = [
 def script_titles(
     img2img: bool, controlnet: bool, regional: bool, adetailer: bool = False
 ) -> list[str]:
-    names = list(SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG)
-    if adetailer:  # extensions load in folder order: adetailer first
-        names.append("adetailer")
-    if controlnet:
-        names.append("controlnet")
-    if regional:
-        names.append("regional prompter")
-    names += ALWAYSON_BUILTIN
+    """/sdapi/v1/scripts: every script's name in load order (extensions in folder order)."""
+    names = list(SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG) + ALWAYSON_EARLY
     if img2img:
         names.append("soft inpainting")
-    return names
+    if adetailer:
+        names.append("adetailer")
+    if controlnet:
+        names += ["controlnet", CONTROLNET_SELECTABLE]
+    if regional:
+        names.append("regional prompter")
+    return names + ALWAYSON_LATE
+
+
+def selectable_titles(img2img: bool, controlnet: bool) -> list[str]:
+    """The scripts `script_name` may name (lower-cased titles)."""
+    names = list(SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG)
+    return names + ([CONTROLNET_SELECTABLE] if controlnet else [])
 
 
 def _arg(label: str, value: Any, choices: list[str] | None = None, **rng: Any) -> dict[str, Any]:
@@ -500,69 +519,55 @@ def _arg(label: str, value: Any, choices: list[str] | None = None, **rng: Any) -
     }
 
 
+@functools.cache
+def _captured_script_info() -> dict[str, Any]:
+    path = Path(__file__).with_name("script_info.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def script_info(controlnet: bool, regional: bool, unit_count: int, adetailer: bool = False,
                 ad_tabs: int = 2) -> list[dict[str, Any]]:  # fmt: skip
-    """A trimmed but shape-faithful /sdapi/v1/script-info."""
+    """/sdapi/v1/script-info: the webui's own scripts as a real v1.10.1 answers them
+    (script_info.json), the extensions' built from their arg layouts; in /scripts order,
+    without Hypertile (it has no API info)."""
+    captured = _captured_script_info()
     out: list[dict[str, Any]] = []
     for is_img2img in (False, True):
-        for title in SELECTABLE_IMG2IMG if is_img2img else SELECTABLE_TXT2IMG:
-            args = []
-            if title == "x/y/z plot":
-                args = [
-                    _arg("X type", "Seed", ["Nothing", "Seed", "Steps", "CFG Scale", "Sampler"]),
-                    _arg("X values", ""),
-                    _arg("Y type", "Nothing", ["Nothing", "Seed", "Steps", "CFG Scale", "Sampler"]),
-                    _arg("Y values", ""),
+        own = {s["name"]: s for s in captured["builtin"] if s["is_img2img"] == is_img2img}
+        for title in script_titles(is_img2img, controlnet, regional, adetailer):
+            entry = {"name": title, "is_alwayson": True, "is_img2img": is_img2img}
+            if title in own:
+                entry = copy.deepcopy(own[title])
+                if title == "x/y/z plot" and not controlnet:  # the extension adds axes
+                    for arg in entry["args"]:
+                        if arg["choices"]:
+                            arg["choices"] = [c for c in arg["choices"] if "[ControlNet]" not in c]
+            elif title == "adetailer":  # adetailer/ui.py adui: [enable, skip_img2img, *tabs]
+                entry["args"] = [_arg("Enable ADetailer", False), _arg("Skip img2img", False)] + [
+                    _arg(f"ADetailer tab {i + 1}", None) for i in range(ad_tabs)
                 ]
-            out.append(
-                {"name": title, "is_alwayson": False, "is_img2img": is_img2img, "args": args}
-            )
-        if adetailer:  # adetailer/ui.py adui: [ad_enable, ad_skip_img2img, *one state per tab]
-            out.append(
-                {
-                    "name": "adetailer",
-                    "is_alwayson": True,
-                    "is_img2img": is_img2img,
-                    "args": [_arg("Enable ADetailer", False), _arg("Skip img2img", False)]
-                    + [_arg(f"ADetailer tab {i + 1}", None) for i in range(ad_tabs)],
-                }
-            )
-        if controlnet:
-            out.append(
-                {
-                    "name": "controlnet",
-                    "is_alwayson": True,
-                    "is_img2img": is_img2img,
-                    "args": [_arg(f"ControlNet Unit {i}", None) for i in range(unit_count)],
-                }
-            )
-        if regional:
-            choices = {
-                2: ["Matrix", "Mask", "Prompt"],
-                3: ["Columns", "Rows", "Random"],
-                11: ["Attention", "Latent"],
-            }
-            out.append(
-                {
-                    "name": "regional prompter",
-                    "is_alwayson": True,
-                    "is_img2img": is_img2img,
-                    "args": [
-                        _arg(label, RP_ARG_DEFAULTS[i], choices.get(i))
-                        for i, label in enumerate(RP_ARG_LABELS)
-                    ],
-                }
-            )
-        for title in ALWAYSON_BUILTIN:
-            args = []
-            if title == "seed":
-                args = [
-                    _arg("Seed", -1),
-                    _arg("Extra", False),
-                    _arg("Variation seed", -1),
-                    _arg("Variation strength", 0, minimum=0, maximum=1, step=0.01),
+            elif title == "controlnet":  # one ControlNetUnit (as a dict) per slot
+                entry["args"] = [
+                    copy.deepcopy(captured["controlnet_unit"]) for _ in range(unit_count)
                 ]
-            out.append({"name": title, "is_alwayson": True, "is_img2img": is_img2img, "args": args})
+            elif title == CONTROLNET_SELECTABLE:
+                entry["is_alwayson"] = False
+                entry["args"] = copy.deepcopy(
+                    captured["controlnet_m2m_unit"] * unit_count + captured["controlnet_m2m_tail"]
+                )
+            elif title == "regional prompter":
+                choices = {
+                    2: ["Matrix", "Mask", "Prompt"],
+                    3: ["Columns", "Rows", "Random"],
+                    11: ["Attention", "Latent"],
+                }
+                entry["args"] = [
+                    _arg(label, RP_ARG_DEFAULTS[i], choices.get(i))
+                    for i, label in enumerate(RP_ARG_LABELS)
+                ]
+            else:  # no API info (Hypertile)
+                continue
+            out.append(entry)
     return out
 
 

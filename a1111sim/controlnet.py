@@ -8,7 +8,9 @@ case-insensitive substring.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .validation import ApiError, FieldInvalid, coerce, runtime_error
@@ -16,70 +18,19 @@ from .validation import ApiError, FieldInvalid, coerce, runtime_error
 _RES = {"name": "Resolution", "value": 512, "min": 64, "max": 2048, "step": 8}
 
 
-def _slider(name: str, value: float, lo: float, hi: float, step: float) -> dict[str, Any]:
-    return {"name": name, "value": value, "min": lo, "max": hi, "step": step}
+def _load_modules() -> dict[str, tuple[str, bool, list[dict[str, Any]], list[str]]]:
+    """The extension's 72 preprocessors as a real v1.1.455 lists them (controlnet_modules.json):
+    name -> (label, model_free, sliders, control types), in its order."""
+    data = json.loads(Path(__file__).with_name("controlnet_modules.json").read_text("utf-8"))
+    return {
+        m["name"]: (m["label"], m["model_free"], m["sliders"], m["types"]) for m in data["modules"]
+    }
 
 
-# module -> (label, model_free, sliders, control type)
-MODULES: dict[str, tuple[str, bool, list[dict[str, Any]], str]] = {
-    "none": ("none", False, [], "All"),
-    "canny": ("canny", False, [_RES, _slider("Low Threshold", 100, 1, 255, 1),
-                                _slider("High Threshold", 200, 1, 255, 1)], "Canny"),
-    "depth_midas": ("depth_midas", False, [_RES], "Depth"),
-    "depth_leres": ("depth_leres", False, [_RES, _slider("Remove Near %", 0, 0, 100, 0.1),
-                                            _slider("Remove Background %", 0, 0, 100, 0.1)], "Depth"),
-    "depth_zoe": ("depth_zoe", False, [_RES], "Depth"),
-    "depth_anything": ("depth_anything", False, [_RES], "Depth"),
-    "openpose": ("openpose", False, [_RES], "OpenPose"),
-    "openpose_face": ("openpose_face", False, [_RES], "OpenPose"),
-    "openpose_faceonly": ("openpose_faceonly", False, [_RES], "OpenPose"),
-    "openpose_full": ("openpose_full", False, [_RES], "OpenPose"),
-    "openpose_hand": ("openpose_hand", False, [_RES], "OpenPose"),
-    "dw_openpose_full": ("dw_openpose_full", False, [_RES], "OpenPose"),
-    "lineart_realistic": ("lineart_realistic", False, [_RES], "Lineart"),
-    "lineart_coarse": ("lineart_coarse", False, [_RES], "Lineart"),
-    "lineart_anime": ("lineart_anime", False, [_RES], "Lineart"),
-    "lineart_standard": ("lineart_standard (from white bg & black line)", False, [_RES], "Lineart"),
-    "softedge_pidinet": ("softedge_pidinet", False, [_RES], "SoftEdge"),
-    "softedge_hed": ("softedge_hed", False, [_RES], "SoftEdge"),
-    "scribble_pidi": ("scribble_pidinet", False, [_RES], "Scribble/Sketch"),
-    "scribble_hed": ("scribble_hed", False, [_RES], "Scribble/Sketch"),
-    "scribble_xdog": ("scribble_xdog", False, [_RES, _slider("XDoG Threshold", 32, 1, 64, 1)],
-                      "Scribble/Sketch"),
-    "mlsd": ("mlsd", False, [_RES, _slider("MLSD Value Threshold", 0.1, 0.01, 2.0, 0.01),
-                              _slider("MLSD Distance Threshold", 0.1, 0.01, 20.0, 0.01)], "MLSD"),
-    "normal_bae": ("normal_bae", False, [_RES], "NormalMap"),
-    "seg_ofade20k": ("seg_ofade20k", False, [_RES], "Segmentation"),
-    "shuffle": ("shuffle", False, [_RES], "Shuffle"),
-    "tile_resample": ("tile_resample", False, [_slider("Down Sampling Rate", 1.0, 1.0, 8.0, 0.01)],
-                      "Tile/Blur"),
-    "tile_colorfix": ("tile_colorfix", False, [_slider("Variation", 8.0, 3.0, 32.0, 1.0)],
-                      "Tile/Blur"),
-    "blur_gaussian": ("blur_gaussian", False, [_RES, _slider("Sigma", 9.0, 0.01, 64.0, 0.01)],
-                      "Tile/Blur"),
-    "inpaint": ("inpaint_global_harmonious", False, [], "Inpaint"),
-    "inpaint_only": ("inpaint_only", False, [], "Inpaint"),
-    "inpaint_only+lama": ("inpaint_only+lama", False, [], "Inpaint"),
-    "invert": ("invert (from white bg & black line)", False, [], "Lineart"),
-    "threshold": ("threshold", False, [_RES, _slider("Binarization Threshold", 127, 0, 255, 1)],
-                  "All"),
-    "reference_only": ("reference_only", True,
-                       [_slider("Style Fidelity (only for Balanced mode)", 0.5, 0.0, 1.0, 0.01)],
-                       "Reference"),
-    "reference_adain": ("reference_adain", True,
-                        [_slider("Style Fidelity (only for Balanced mode)", 0.5, 0.0, 1.0, 0.01)],
-                        "Reference"),
-    "reference_adain+attn": ("reference_adain+attn", True,
-                             [_slider("Style Fidelity (only for Balanced mode)", 0.5, 0.0, 1.0, 0.01)],
-                             "Reference"),
-    "ip-adapter-auto": ("ip-adapter-auto", False, [], "IP-Adapter"),
-    "ip-adapter_clip_sd15": ("ip-adapter_clip_h", False, [], "IP-Adapter"),
-    "ip-adapter_clip_sdxl": ("ip-adapter_clip_g", False, [], "IP-Adapter"),
-    "revision_clipvision": ("revision_clipvision", True, [], "Revision"),
-    "revision_ignore_prompt": ("revision_ignore_prompt", True, [], "Revision"),
-    "recolor_luminance": ("recolor_luminance", False, [_slider("Gamma Correction", 1.0, 0.1, 2.0, 0.001)],
-                          "Recolor"),
-}  # fmt: skip
+# name -> (label, model_free, sliders, control types). A unit or /detect may name a module by
+# its name or its label (Preprocessor.get_preprocessor); module_list answers names, or labels
+# with alias_names.
+MODULES = _load_modules()
 LABEL_TO_MODULE = {label: name for name, (label, *_rest) in MODULES.items()}
 DETECT_UNSUPPORTED = (
     "clip_vision",
@@ -119,23 +70,32 @@ def module_list(alias_names: bool) -> dict[str, Any]:
     return {"module_list": names, "module_detail": detail}
 
 
+# control type -> the word its models' names carry (the extension's filter)
+_TYPE_KEYWORDS = {
+    "Canny": "canny", "Depth": "depth", "IP-Adapter": "ip-adapter", "Inpaint": "inpaint",
+    "Instant-ID": "instant_id", "InstructP2P": "ip2p", "Lineart": "lineart", "MLSD": "mlsd",
+    "NormalMap": "normal", "OpenPose": "openpose", "Recolor": "recolor",
+    "Reference": "reference", "Revision": "revision", "Scribble": "scribble",
+    "Segmentation": "seg", "Shuffle": "shuffle", "SoftEdge": "softedge",
+    "SparseCtrl": "sparsectrl", "T2I-Adapter": "t2iadapter", "Tile": "tile",
+}  # fmt: skip
+
+
 def control_types(models: list[str]) -> dict[str, Any]:
-    types: dict[str, Any] = {}
-    keyword = {
-        "Canny": "canny", "Depth": "depth", "OpenPose": "openpose", "Lineart": "lineart",
-        "SoftEdge": "softedge", "Scribble/Sketch": "scribble", "MLSD": "mlsd",
-        "NormalMap": "normal", "Segmentation": "seg", "Shuffle": "shuffle",
-        "Tile/Blur": "tile", "Inpaint": "inpaint", "Reference": "reference",
-        "IP-Adapter": "ip-adapter", "Revision": "revision", "Recolor": "recolor",
-    }  # fmt: skip
-    types["All"] = {
-        "module_list": list(MODULES),
-        "model_list": ["None", *models],
-        "default_option": "none",
-        "default_model": "None",
+    """/controlnet/control_types: per type, its preprocessors' labels and fitting models."""
+    types: dict[str, Any] = {
+        "All": {
+            "module_list": [label for label, *_rest in MODULES.values()],
+            "model_list": ["None", *models],
+            "default_option": "none",
+            "default_model": "None",
+        }
     }
-    for type_name, key in keyword.items():
-        modules = ["none", *[m for m, v in MODULES.items() if v[3] == type_name]]
+    for type_name, key in _TYPE_KEYWORDS.items():
+        modules = ["none"] + [
+            label for name, (label, _f, _s, kinds) in MODULES.items()
+            if name != "none" and type_name in kinds
+        ]  # fmt: skip
         type_models = ["None", *[m for m in models if key in m.lower()]]
         types[type_name] = {
             "module_list": modules,

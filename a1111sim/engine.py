@@ -27,8 +27,6 @@ from .catalog import (
     CONTROLNET_OPTIONS,
     RP_ARG_DEFAULTS,
     SAMPLER_NAMES,
-    SELECTABLE_IMG2IMG,
-    SELECTABLE_TXT2IMG,
     VERSION,
     Catalog,
     Checkpoint,
@@ -37,6 +35,7 @@ from .catalog import (
     kdiffusion_schedule,
     resolve_sampler,
     script_titles,
+    selectable_titles,
 )
 from .faults import Faults
 from .loras import LoraLibrary, lora_params, parse_extra_networks
@@ -228,7 +227,8 @@ def create_task_id(task_type: str) -> str:
 
 class Engine:
     def __init__(self, catalog: Catalog, loras: LoraLibrary, faults: Faults, *, controlnet_on: bool,
-                 regional_on: bool, unit_count: int = 3, adetailer_on: bool = False) -> None:  # fmt: skip
+                 regional_on: bool, unit_count: int = 3, adetailer_on: bool = False,
+                 ui: bool = True) -> None:  # fmt: skip
         # ControlNet's Script.ui reads control_net_unit_count once, when the UI is built: the
         # number of unit slots a job can use is fixed for the life of the process.
         self.unit_slots = unit_count
@@ -238,6 +238,7 @@ class Engine:
         self.controlnet_on = controlnet_on
         self.regional_on = regional_on
         self.adetailer_on = adetailer_on
+        self.ui = ui
         self.queue_lock = FIFOLock()
         self.state = State()
         self.tasks = Tasks()
@@ -250,7 +251,7 @@ class Engine:
     def reset(self) -> None:
         """Back to a fresh start: default options and model, no tasks, no history."""
         options = default_options()
-        if self.controlnet_on:
+        if self.controlnet_on and self.ui:  # on_ui_settings runs only when the UI is built
             options.update(CONTROLNET_OPTIONS)
             options["control_net_unit_count"] = self.unit_slots
         ckpt = self.catalog.default_checkpoint
@@ -316,8 +317,12 @@ class Engine:
 
     def check_scripts(self, req: dict[str, Any], img2img: bool) -> None:
         """api.get_selectable_script / init_script_args: the 422s raised before queueing."""
-        titles = script_titles(img2img, self.controlnet_on, self.regional_on, self.adetailer_on)
-        selectable = SELECTABLE_IMG2IMG if img2img else SELECTABLE_TXT2IMG
+        # script_name_to_index compares lower-cased titles
+        titles = [
+            t.lower()
+            for t in script_titles(img2img, self.controlnet_on, self.regional_on, self.adetailer_on)
+        ]
+        selectable = selectable_titles(img2img, self.controlnet_on)
         name = req.get("script_name")
         if name and name.lower() not in selectable:
             raise http_error(422, f"Script '{name}' not found")
@@ -602,9 +607,23 @@ class Engine:
                 extra["Hires upscaler"] = upscaler
         if img2img:
             extra["Denoising strength"] = req.get("denoising_strength")
-            if job.mask is not None:
+            if job.mask is not None:  # StableDiffusionProcessingImg2Img.init, in its order
+                if req.get("inpainting_mask_invert"):
+                    extra["Mask mode"] = "Inpaint not masked"
+                # mask_blur sets both axes; the property is None when they differ
                 blur = req.get("mask_blur")
-                extra["Mask blur"] = blur if blur is not None else req.get("mask_blur_x")
+                bx = blur if blur is not None else (req.get("mask_blur_x") or 0)
+                by = blur if blur is not None else (req.get("mask_blur_y") or 0)
+                if bx > 0 or by > 0:
+                    extra["Mask blur"] = bx if bx == by else None
+                # inpaint_full_res (default on): only when the mask is not blank
+                if req.get("inpaint_full_res", True) and job.mask.convert("L").getbbox():
+                    extra["Inpaint area"] = "Only masked"
+                    extra["Masked area padding"] = req.get("inpaint_full_res_padding") or 0
+                fill = req.get("inpainting_fill")
+                masked = {0: "fill", 2: "latent noise", 3: "latent nothing"}.get(fill)
+                if masked:
+                    extra["Masked content"] = masked
         # ... then, per batch, extra_networks.activate ...
         loras = self._loras([prompt], req)
         if loras and opts.get("lora_add_hashes_to_infotext", True):
@@ -767,7 +786,7 @@ class Engine:
         self, unit: controlnet.Unit, job: Job, width: int, height: int
     ) -> Image.Image:
         source = self._control_image(unit, job)
-        detected = render.preprocess(unit.module, source, unit.processor_res, unit.threshold_a,
+        detected = render.preprocess(controlnet.MODULES[unit.module][0], source, unit.processor_res, unit.threshold_a,
                                      unit.threshold_b)  # fmt: skip
         mode = {"Just Resize": 0, "Crop and Resize": 1, "Resize and Fill": 2}[unit.resize_mode]
         return render.resize_image(mode, detected, width, height)
@@ -915,7 +934,7 @@ class Engine:
         st = self.state
         snap = st.as_dict()
         if snap["job_count"] == 0:
-            return {"progress": 0, "eta_relative": 0, "state": snap, "current_image": None,
+            return {"progress": 0.0, "eta_relative": 0.0, "state": snap, "current_image": None,
                     "textinfo": st.textinfo}  # fmt: skip
         job_count, steps = snap["job_count"], snap["sampling_steps"]
         progress = 0.01
@@ -932,8 +951,8 @@ class Engine:
             fmt = str(self.options.get("samples_format") or "png")
             current_image = render.encode_image(st.current_image, None, fmt)
         return {
-            "progress": min(progress, 1),
-            "eta_relative": eta - elapsed,
+            "progress": float(min(progress, 1)),  # ProgressResponse's fields are floats
+            "eta_relative": float(eta - elapsed),
             "state": snap,
             "current_image": current_image,
             "textinfo": st.textinfo,

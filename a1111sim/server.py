@@ -112,7 +112,7 @@ class Simulator:
         self.engine = Engine(self.catalog, self.loras, self.faults, controlnet_on=config.controlnet,
                              regional_on=config.regional_prompter,
                              unit_count=config.controlnet_unit_count,
-                             adetailer_on=config.adetailer)  # fmt: skip
+                             adetailer_on=config.adetailer, ui=not config.nowebui)  # fmt: skip
         self.credentials = self._parse_auth(config.api_auth)
         self.routes: dict[tuple[str, str], Handler] = {}
         self._register()
@@ -170,7 +170,8 @@ class Simulator:
             for n in self.catalog.hypernetworks
         ]
         r["GET", sd + "face-restorers"] = lambda q: [
-            {"name": "CodeFormer", "cmd_dir": f"{catalog.WEBUI_ROOT}/models/Codeformer"},
+            # v1.10's restorers have no cmd_dir attribute: getattr(..., None)
+            {"name": "CodeFormer", "cmd_dir": None},
             {"name": "GFPGAN", "cmd_dir": None},
         ]
         r["GET", sd + "realesrgan-models"] = lambda q: [
@@ -299,8 +300,9 @@ class Simulator:
             return None
 
     def _unit_count(self) -> int:
-        """external_code.get_max_models_num: the option's current value (what /settings says)."""
-        return int(self.engine.options.get("control_net_unit_count", 3))
+        """external_code.get_max_models_num: the option's current value (what /settings says);
+        with --nowebui the option is not registered and the slots' count stands in for it."""
+        return int(self.engine.options.get("control_net_unit_count", self.engine.unit_slots))
 
     def _embeddings(self) -> dict[str, Any]:
         base = self.engine.loaded.base
@@ -319,13 +321,14 @@ class Simulator:
     def _memory(self) -> dict[str, Any]:
         gib = 1024**3
         return {
-            "ram": {"free": 22.1 * gib, "used": 9.9 * gib, "total": 32 * gib},
-            "cuda": {
-                "system": {"free": 4.2 * gib, "used": 7.8 * gib, "total": 12 * gib},
-                "active": {"current": 2.6 * gib, "peak": 5.1 * gib},
-                "allocated": {"current": 2.6 * gib, "peak": 5.1 * gib},
-                "reserved": {"current": 3.0 * gib, "peak": 6.0 * gib},
-                "inactive": {"current": 0.4 * gib, "peak": 1.1 * gib},
+            # api.get_memory: used is the process's RSS (int), total is computed (float)
+            "ram": {"free": 32.0 * gib - 9 * gib, "used": 9 * gib, "total": 32.0 * gib},
+            "cuda": {  # torch.cuda.mem_get_info / memory_stats: byte counts (ints)
+                "system": {"free": 4 * gib, "used": 8 * gib, "total": 12 * gib},
+                "active": {"current": 2 * gib, "peak": 5 * gib},
+                "allocated": {"current": 2 * gib, "peak": 5 * gib},
+                "reserved": {"current": 3 * gib, "peak": 6 * gib},
+                "inactive": {"current": gib // 2, "peak": gib},
                 "events": {"retries": 0, "oom": 0},
             },
         }
@@ -441,7 +444,7 @@ class Simulator:
         out, poses = [], []
         for data in images:
             img = render.decode_image(data)
-            detected = render.preprocess(module, img, res if res and res > 0 else 512,
+            detected = render.preprocess(controlnet.MODULES[module][0], img, res if res and res > 0 else 512,
                                          req["controlnet_threshold_a"], req["controlnet_threshold_b"])  # fmt: skip
             out.append(render.encode_image(detected, None))
             if module.startswith(("openpose", "dw_openpose")):
@@ -464,12 +467,26 @@ class Simulator:
         }
 
 
+# infotext_utils.parse_generation_parameters fills these in when the text lacks them, in this
+# order (after the parsed fields, Prompt and Negative prompt).
+PARSE_DEFAULTS: list[tuple[str, Any]] = [
+    ("Clip skip", "1"), ("Hires resize-1", 0),
+    ("Hires sampler", "Use same sampler"), ("Hires schedule type", "Use same scheduler"),
+    ("Hires checkpoint", "Use same checkpoint"), ("Hires prompt", ""),
+    ("Hires negative prompt", ""), ("Mask mode", "Inpaint masked"), ("Masked content", "original"),
+    ("Inpaint area", "Whole picture"), ("Masked area padding", 32), ("RNG", "GPU"),
+    ("Schedule type", "Automatic"), ("Schedule max sigma", 0), ("Schedule min sigma", 0),
+    ("Schedule rho", 0), ("VAE Encoder", "Full"), ("VAE Decoder", "Full"),
+    ("FP8 weight", "Disable"),
+]  # fmt: skip
+RE_EMPHASIS = re.compile(r"(?<!\\)[(\[]")
+
+
 def parse_generation_parameters(text: str) -> dict[str, Any]:
-    """infotext_utils.parse_generation_parameters (the common subset)."""
+    """infotext_utils.parse_generation_parameters (the common subset), defaults included:
+    an empty text still answers Prompt, Negative prompt and every default."""
     res: dict[str, Any] = {}
-    if not text:
-        return res
-    *lines, last = text.strip().split("\n")
+    *lines, last = (text or "").strip().split("\n")
     if len(RE_PARAM.findall(last)) < 3:
         lines.append(last)
         last = ""
@@ -480,8 +497,6 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
             in_negative = True
             line = line[16:].strip()
         (negative if in_negative else prompt).append(line)
-    res["Prompt"] = "\n".join(prompt)
-    res["Negative prompt"] = "\n".join(negative)
     for key, value in RE_PARAM.findall(last):
         value = value.strip()
         if len(value) > 1 and value[0] == '"' and value[-1] == '"':
@@ -494,14 +509,20 @@ def parse_generation_parameters(text: str) -> dict[str, Any]:
             res[f"{key}-1"], res[f"{key}-2"] = m.group(1), m.group(2)
         else:
             res[key] = value
-    res.setdefault("Clip skip", "1")
-    res.setdefault("Schedule type", "Automatic")
-    res.setdefault("Hires resize-1", 0)
-    res.setdefault("Hires resize-2", 0)
-    res.setdefault("Hires sampler", "Use same sampler")
-    res.setdefault("Hires schedule type", "Use same scheduler")
-    res.setdefault("Hires checkpoint", "Use same checkpoint")
-    res.setdefault("RNG", "GPU")
+    res["Prompt"] = "\n".join(prompt)
+    res["Negative prompt"] = "\n".join(negative)
+    for key, value in PARSE_DEFAULTS:
+        if key == "Hires resize-1" and key not in res:  # A1111 sets the pair together
+            res["Hires resize-1"], res["Hires resize-2"] = 0, 0
+        elif key != "Hires resize-2":
+            res.setdefault(key, value)
+    if res["FP8 weight"] != "Disable":
+        res.setdefault("Cache FP16 weight for LoRA", False)
+    # prompt_parser.parse_prompt_attention: any weighted part (approximated: an unescaped
+    # bracket) makes "Emphasis" Original
+    if RE_EMPHASIS.search(res["Prompt"] + res["Negative prompt"]):
+        res.setdefault("Emphasis", "Original")
+    res.setdefault("Refiner switch by sampling steps", False)
     return res
 
 

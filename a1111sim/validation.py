@@ -36,8 +36,8 @@ class ApiError(Exception):
         if self.raw is not None:
             return self.raw
         errors = self.errors
-        if errors is None:
-            errors = f"{self.status}: {self.detail}" if self.error == "HTTPException" else ""
+        if errors is None:  # starlette 0.26's HTTPException has no str(): "" (as observed)
+            errors = ""
         return {"error": self.error, "detail": self.detail, "body": "", "errors": errors}
 
 

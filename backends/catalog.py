@@ -139,16 +139,30 @@ def _controlnet(client, options: dict[str, Any]) -> dict[str, Any] | None:
             unit_count = client.controlnet_settings().get("control_net_unit_count", unit_count)
         except A1111Error:
             pass  # Forge has no /controlnet/settings
+        names = modules.get("module_list", [])
         return {
             "version": client.controlnet_version(),
             "models": client.controlnet_model_list(),
-            "modules": modules.get("module_list", []),
+            "modules": names,
+            "module_labels": _module_labels(client, names),
             "module_detail": modules.get("module_detail", {}),
             "unit_count": int(unit_count or 3),
         }
     except A1111Error as exc:
         logger.warning("ControlNet listed as a script but its API failed: %s", exc)
         return None
+
+
+def _module_labels(client, names: list[str]) -> dict[str, str]:
+    """label -> name: units may name a preprocessor by its label ("depth_midas" for "depth"),
+    as the extension accepts (Preprocessor.get_preprocessor); both lists share one order."""
+    try:
+        labels = client.controlnet_module_list(alias_names=True).get("module_list", [])
+    except A1111Error:
+        return {}
+    if len(labels) != len(names):
+        return {}
+    return {label: name for label, name in zip(labels, names, strict=True) if label != name}
 
 
 def _cache_key(backend: Backend) -> str:
@@ -346,5 +360,8 @@ def _merge_controlnet(units: list[dict[str, Any]]) -> dict[str, Any] | None:
     merged = dict(units[0])
     merged["models"] = list(dict.fromkeys(m for u in units for m in u["models"]))
     merged["modules"] = list(dict.fromkeys(m for u in units for m in u["modules"]))
+    merged["module_labels"] = {
+        k: v for u in units for k, v in (u.get("module_labels") or {}).items()
+    }
     merged["unit_count"] = min(u["unit_count"] for u in units)
     return merged

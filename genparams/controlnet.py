@@ -139,7 +139,7 @@ def _check_unit_names(unit: dict[str, Any], controlnet: dict[str, Any]) -> dict[
     modules = controlnet.get("modules") or []
     module = unit.get("module")
     if module:
-        canonical = find_controlnet_module(module, modules)
+        canonical = find_controlnet_module(module, modules, controlnet.get("module_labels"))
         if canonical is None:
             key = "preprocessor" if "preprocessor" in unit else "module"
             errors[key] = [unknown_name("ControlNet module", module, modules)]

@@ -164,6 +164,12 @@ def find_controlnet_model(name: str, models: list[str]) -> str | None:
     return stems[matches[0]] if matches else None
 
 
-def find_controlnet_module(name: str, modules: list[str]) -> str | None:
-    """The module's listed name; the extension matches module names case-insensitively."""
-    return next((m for m in modules if m.lower() == name.lower()), None)
+def find_controlnet_module(
+    name: str, modules: list[str], labels: dict[str, str] | None = None
+) -> str | None:
+    """The module's listed name, or its listed label (``labels``: label -> name; the
+    extension takes either, and the UI and infotexts use labels), matched case-insensitively."""
+    for spelling in [*modules, *(labels or {})]:
+        if spelling.lower() == name.lower():
+            return spelling
+    return None

@@ -302,7 +302,7 @@ def preprocess(data: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
 def check_module(name: str, extension: dict[str, Any]) -> str:
     """The module's listed name (matched case-insensitively), or 400 listing the valid ones."""
     modules = extension.get("modules") or []
-    found = find_controlnet_module(name, modules)
+    found = find_controlnet_module(name, modules, extension.get("module_labels"))
     if found is None:
         raise serializers.ValidationError(
             {"module": [f"Unknown ControlNet module {name!r}. Valid: {', '.join(modules)}."]}

@@ -200,7 +200,7 @@ def test_img2img(sim):
     r = sim.post("/sdapi/v1/img2img", {"prompt": "x"})
     assert r.status_code == 404
     assert r.json() == {"error": "HTTPException", "detail": "Init image not found", "body": "",
-                        "errors": "404: Init image not found"}  # fmt: skip
+                        "errors": ""}  # fmt: skip
     r = sim.post("/sdapi/v1/img2img", {"init_images": ["@@notbase64@@"], "steps": 1})
     assert r.status_code == 500 and r.json()["detail"] == "Invalid encoded image"
     init = test_image(128, 128)
@@ -224,7 +224,8 @@ def test_img2img(sim):
     out = decode(r.json()["images"][0])
     assert mean_diff(out.crop((0, 0, 60, 128)), init.crop((0, 0, 60, 128))) < 1
     assert mean_diff(out.crop((68, 0, 128, 128)), init.crop((68, 0, 128, 128))) > 10
-    assert r.json()["parameters"]["init_images"] and "Mask blur: 0" in r.json()["info"]
+    # no blur, no "Mask blur" (img2img.init writes it only for a blur above 0)
+    assert r.json()["parameters"]["init_images"] and "Mask blur" not in r.json()["info"]
 
 
 def test_loras_in_prompt(sim):
@@ -257,7 +258,7 @@ def test_api_auth(make_sim):
     r = sim.get("/sdapi/v1/sd-models")
     assert r.status_code == 401
     assert r.json() == {"error": "HTTPException", "detail": "Not authenticated", "body": "",
-                        "errors": "401: Not authenticated"}  # fmt: skip
+                        "errors": ""}  # fmt: skip
     r = sim.get("/sdapi/v1/sd-models", auth=("alice", "wrong"))
     assert r.status_code == 401 and r.json()["detail"] == "Incorrect username or password"
     assert sim.get("/sdapi/v1/sd-models", auth=("bob", "pw")).status_code == 200

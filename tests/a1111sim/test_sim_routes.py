@@ -73,9 +73,12 @@ def test_controlnet_routes(sim):
     models = sim.get("/controlnet/model_list").json()["model_list"]
     assert "control_openpose-fp16 [9ca67cc5]" in models and "None" not in models
     modules = sim.get("/controlnet/module_list").json()
-    for name in ("none", "canny", "depth_midas", "openpose_full", "lineart_realistic",
-                 "softedge_pidinet", "scribble_pidi", "tile_resample", "reference_only",
-                 "ip-adapter-auto"):  # fmt: skip
+    # the extension's names (module_list answers names; alias_names answers labels)
+    assert len(modules["module_list"]) == 72 and modules["module_list"][:3] == [
+        "none", "ip-adapter-auto", "tile_resample"]  # fmt: skip
+    for name in ("none", "canny", "depth", "openpose_full", "lineart", "pidinet",
+                 "pidinet_scribble", "tile_resample", "reference_only", "ip-adapter-auto",
+                 "color", "lineart_standard", "invert"):  # fmt: skip
         assert name in modules["module_list"]
     canny = modules["module_detail"]["canny"]
     assert (
@@ -85,6 +88,7 @@ def test_controlnet_routes(sim):
         "module_list"
     ]
     assert "invert (from white bg & black line)" in labels
+    assert {"depth_midas", "softedge_pidinet", "scribble_pidinet", "t2ia_color_grid"} <= set(labels)
     types = sim.get("/controlnet/control_types").json()["control_types"]
     assert types["Canny"]["default_model"] == "control_v11p_sd15_canny [d14c016b]"
     assert sim.get("/controlnet/settings").json() == {"control_net_unit_count": 3}

@@ -38,7 +38,7 @@ def test_a_user_key_may_not_run_scripts(user_api, backend):
     "extra, field, words",
     [
         ({"script_name": "nope"}, "script_name", "No backend has the scripts 'nope'"),
-        ({"script_name": "x/y/z plot", "script_args": [0] * 9}, "script_name", "declares 4"),
+        ({"script_name": "x/y/z plot", "script_args": [0] * 19}, "script_name", "declares 18"),
         ({"alwayson_scripts": {"nope": {"args": []}}}, "alwayson_scripts.nope", "always-on"),
         (
             {"alwayson_scripts": {"ControlNet": {"args": []}}},

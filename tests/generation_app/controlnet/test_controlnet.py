@@ -397,7 +397,8 @@ def test_preprocess_refuses_an_unknown_module_listing_the_valid_ones(api, backen
     response = api.post(
         "/controlnet/preprocess", {"image": b64(picture()), "module": "edges"}, format="json"
     )
-    assert response.status_code == 400 and "Valid: none, canny" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert response.status_code == 400 and "Valid: none, " in detail and ", canny," in detail
 
 
 def test_preprocess_passes_on_the_extensions_refusal_as_a_400(api, backend, sim):
@@ -470,3 +471,24 @@ def test_a_controlnet_job_runs_only_on_a_backend_that_has_the_extension(
     assert job.backend == capable
     bare.refresh_from_db()
     assert bare.capabilities["controlnet"] is False
+
+
+def test_a_module_named_by_its_label_is_accepted_as_the_extension_accepts_it(
+    api, backend, cluster, sim
+):
+    """module_list answers names ("depth"); the UI, infotexts and most examples use labels
+    ("depth_midas"), which the extension takes too: so does the hub, sending the label."""
+    body = {
+        "user_id": "u1", "prompt": "x", "width": 64, "height": 64,
+        "controlnet_units": [{"module": "depth_midas", "model": "control_v11f1p_sd15_depth",
+                              "image": b64(picture())}],
+    }  # fmt: skip
+    response = api.post("/generate/controlnet", body, format="json")
+    assert response.status_code == 202, response.json()
+    cluster.drain()
+    assert Job.objects.get().status == "completed", Job.objects.get().message
+    unit = sent_payload(sim, "/sdapi/v1/txt2img")["alwayson_scripts"]["controlnet"]["args"][0]
+    assert unit["module"] == "depth_midas"
+    preprocess = {"image": b64(picture()), "module": "T2IA_COLOR_GRID"}
+    response = api.post("/controlnet/preprocess", preprocess, format="json")
+    assert response.status_code == 200 and response.json()["module"] == "t2ia_color_grid"
