@@ -6,17 +6,72 @@ import json
 
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.auth import check_user_access
 from core.errors import ApiError
-from core.openapi import READ, errors
-from core.serializers import ErrorSerializer
+from core.openapi import READ, component, errors, event_stream
 from generation_app.api.jobs import get_job
 from generation_app.delivery import streams
+from generation_app.models import JobEvent
+
+# The JSON ``data`` of each event the streams send (the schema of one event: core.openapi).
+PREVIEW_DATA = {
+    "type": "object",
+    "required": ["job_id", "preview_url", "progress"],
+    "properties": {
+        "job_id": {"type": "string", "format": "uuid"},
+        "preview_url": {"type": "string", "description": "As preview_url of GET /jobs/{id}."},
+        "step": {"description": "The sampling step shown (an integer; null before the first)."},
+        "progress": {"type": "number", "description": "0..1"},
+    },
+}
+MESSAGE_DATA = {
+    "type": "object",
+    "required": ["type", "timestamp", "data"],
+    "description": "The body webhooks POST: the job as GET /jobs/{id} shows it, with its "
+    "`result` (images, seeds, grid_url, safety) on job.completed and job.cancelled.",
+    "properties": {
+        "type": {"type": "string", "enum": JobEvent.Type.values},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "data": {
+            "allOf": [component("Job")],
+            "properties": {
+                "result": {
+                    "type": "object",
+                    "properties": {
+                        "images": {"type": "array", "items": {"type": "string"}},
+                        "seeds": {"type": "array", "items": {"type": "integer"}},
+                        "grid_url": {"type": "string"},
+                        "safety": {"type": "array"},
+                    },
+                }
+            },
+        },
+    },
+}
+JOB_STREAM = event_stream(
+    {
+        "progress": component("Job"),
+        "done": component("Job"),
+        "preview": PREVIEW_DATA,
+        **{name: MESSAGE_DATA for name in JobEvent.Type.values},
+    },
+    "A text/event-stream; the schema is one event as an EventSource reads it. `progress` "
+    "with the job's JSON (as GET /jobs/{job_id}) on every change, `preview` when the live "
+    "preview changes, then `done` with its final state; after a Last-Event-ID, first the "
+    "job's recorded events since then (`job.started`, `job.progress`... as webhooks get "
+    "them). A `retry:` line and `: keep-alive` comments carry no event.",
+)
+USER_STREAM = event_stream(
+    {name: MESSAGE_DATA for name in JobEvent.Type.values},
+    "A text/event-stream of the user's job events; the schema is one event as an "
+    "EventSource reads it: `event` is the type, `id` the event id to resume from, `data` "
+    "the JSON webhooks get.",
+)
 
 
 class EventStreamRenderer(renderers.BaseRenderer):
@@ -54,12 +109,7 @@ class JobEventsView(APIView):
     @extend_schema(
         parameters=LAST_EVENT_ID,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="A text/event-stream: `event: progress` with the job's JSON "
-                "(as GET /jobs/{job_id}) on every change, then `event: done` with its final "
-                "state.",
-            ),
+            (200, "text/event-stream"): JOB_STREAM,
             **errors(READ, 400, 404, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
@@ -134,14 +184,8 @@ class UserEventsView(APIView):
     @extend_schema(
         parameters=LAST_EVENT_ID,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(
-                response=OpenApiTypes.STR,
-                description="SSE stream of the user's job events.",
-            ),
-            (400, "application/json"): ErrorSerializer,
-            (401, "application/json"): ErrorSerializer,
-            (403, "application/json"): ErrorSerializer,
-            (429, "application/json"): ErrorSerializer,
+            (200, "text/event-stream"): USER_STREAM,
+            **errors(READ, 400, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
         summary="Stream all of a user's job events (SSE)",
