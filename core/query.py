@@ -100,10 +100,18 @@ def query_values(request: Request, serializer_class: type[serializers.Serializer
 
 
 def read_query(request: Request, serializer_class: type[serializers.Serializer]) -> dict:
-    """The validated query of ``request``; a 400 naming each bad parameter otherwise."""
+    """The validated query of ``request``; a 400 naming each bad parameter otherwise. A
+    parameter the operation does not take is refused too: a typo (``?serach=``) would
+    otherwise answer as if no filter had been asked for."""
     serializer = serializer_class(data=query_values(request, serializer_class))
-    if not serializer.is_valid():
-        fields = serializer.errors
+    known = serializer.fields
+    unknown = {
+        name: [f"Not a parameter of this operation; it takes: {', '.join(known)}."]
+        for name in request.query_params
+        if name not in known
+    }
+    if not serializer.is_valid() or unknown:
+        fields = {**unknown, **serializer.errors}
         named = "; ".join(f"{name}: {' '.join(map(str, errs))}" for name, errs in fields.items())
         raise ApiError(f"Invalid query parameters — {named}", code="invalid_request", fields=fields)
     return serializer.validated_data
