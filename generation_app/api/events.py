@@ -45,7 +45,7 @@ MESSAGE_DATA = {
                     "properties": {
                         "images": {"type": "array", "items": {"type": "string"}},
                         "seeds": {"type": "array", "items": {"type": "integer"}},
-                        "grid_url": {"type": "string"},
+                        "grid_url": {"type": "string", "nullable": True},
                         "safety": {"type": "array"},
                     },
                 }
