@@ -7,13 +7,14 @@ import json
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.auth import check_user_access
 from core.errors import ApiError
 from core.openapi import READ, component, errors, event_stream
+from core.query import QueryIntegerField, read_query
 from generation_app.api.jobs import get_job
 from generation_app.delivery import streams
 from generation_app.models import JobEvent
@@ -82,6 +83,16 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+class EventsQuerySerializer(serializers.Serializer):
+    """The query of the event streams."""
+
+    last_event_id = QueryIntegerField(
+        required=False,
+        min_value=0,
+        help_text="The same as the Last-Event-ID header, for clients that cannot set headers.",
+    )
+
+
 LAST_EVENT_ID = [
     OpenApiParameter(
         "Last-Event-ID",
@@ -89,12 +100,7 @@ LAST_EVENT_ID = [
         OpenApiParameter.HEADER,
         description="Resume after this event id (the `id` of the last event seen).",
     ),
-    OpenApiParameter(
-        "last_event_id",
-        OpenApiTypes.INT,
-        OpenApiParameter.QUERY,
-        description="The same as the Last-Event-ID header, for clients that cannot set headers.",
-    ),
+    EventsQuerySerializer,
 ]
 
 
@@ -162,9 +168,11 @@ user; a service key any user."""
 
 
 def _last_event_id(request: Request) -> int | None:
-    raw = request.META.get("HTTP_LAST_EVENT_ID") or request.query_params.get("last_event_id")
+    """Where to resume: the Last-Event-ID header, else ``?last_event_id=`` (both checked)."""
+    query = read_query(request, EventsQuerySerializer)
+    raw = request.META.get("HTTP_LAST_EVENT_ID")
     if raw in (None, ""):
-        return None
+        return query.get("last_event_id")
     try:
         value = int(raw)
     except ValueError:
