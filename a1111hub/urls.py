@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from backends import views as backend_views
 from ops import views as ops_views
 
+handler400 = "core.errors.json_400"
+handler403 = "core.errors.json_403"
 handler404 = "core.errors.json_404"
 handler500 = "core.errors.json_500"
 

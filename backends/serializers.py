@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.query import QueryBooleanField
+
 
 class BackendHealthSerializer(serializers.Serializer):
     url = serializers.CharField()
@@ -74,3 +76,11 @@ class ModelsSerializer(serializers.Serializer):
     )
     backends = serializers.ListField(child=serializers.DictField())
     unreachable_backends = serializers.ListField(child=serializers.DictField())
+
+
+class ModelsQuerySerializer(serializers.Serializer):
+    """The query of GET /models."""
+
+    refresh = QueryBooleanField(
+        required=False, default=False, help_text="Bypass the short cache and ask A1111 now."
+    )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backends import catalog, health
-from backends.serializers import HealthSerializer, ModelsSerializer
+from backends.serializers import HealthSerializer, ModelsQuerySerializer, ModelsSerializer
 from core.openapi import READ, errors
+from core.query import read_query
 from core.serializers import ErrorSerializer
 
 
@@ -41,12 +42,8 @@ class ModelsView(APIView):
     """Everything a client needs to build a generation form."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "refresh", bool, description="Bypass the short cache and ask A1111 now."
-            )
-        ],
-        responses={200: ModelsSerializer, **errors(READ, 503)},
+        parameters=[ModelsQuerySerializer],
+        responses={200: ModelsSerializer, **errors(READ, 400, 503)},
         tags=["system"],
         summary="Checkpoints, VAEs, samplers, schedulers, upscalers and extensions",
         description="Everything a client needs to build a generation form: the checkpoints, "
@@ -55,5 +52,5 @@ class ModelsView(APIView):
         "HUB_MODELS_CACHE_SECONDS (`refresh=true` asks now). 503 when no backend answers.",
     )
     def get(self, request: Request) -> Response:
-        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
-        return Response(catalog.models_catalog(refresh=refresh))
+        query = read_query(request, ModelsQuerySerializer)
+        return Response(catalog.models_catalog(refresh=query["refresh"]))

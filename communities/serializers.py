@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from communities.models import AuditEntry, Ban, Channel, Community
+from core.query import PageQuerySerializer, QueryCharField, QueryChoiceField
 
 ID_HELP = "Chosen by the client: a Discord guild id, a tenant id (letters, digits, . _ : -)."
 POLICY_HELP = (
@@ -76,11 +77,29 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class AuditQuerySerializer(serializers.Serializer):
-    user_id = serializers.CharField(required=False, max_length=200)
-    channel_id = serializers.CharField(required=False, max_length=100)
-    verdict = serializers.ChoiceField(choices=AuditEntry.Verdict.values, required=False)
-    q = serializers.CharField(required=False, max_length=100, help_text="Words in the prompt.")
+class AuditQuerySerializer(PageQuerySerializer):
+    user_id = QueryCharField(required=False, max_length=200)
+    channel_id = QueryCharField(required=False, max_length=100)
+    verdict = QueryChoiceField(choices=AuditEntry.Verdict.values, required=False)
+    q = QueryCharField(required=False, max_length=100, help_text="Words in the prompt.")
+
+
+class PolicyQuerySerializer(serializers.Serializer):
+    """The query of GET /communities/{community_id}/policy."""
+
+    channel_id = QueryCharField(
+        required=False, max_length=100, help_text="Resolve for this channel too."
+    )
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    """The query of GET /users/{user_id}/usage."""
+
+    community_id = QueryCharField(
+        required=False,
+        max_length=100,
+        help_text="Which community (default: the key's own, if it is bound to one).",
+    )
 
 
 class UsageSerializer(serializers.Serializer):

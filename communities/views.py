@@ -3,7 +3,7 @@ log, and a user's budget usage."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,21 +21,18 @@ from communities.serializers import (
     CommunitySerializer,
     CommunityUpdateSerializer,
     MeSerializer,
+    PolicyQuerySerializer,
     ResolvedPolicySerializer,
+    UsageQuerySerializer,
     UsageSerializer,
 )
 from core.auth import check_user_access
 from core.errors import ApiError, NotFound
 from core.openapi import READ, WRITE, errors, page_of
+from core.query import read_query
 from core.serializers import BoundedLimitOffsetPagination
 
 TAGS = ["communities"]
-
-
-def _check_query(serializer_class, request: Request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
 
 
 class CommunityListView(APIView):
@@ -127,13 +124,13 @@ class ChannelView(APIView):
 class PolicyView(APIView):
     @extend_schema(
         summary="The policy that applies in a community (and channel), resolved",
-        parameters=[OpenApiParameter("channel_id", str, required=False)],
-        responses={200: ResolvedPolicySerializer, **errors(READ, 404)},
+        parameters=[PolicyQuerySerializer],
+        responses={200: ResolvedPolicySerializer, **errors(READ, 400, 404)},
         tags=TAGS,
     )
     def get(self, request: Request, community_id: str) -> Response:
         services.may_manage(request.user, community_id)
-        channel_id = request.query_params.get("channel_id") or None
+        channel_id = read_query(request, PolicyQuerySerializer).get("channel_id")
         room = enter(request.user, "", community_id, channel_id)
         return Response(
             {
@@ -194,7 +191,7 @@ class AuditView(APIView):
     def get(self, request: Request, community_id: str) -> Response:
         services.may_manage(request.user, community_id)
         get_community(community_id)
-        query = _check_query(AuditQuerySerializer, request)
+        query = read_query(request, AuditQuerySerializer)
         entries = AuditEntry.objects.filter(community_id=community_id)
         for name in ("user_id", "channel_id", "verdict"):
             if query.get(name):
@@ -209,13 +206,14 @@ class AuditView(APIView):
 class UsageView(APIView):
     @extend_schema(
         summary="A user's budget in a community: spent, left, when it refills",
-        parameters=[OpenApiParameter("community_id", str, required=True)],
+        parameters=[UsageQuerySerializer],
         responses={200: UsageSerializer, **errors(READ, 400, 404)},
         tags=TAGS,
     )
     def get(self, request: Request, user_id: str) -> Response:
         check_user_access(request, user_id)
-        community_id = request.query_params.get("community_id") or request.user.community_id
+        query = read_query(request, UsageQuerySerializer)
+        community_id = query.get("community_id") or request.user.community_id
         if not community_id:
             raise ApiError("Say which community: ?community_id=<id>.", code="community_id_required")
         room = enter(request.user, user_id, community_id)

@@ -138,6 +138,21 @@ def _keep_headers(response: Response) -> dict[str, str]:
     return {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
 
 
+# Django's own handlers, for errors raised outside a DRF view (URL resolving, middleware):
+# the same JSON shape as every other error, never Django's HTML page.
+def json_400(request, exception=None):
+    return JsonResponse(
+        {"error": "malformed_request", "detail": f"The request was refused: {exception}."},
+        status=400,
+    )
+
+
+def json_403(request, exception=None):
+    return JsonResponse(
+        {"error": "forbidden", "detail": f"The request was refused: {exception}."}, status=403
+    )
+
+
 def json_404(request, exception=None):
     return JsonResponse(
         {"error": "not_found", "detail": f"No endpoint at {request.path}. See /docs."}, status=404

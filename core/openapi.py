@@ -7,9 +7,14 @@
 - ``upload_variant(Serializer, files)`` is the multipart body of an operation that takes
   files: its own component, with the file fields as ``format: binary``, so a generated client
   can tell it from the JSON body.
+- ``event_stream({event: data schema}, description)`` is a ``text/event-stream`` answer:
+  its schema describes ONE event as an EventSource client reads it (``event``, ``id``,
+  ``data`` as JSON text whose ``contentSchema`` is the payload), so a client generator and
+  schemathesis can read every event the stream sends.
 - ``postprocess`` (a drf-spectacular hook) adds what every operation can answer whatever
-  its view says: 401 and 429 on operations that take a key, 400/413/415 on operations with
-  a body, and no form-urlencoded anywhere.
+  its view says: 414 (a URL too long, answered by the web server), 401 and 429 on
+  operations that take a key, 400/413/415 on operations with a body, 400 on operations
+  with query parameters (core.query), and no form-urlencoded anywhere.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ MEANINGS = {
     410: "Gone: the resource existed but was deleted (the detail says why).",
     413: "The body or an uploaded file is too large (HUB_MAX_UPLOAD_BYTES, "
     "HUB_MAX_UPLOAD_PIXELS, HUB_MAX_REQUEST_BYTES).",
+    414: "The request line (method, path and query) is over 8190 bytes (uri_too_long): send "
+    "fewer or shorter query parameters.",
     415: "Unsupported Content-Type: send application/json (multipart/form-data only where "
     "the operation takes files).",
     422: "The Idempotency-Key was used before with a different body.",
@@ -108,6 +115,53 @@ def upload_variant(
     return _uploads[key]
 
 
+def component(name: str) -> dict:
+    """A reference to a schema component of the document (e.g. ``Job``)."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def event_stream(events: dict[str, dict], description: str) -> OpenApiResponse:
+    """A ``text/event-stream`` answer sending ``events`` ({event name: schema of its JSON
+    data}); ``id`` is on the events that have one, ``retry:`` and comments carry no data."""
+    variants = []
+    for names, data in _grouped(events):
+        variants.append(
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": names},
+                    "id": {
+                        "type": "string",
+                        "pattern": "^[0-9]+$",
+                        "description": "The event id: send it back as Last-Event-ID.",
+                    },
+                    "retry": {"type": "integer", "description": "Reconnect delay (ms)."},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": data,
+                    },
+                },
+            }
+        )
+    schema = variants[0] if len(variants) == 1 else {"oneOf": variants}
+    return OpenApiResponse(response=schema, description=description)
+
+
+def _grouped(events: dict[str, dict]) -> list[tuple[list[str], dict]]:
+    """Events sharing one data schema become one variant (``oneOf`` needs them apart)."""
+    groups: list[tuple[list[str], dict]] = []
+    for name, data in events.items():
+        for names, known in groups:
+            if known == data:
+                names.append(name)
+                break
+        else:
+            groups.append(([name], data))
+    return groups
+
+
 BODY_METHODS = {"post", "put", "patch"}
 
 
@@ -134,12 +188,24 @@ def postprocess(result: dict, generator, request, public) -> dict:
                     # optional whatever `required` says, and imports `Unset` only when it is
                     # not required: so it is not marked required (a missing body is a 400).
                     body.pop("required", None)
+            if "security" in operation:  # two key headers, one scheme: name it once
+                unique = []
+                for requirement in operation["security"]:
+                    if requirement not in unique:
+                        unique.append(requirement)
+                operation["security"] = unique
+            for code, response in responses.items():
+                content = response.get("content", {})
+                if not code.startswith("2") and "application/json" in content:
+                    content.pop("text/event-stream", None)  # errors are JSON, even on a stream
             secured = any(s for s in operation.get("security", [{}]) if s)
-            needed = [429]  # every view is throttled per key
+            needed = [414, 429]  # any URL may be too long; every view is throttled per key
             if secured:
                 needed.append(401)
             if body or method in BODY_METHODS:
                 needed += [400, 413, 415]
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                needed.append(400)  # core.query: a bad parameter is a 400 naming it
             for code in needed:
                 responses.setdefault(str(code), _ref(code))
             if not operation.get("description"):

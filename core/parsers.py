@@ -11,6 +11,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, MultiPartParser
 
+from core.strict import mark_json
+
 MAX_DEPTH = 32  # nesting of lists and objects; real requests use 3 or 4
 # A JSON string (the unrolled form: the regex engine runs over a 40 MB base64 image at
 # once), or one of the marks that add an item or a level.
@@ -71,7 +73,8 @@ def _refuse_constant(name: str):
 
 
 class HubJSONParser(JSONParser):
-    """DRF's JSON parser, plus the checks of ``check_value``."""
+    """DRF's JSON parser, plus the checks of ``check_value``; the body comes back marked
+    as JSON, so core.strict holds its values to their declared types."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
@@ -84,7 +87,7 @@ class HubJSONParser(JSONParser):
             raise ParseError(f"The JSON body was refused: {exc}") from None
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"The JSON body could not be read: {exc}") from None
-        return data
+        return mark_json(data)  # its values must have their declared JSON types: core.strict
 
 
 # Operations that take files accept multipart too; everything else is JSON only (and the

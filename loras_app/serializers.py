@@ -6,6 +6,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from core.links import absolute_url
+from core.query import QueryBooleanField, QueryCharField, QueryChoiceField, QueryIntegerField
 from loras_app.models import Lora, LoraCivitai, ScanRun
 from loras_app.search import AUTOCOMPLETE_LIMIT
 
@@ -13,25 +14,25 @@ BASE_MODEL_HELP = "SD1.5, SD2, SDXL, Pony, Illustrious, SD3 or Flux (case-insens
 
 
 class LoraQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-    tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-    base_model = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text=BASE_MODEL_HELP
+    search = QueryCharField(required=False, allow_blank=True, default="", max_length=200)
+    tag = QueryCharField(required=False, allow_blank=True, default="", max_length=200)
+    base_model = QueryCharField(
+        required=False, allow_blank=True, default="", max_length=100, help_text=BASE_MODEL_HELP
     )
-    enabled = serializers.ChoiceField(
+    enabled = QueryChoiceField(
         choices=["true", "false", "any"],
         required=False,
         default="true",
         help_text="Disabled LoRAs are hidden unless asked for.",
     )
-    include_missing = serializers.BooleanField(required=False, default=False)
-    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10_000)
+    include_missing = QueryBooleanField(required=False, default=False)
+    limit = QueryIntegerField(required=False, default=20, min_value=1, max_value=100)
+    offset = QueryIntegerField(required=False, default=0, min_value=0, max_value=10_000)
 
 
 class AutocompleteQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-    limit = serializers.IntegerField(
+    q = QueryCharField(required=False, allow_blank=True, default="", max_length=200)
+    limit = QueryIntegerField(
         required=False, default=AUTOCOMPLETE_LIMIT, min_value=1, max_value=AUTOCOMPLETE_LIMIT
     )
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from core.auth import HasApiKey, IsServiceKey, check_admin
 from core.errors import NotFound
+from core.query import read_query
 from core.serializers import ErrorSerializer
 from loras_app import search, selectors
 from loras_app.scan import runs, sources
@@ -63,9 +64,7 @@ class LoraListView(APIView):
         'prefix matches come first. `curl "/loras?search=anime&limit=10"`.',
     )
     def get(self, request: Request) -> Response:
-        params = LoraQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        query = dict(params.validated_data)
+        query = dict(read_query(request, LoraQuerySerializer))
         query["search_text"] = query.pop("search")
         total, rows = selectors.find_loras(**query)
         body = {
@@ -100,9 +99,8 @@ class LoraAutocompleteView(APIView):
         operation_id="loras_autocomplete",
     )
     def get(self, request: Request) -> Response:
-        params = AutocompleteQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        choices = search.autocomplete(params.validated_data["q"], params.validated_data["limit"])
+        query = read_query(request, AutocompleteQuerySerializer)
+        choices = search.autocomplete(query["q"], query["limit"])
         return Response(ChoiceSerializer(choices, many=True).data)
 
 

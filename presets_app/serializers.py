@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.query import QueryBooleanField, QueryCharField, QueryIntegerField
 from core.serializers import OptionalBooleanField
 from presets_app.models import Preset
 from sessions_app.serializers import SessionSerializer
@@ -112,11 +113,13 @@ class PresetListSerializer(serializers.Serializer):
 
 
 class BrowseQuerySerializer(serializers.Serializer):
-    public = OptionalBooleanField(required=False, default=True, help_text="Only true is allowed.")
-    search = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
-    share_code = serializers.CharField(required=False, help_text="Find a code-shared preset.")
-    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=100_000)
+    public = QueryBooleanField(required=False, default=True, help_text="Only true is allowed.")
+    search = QueryCharField(required=False, default="", allow_blank=True, max_length=100)
+    share_code = QueryCharField(
+        required=False, max_length=100, help_text="Find a code-shared preset."
+    )
+    limit = QueryIntegerField(required=False, default=20, min_value=1, max_value=100)
+    offset = QueryIntegerField(required=False, default=0, min_value=0, max_value=100_000)
 
     def validate_public(self, value: bool) -> bool:
         if not value:
@@ -134,6 +137,16 @@ class PresetPageSerializer(serializers.Serializer):
 class ShareCodeSerializer(serializers.Serializer):
     share_code = serializers.CharField(
         required=False, help_text="Needed for someone else's preset shared by code."
+    )
+
+
+class ShareCodeQuerySerializer(serializers.Serializer):
+    """The query of GET /presets/{user_id}/{preset_id}."""
+
+    share_code = QueryCharField(
+        required=False,
+        max_length=100,
+        help_text="Needed for someone else's preset shared by code.",
     )
 
 

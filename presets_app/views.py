@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.auth import check_user_access
+from core.query import read_query
 from core.serializers import ErrorSerializer
 from presets_app import services
 from presets_app.infotext import preset_content
@@ -20,6 +21,7 @@ from presets_app.serializers import (
     PresetPageSerializer,
     PresetSerializer,
     PresetUpdateSerializer,
+    ShareCodeQuerySerializer,
     ShareCodeSerializer,
 )
 
@@ -107,15 +109,19 @@ class PresetDetailView(APIView):
         summary="One preset",
         operation_id="preset_get",
         description="The user's own, a public one, or a code-shared one with `?share_code=`.",
-        parameters=[OpenApiParameter("share_code", str, required=False)],
-        responses={200: PresetSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+        parameters=[ShareCodeQuerySerializer],
+        responses={
+            200: PresetSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=TAGS,
     )
     def get(self, request: Request, user_id: str, preset_id: int) -> Response:
         check_user_access(request, user_id)
-        query = ShareCodeSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        preset = services.visible_preset(user_id, preset_id, **query.validated_data)
+        query = read_query(request, ShareCodeQuerySerializer)
+        preset = services.visible_preset(user_id, preset_id, **query)
         return _preset(preset, user_id)
 
     @extend_schema(
@@ -199,7 +205,5 @@ class PresetBrowseView(APIView):
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
-        query = BrowseQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        page = services.browse_presets(**query.validated_data)
+        page = services.browse_presets(**read_query(request, BrowseQuerySerializer))
         return Response(PresetPageSerializer(page).data)

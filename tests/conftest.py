@@ -189,6 +189,8 @@ def running_hub(tmp_path_factory):
         HUB_MAX_ACTIVE_JOBS_PER_USER="2",
         HUB_INTERROGATE_TIMEOUT="5",
         HUB_PREPROCESS_TIMEOUT="5",
+        # An event stream the fuzzer opens ends after a second, with what it sent.
+        HUB_EVENT_STREAM_SECONDS="1",
     )
     yield hub
     _stop_runhub(hub)

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 
 from core.errors import ApiError
 from core.parsers import UnsafeValue, check_value
+from core.strict import JsonObject
 from core.structured import parse_structured
 from core.uploads import NO_FILES, FileFields, bound_uploads
 from generation_app.admission.rooms import ROOM_FIELDS
@@ -52,7 +53,7 @@ def request_data(request: Request, files: FileFields = NO_FILES) -> dict[str, An
     if not hasattr(data, "getlist"):
         if not isinstance(data, dict):
             raise ApiError("The request body must be a JSON object.", code="malformed_request")
-        return dict(data)
+        return JsonObject(data)  # a copy still marked as JSON (core.strict)
     out: dict[str, Any] = {}
     for key in data.keys():
         if key in request.FILES:

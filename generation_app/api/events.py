@@ -6,17 +6,18 @@ import json
 
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import renderers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.auth import check_user_access
 from core.errors import ApiError
 from core.openapi import READ, errors
-from core.serializers import ErrorSerializer
+from core.query import QueryIntegerField, read_query
 from generation_app.api.jobs import get_job
 from generation_app.delivery import streams
+from generation_app.delivery.event_schema import JOB_STREAM, USER_STREAM
 
 
 class EventStreamRenderer(renderers.BaseRenderer):
@@ -27,6 +28,16 @@ class EventStreamRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+class EventsQuerySerializer(serializers.Serializer):
+    """The query of the event streams."""
+
+    last_event_id = QueryIntegerField(
+        required=False,
+        min_value=0,
+        help_text="The same as the Last-Event-ID header, for clients that cannot set headers.",
+    )
+
+
 LAST_EVENT_ID = [
     OpenApiParameter(
         "Last-Event-ID",
@@ -34,12 +45,7 @@ LAST_EVENT_ID = [
         OpenApiParameter.HEADER,
         description="Resume after this event id (the `id` of the last event seen).",
     ),
-    OpenApiParameter(
-        "last_event_id",
-        OpenApiTypes.INT,
-        OpenApiParameter.QUERY,
-        description="The same as the Last-Event-ID header, for clients that cannot set headers.",
-    ),
+    EventsQuerySerializer,
 ]
 
 
@@ -54,12 +60,7 @@ class JobEventsView(APIView):
     @extend_schema(
         parameters=LAST_EVENT_ID,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="A text/event-stream: `event: progress` with the job's JSON "
-                "(as GET /jobs/{job_id}) on every change, then `event: done` with its final "
-                "state.",
-            ),
+            (200, "text/event-stream"): JOB_STREAM,
             **errors(READ, 400, 404, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
@@ -112,9 +113,11 @@ user; a service key any user."""
 
 
 def _last_event_id(request: Request) -> int | None:
-    raw = request.META.get("HTTP_LAST_EVENT_ID") or request.query_params.get("last_event_id")
+    """Where to resume: the Last-Event-ID header, else ``?last_event_id=`` (both checked)."""
+    query = read_query(request, EventsQuerySerializer)
+    raw = request.META.get("HTTP_LAST_EVENT_ID")
     if raw in (None, ""):
-        return None
+        return query.get("last_event_id")
     try:
         value = int(raw)
     except ValueError:
@@ -134,14 +137,8 @@ class UserEventsView(APIView):
     @extend_schema(
         parameters=LAST_EVENT_ID,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(
-                response=OpenApiTypes.STR,
-                description="SSE stream of the user's job events.",
-            ),
-            (400, "application/json"): ErrorSerializer,
-            (401, "application/json"): ErrorSerializer,
-            (403, "application/json"): ErrorSerializer,
-            (429, "application/json"): ErrorSerializer,
+            (200, "text/event-stream"): USER_STREAM,
+            **errors(READ, 400, e429="Too many open streams for this key or this hub."),
         },
         tags=["jobs"],
         summary="Stream all of a user's job events (SSE)",

@@ -8,13 +8,14 @@ import uuid
 from django.db.models import Q
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.auth import check_admin
 from core.errors import NotFound
 from core.openapi import READ, errors
+from core.query import PreviewQuerySerializer, SignedLinkQuerySerializer, read_query
 from core.serializers import ErrorSerializer
 from generation_app.media.links import (
     authorize,
@@ -35,22 +36,7 @@ class JobImageView(APIView):
     permission_classes: list = []  # a signed link or a key: see media.links
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "expires",
-                int,
-                OpenApiParameter.QUERY,
-                required=False,
-                description="From a signed URL: when it expires (Unix seconds).",
-            ),
-            OpenApiParameter(
-                "signature",
-                str,
-                OpenApiParameter.QUERY,
-                required=False,
-                description="From a signed URL: opens this one file without an API key.",
-            ),
-        ],
+        parameters=[SignedLinkQuerySerializer],
         responses={
             (200, "image/png"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The image (PNG, JPEG or WebP by its name)"
@@ -70,6 +56,7 @@ class JobImageView(APIView):
     )
     def get(self, request: Request, job_id, name: str) -> FileResponse:
         require_key_or_signature(request)
+        read_query(request, SignedLinkQuerySerializer)
         job_id = str(job_id)
         path = f"{job_id}/{name}"
         stored = f"jobs/{path}"
@@ -111,30 +98,7 @@ class JobPreviewView(APIView):
     permission_classes: list = []  # a signed link or a key: see media.links
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "v",
-                str,
-                OpenApiParameter.QUERY,
-                required=False,
-                description="Cache buster from preview_url; the latest preview is served anyway.",
-            ),
-            OpenApiParameter(
-                "expires",
-                int,
-                OpenApiParameter.QUERY,
-                required=False,
-                description="From preview_url: when the signed link expires (Unix seconds).",
-            ),
-            OpenApiParameter(
-                "signature",
-                str,
-                OpenApiParameter.QUERY,
-                required=False,
-                description="From preview_url: opens this job's preview without an API key "
-                "until `expires`.",
-            ),
-        ],
+        parameters=[PreviewQuerySerializer],
         responses={
             (200, "image/webp"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The latest live preview"
@@ -157,6 +121,7 @@ class JobPreviewView(APIView):
     )
     def get(self, request: Request, job_id) -> FileResponse:
         require_key_or_signature(request)
+        read_query(request, PreviewQuerySerializer)
         job = Job.objects.only("id", "user_id", "status").filter(pk=job_id).first()
         if job is None:
             raise NotFound(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,10 +11,13 @@ from core.auth import HasApiKey, IsServiceKey, check_user_access
 from core.errors import ApiError, Conflict, NotFound
 from core.links import absolute_url
 from core.openapi import READ, errors, page_of
+from core.query import read_query
 from core.serializers import BoundedLimitOffsetPagination, ErrorSerializer
 from generation_app.api.serializers import (
+    JobListQuerySerializer,
     JobListSerializer,
     QueueSerializer,
+    ResultQuerySerializer,
 )
 from generation_app.delivery import status
 from generation_app.delivery.documents import (
@@ -53,7 +56,7 @@ def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -
 
 CANCEL_RESPONSES = {
     200: JobSerializer,
-    **errors(READ, 404, e409="The job already finished (completed, failed or cancelled)."),
+    **errors(READ, 404, 409, e409="The job already finished (completed, failed or cancelled)."),
 }
 
 
@@ -116,14 +119,7 @@ def _cancel(request: Request, job_id) -> Response:
 
 class JobResultView(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "format",
-                str,
-                enum=["base64", "url"],
-                description="url: `images` are signed URLs instead of base64 (smaller answer).",
-            )
-        ],
+        parameters=[ResultQuerySerializer],
         responses={
             200: JobResultSerializer,
             409: OpenApiResponse(
@@ -137,7 +133,7 @@ class JobResultView(APIView):
                 description="The images were deleted by retention or the user's quota "
                 "(images_pruned); the job's record remains.",
             ),
-            **errors(READ, 404),
+            **errors(READ, 400, 404),
         },
         tags=["jobs"],
         summary="Images of a finished job",
@@ -148,9 +144,9 @@ class JobResultView(APIView):
         "HUB_COMPRESSED_MAX_BYTES) and its `variants`.",
     )
     def get(self, request: Request, job_id) -> Response:
+        as_urls = read_query(request, ResultQuerySerializer)["format"] == "url"
         job = get_job(request, job_id, full=True)
         check_result_ready(job)
-        as_urls = request.query_params.get("format") == "url"
         return Response(result_body(job, request, as_urls))
 
 
@@ -197,13 +193,7 @@ def check_result_ready(job: Job) -> None:
 
 class JobListView(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("status", str, enum=Job.Status.values),
-            OpenApiParameter("kind", str, enum=Job.Kind.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
-        ],
+        parameters=[JobListQuerySerializer],
         responses={200: page_of(JobListSerializer), **errors(READ, 400)},
         operation_id="jobs_list",
         tags=["jobs"],
@@ -212,17 +202,11 @@ class JobListView(APIView):
         "expires) and null once the job's images were pruned.",
     )
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        user_id = params.get("user_id") or request.user.user_id
+        query = read_query(request, JobListQuerySerializer)
+        user_id = query.get("user_id") or request.user.user_id
         if user_id:
             check_user_access(request, user_id)
-        filters = {}
-        for field, choices in (("status", Job.Status.values), ("kind", Job.Kind.values)):
-            value = params.get(field)
-            if value and value not in choices:
-                raise bad_filter(field, value, choices)
-            filters[field] = value
-        jobs = user_jobs(user_id, **filters)
+        jobs = user_jobs(user_id, status=query.get("status"), kind=query.get("kind"))
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(
@@ -242,9 +226,3 @@ class QueueView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(QueueSerializer(queue_overview()).data)
-
-
-def bad_filter(field: str, value: str, choices: list[str]) -> ApiError:
-    return ApiError(
-        f"{field}={value!r} is not one of: {', '.join(choices)}.", code="invalid_filter"
-    )

@@ -3,13 +3,50 @@ the brief's examples, and the JSON-or-multipart request schema."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import serializers
 
 from core.openapi import GENERATE, READ, errors, upload_variant
 from core.serializers import ErrorSerializer
 from generation_app.delivery.documents import (
     JobSerializer,
 )
+
+
+class DryRunSerializer(serializers.Serializer):
+    """What a request with ``dry_run: true`` answers (200, nothing saved): what it would
+    cost and the policy it would run under."""
+
+    dry_run = serializers.BooleanField()
+    jobs = serializers.IntegerField(help_text="Jobs it would make.")
+    community_id = serializers.CharField(allow_null=True)
+    channel_id = serializers.CharField(allow_null=True)
+    nsfw = serializers.CharField(help_text="What a flagged image would become.")
+    cost = serializers.FloatField()
+    user_budget_left = serializers.FloatField(allow_null=True)
+    community_budget_left = serializers.FloatField(allow_null=True)
+    refills_at = serializers.DateTimeField(allow_null=True)
+    downgraded = serializers.BooleanField()
+    policy = serializers.DictField(help_text="The resolved policy.")
+    sources = serializers.DictField(help_text="Which level set each policy field.")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+def answered_or_dry_run(serializer_class, name: str) -> PolymorphicProxySerializer:
+    """A 200 of a create endpoint: a replay of the same Idempotency-Key (the first
+    answer), or a dry run's report."""
+    return PolymorphicProxySerializer(
+        component_name=name,
+        serializers=[serializer_class, DryRunSerializer],
+        resource_type_field_name=None,
+    )
+
 
 ERRORS = {
     400: ErrorSerializer,
@@ -24,7 +61,9 @@ ERRORS = {
 GENERATE_RESPONSES = {
     202: OpenApiResponse(JobSerializer, description="Queued: poll `links.self` (GET /jobs/{id})."),
     200: OpenApiResponse(
-        JobSerializer, description="A replay of the same Idempotency-Key: the first job."
+        answered_or_dry_run(JobSerializer, "JobOrDryRun"),
+        description="A replay of the same Idempotency-Key (the first job), or the report "
+        "of a dry run (`dry_run: true`: nothing saved).",
     ),
     **errors(
         GENERATE,
@@ -102,7 +141,7 @@ EXTENSION_ERRORS = {**ERRORS, 409: ErrorSerializer, 503: ErrorSerializer}
 
 EXTENSION_GENERATE_RESPONSES = {
     202: JobSerializer,
-    200: JobSerializer,
+    200: GENERATE_RESPONSES[200],
     **errors(GENERATE, e409="No enabled backend has the extension."),
 }
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from core.query import PageQuerySerializer, QueryCharField, QueryChoiceField
 from core.serializers import OptionalBooleanField
 from generation_app.admission.rooms import RoomFields
 from generation_app.admission.scripts import ScriptFieldsMixin
@@ -191,3 +192,24 @@ class QueueSerializer(serializers.Serializer):
     users = QueueUserSerializer(many=True, help_text="The busiest users first (at most 50).")
     checkpoints = QueueCheckpointSerializer(many=True)
     backends = QueueBackendSerializer(many=True)
+
+
+class JobListQuerySerializer(PageQuerySerializer):
+    """The query of GET /jobs."""
+
+    user_id = QueryCharField(
+        required=False, max_length=200, help_text="Whose jobs (default: the key's user)."
+    )
+    status = QueryChoiceField(choices=Job.Status.values, required=False)
+    kind = QueryChoiceField(choices=Job.Kind.values, required=False)
+
+
+class ResultQuerySerializer(serializers.Serializer):
+    """The query of GET /jobs/{job_id}/result."""
+
+    format = QueryChoiceField(
+        choices=["base64", "url"],
+        required=False,
+        default="base64",
+        help_text="url: `images` are signed URLs instead of base64 (smaller answer).",
+    )

@@ -14,7 +14,7 @@ from core.serializers import ErrorSerializer
 from core.uploads import FileFields
 from generation_app.admission import intake
 from generation_app.api.generate import admitted_response
-from generation_app.api.schema import IDEMPOTENCY_KEY
+from generation_app.api.schema import GENERATE_RESPONSES, IDEMPOTENCY_KEY
 from generation_app.delivery.documents import JobSerializer, job_body
 from generation_app.extras import interrogate as interrogation
 from generation_app.extras import pnginfo, upscale
@@ -131,7 +131,7 @@ class UpscaleView(APIView):
         },
         responses={
             202: JobSerializer,
-            200: JobSerializer,
+            200: GENERATE_RESPONSES[200],
             404: ErrorSerializer,
             422: ErrorSerializer,
             429: ErrorSerializer,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.query import QueryBooleanField, QueryCharField, QueryChoiceField, QueryIntegerField
 from generation_app.delivery.documents import JobImageSerializer
 from generation_app.models import Job, JobImage
 
@@ -13,17 +14,17 @@ MAX_TAGS = 20
 
 
 class GalleryQuerySerializer(serializers.Serializer):
-    favorite = serializers.BooleanField(required=False, allow_null=True, default=None)
-    tag = serializers.CharField(required=False, max_length=50)
-    kind = serializers.ChoiceField(choices=Job.Kind.values, required=False)
-    checkpoint = serializers.CharField(required=False, max_length=200)
-    lora = serializers.CharField(required=False, max_length=200)
-    community_id = serializers.CharField(required=False, max_length=100)
+    favorite = QueryBooleanField(required=False, default=None)
+    tag = QueryCharField(required=False, max_length=50)
+    kind = QueryChoiceField(choices=Job.Kind.values, required=False)
+    checkpoint = QueryCharField(required=False, max_length=200)
+    lora = QueryCharField(required=False, max_length=200)
+    community_id = QueryCharField(required=False, max_length=100)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    q = serializers.CharField(required=False, max_length=200, help_text="Words in the prompt.")
-    cursor = serializers.CharField(required=False, max_length=200)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    q = QueryCharField(required=False, max_length=200, help_text="Words in the prompt.")
+    cursor = QueryCharField(required=False, max_length=200)
+    page_size = QueryIntegerField(required=False, min_value=1, max_value=100)
 
 
 class GalleryImageSerializer(JobImageSerializer):

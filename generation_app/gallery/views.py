@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from core.auth import check_user_access
 from core.errors import NotFound
 from core.openapi import READ, WRITE, errors
+from core.query import read_query
 from generation_app.admission import intake
 from generation_app.api.generate import admitted_response
 from generation_app.api.schema import GENERATE_RESPONSES, IDEMPOTENCY_KEY
@@ -74,10 +75,9 @@ class GalleryView(APIView):
     )
     def get(self, request: Request, user_id: str) -> Response:
         check_user_access(request, user_id)
-        query = GalleryQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = read_query(request, GalleryQuerySerializer)
         paginator = GalleryPagination()
-        page = paginator.paginate_queryset(gallery(user_id, query.validated_data), request, self)
+        page = paginator.paginate_queryset(gallery(user_id, query), request, self)
         context = {"request": request}
         return paginator.get_paginated_response(
             GalleryImageSerializer(page, many=True, context=context).data

@@ -31,7 +31,9 @@ def with_preset_regional_config(data: dict[str, Any], request: Request) -> dict[
         return data
     check_user_access(request, str(data["user_id"]))
     preset = get_preset_for_generation(str(data["user_id"]), data["preset_id"])
-    return {**data, "regional_config": preset.regional_config} if preset.regional_config else data
+    if not preset.regional_config:
+        return data
+    return type(data)(data, regional_config=preset.regional_config)  # JSON stays marked
 
 
 def regional(data: dict[str, Any], context: GenerationContext) -> JobRequest:

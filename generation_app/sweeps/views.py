@@ -18,7 +18,7 @@ from generation_app.admission import intake
 from generation_app.admission.rooms import RoomFields, room_fields
 from generation_app.admission.service import SWEEP, submit
 from generation_app.api.generate import admitted_response
-from generation_app.api.schema import IDEMPOTENCY_KEY
+from generation_app.api.schema import IDEMPOTENCY_KEY, answered_or_dry_run
 from generation_app.api.serializers import Img2ImgRequestSerializer, Txt2ImgRequestSerializer
 from generation_app.models import Job, JobGroup
 from generation_app.sweeps import axes as sweep_axes
@@ -99,7 +99,12 @@ def get_group(request: Request, sweep_id) -> JobGroup:
 class SweepCreateView(APIView):
     @extend_schema(
         request={"application/json": SweepRequestSerializer},
-        responses={202: SweepSerializer, 200: SweepSerializer, 422: ErrorSerializer, **ERRORS},
+        responses={
+            202: SweepSerializer,
+            200: answered_or_dry_run(SweepSerializer, "SweepOrDryRun"),
+            422: ErrorSerializer,
+            **ERRORS,
+        },
         parameters=[IDEMPOTENCY_KEY],
         examples=[
             OpenApiExample(

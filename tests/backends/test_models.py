@@ -119,3 +119,10 @@ def test_a_failing_backend_is_not_asked_again_by_every_request(api, backend):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("value", ["null", "", "yes", "1"])
+def test_refresh_is_true_or_false_and_nothing_else(api, db, value):
+    response = api.get(f"/models?refresh={value}")
+    assert response.status_code == 400
+    assert response.json()["fields"]["refresh"] == [f'Send "true" or "false", not "{value}".']

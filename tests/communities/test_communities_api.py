@@ -193,3 +193,15 @@ def test_budgets_and_verdicts_are_in_the_metrics(api, guild):
     text = api.get("/metrics").content.decode()
     assert 'a1111hub_community_units_24h{community="g1"} 5.24' in text
     assert 'a1111hub_community_requests_24h{community="g1",verdict="refused"} 1.0' in text
+
+
+@pytest.mark.parametrize("query", ["verdict=", "verdict=maybe", "limit=none", "q="])
+def test_a_bad_audit_filter_is_a_400_naming_it(api, guild, query):
+    response = api.get(f"/communities/g1/audit?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()["fields"]
+
+
+def test_a_blank_channel_or_community_is_a_400_naming_it(api, guild):
+    assert "channel_id" in api.get("/communities/g1/policy?channel_id=").json()["fields"]
+    assert "community_id" in api.get("/users/u1/usage?community_id=").json()["fields"]

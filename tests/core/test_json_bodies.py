@@ -41,3 +41,24 @@ def test_a_body_just_under_the_limit_is_read(api, backend, settings):
     settings.HUB_MAX_JSON_ITEMS = 30
     body = {"user_id": "u", "prompt": "x", "loras": {}, "styles": []}
     assert api.post("/generate/txt2img", body, format="json").status_code == 202
+
+
+# --- a JSON value of another type than the document says is refused, not coerced ------
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/sessions/u1/loras", {"filename": "style_lora.safetensors", "weight": False}, "weight"),
+        ("/presets/u1", {"name": "p", "infotext": 0}, "infotext"),
+        ("/presets/u1", {"name": 12}, "name"),
+        ("/loras/scan", {"source": "a1111", "prune": 0}, "prune"),
+    ],
+)
+def test_a_json_value_of_the_wrong_type_is_a_400_naming_the_field(api, backend, path, body, field):
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["fields"]
+
+
+def test_a_multipart_form_still_reads_its_text_parts(api, backend):
+    response = api.post("/png-info", {"infotext": "a cat\nSteps: 20, Seed: 1"}, format="multipart")
+    assert response.status_code == 200, response.json()

@@ -61,3 +61,43 @@ def test_metrics_and_images_declare_their_media_types(document):
     assert list(metrics) == ["text/plain"]
     image = document["paths"]["/images/{job_id}/{name}"]["get"]["responses"]["200"]["content"]
     assert image["image/png"]["schema"]["format"] == "binary"
+
+
+def test_cancelling_or_deleting_a_finished_job_declares_its_409(document):
+    for method, path in (("delete", "/jobs/{job_id}"), ("post", "/jobs/{job_id}/cancel")):
+        assert "409" in document["paths"][path][method]["responses"], (method, path)
+
+
+def test_every_operation_declares_the_json_414_of_a_url_too_long(document):
+    for name, operation in _operations(document):
+        response = operation["responses"].get("414")
+        assert response and "application/json" in response["content"], name
+
+
+def test_every_operation_with_query_parameters_declares_the_400_naming_them(document):
+    for name, operation in _operations(document):
+        if any(p["in"] == "query" for p in operation.get("parameters", [])):
+            assert "400" in operation["responses"], name
+
+
+def test_event_streams_declare_each_event_and_its_json_data(document):
+    for path, events in (
+        ("/jobs/{job_id}/events", {"progress", "done", "preview", "job.completed"}),
+        ("/users/{user_id}/events", {"job.started", "job.completed", "job.cancelled"}),
+    ):
+        responses = document["paths"][path]["get"]["responses"]
+        schema = responses["200"]["content"]["text/event-stream"]["schema"]
+        variants = schema.get("oneOf", [schema])
+        names = {name for v in variants for name in v["properties"]["event"]["enum"]}
+        assert events <= names, path
+        for variant in variants:
+            data = variant["properties"]["data"]
+            assert data["type"] == "string" and data["contentMediaType"] == "application/json"
+            assert data["contentSchema"], path
+        assert list(responses["404" if "job_id" in path else "403"]["content"]) == [
+            "application/json"
+        ]
+
+
+def test_health_takes_a_key_but_does_not_need_one(document):
+    assert {} in document["paths"]["/health"]["get"]["security"]

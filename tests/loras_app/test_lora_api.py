@@ -131,3 +131,16 @@ def test_the_endpoints_are_in_the_openapi_document(api, db):
     ):
         assert path in paths
     assert "202" in paths["/loras/scan"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("query", ["enabled=", "include_missing=null", "offset=x", "limit=1.5"])
+def test_a_blank_or_malformed_parameter_is_a_400_not_the_default(api, db, query):
+    response = api.get(f"/loras?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()["fields"]
+
+
+def test_a_parameter_the_operation_does_not_take_is_a_400_listing_the_ones_it_does(api, db):
+    body = api.get("/loras?serach=anime").json()
+    assert body["error"] == "invalid_request"
+    assert "search" in body["fields"]["serach"][0]

@@ -387,3 +387,12 @@ def test_a_user_key_browses_public_presets_and_manages_its_own(user_api):
     assert alice.get("/presets?public=true").json()["count"] == 1
     assert save(alice, "alice", {"name": "mine"}).status_code == 201
     assert alice.get("/presets/alice").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/presets?share_code=", "/presets?public=1", "/presets/u1/1?share_code="]
+)
+def test_a_blank_share_code_or_a_boolean_not_true_or_false_is_a_400(api, db, path):
+    response = api.get(path)
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) <= {"share_code", "public"}

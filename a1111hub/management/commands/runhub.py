@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from a1111.client import A1111Client, A1111Error
 from a1111hub.supervisor import Child, GaveUp, Supervisor
+from a1111hub.webworker import MAX_REQUEST_LINE
 from backends.models import Backend
 from backends.registry import DEFAULT_A1111_URL, sync_configured_backends
 from core.models import ApiKey
@@ -164,11 +165,12 @@ class Command(BaseCommand):
             sys.executable, "-m", "gunicorn", "a1111hub.wsgi:application",
             "--bind", f"{opts['host']}:{opts['port']}",
             "--workers", str(opts["web_workers"]),
-            "--worker-class", "gthread", "--threads", str(WEB_THREADS),
+            # gthread, whose own refusals (414, 431, 400) answer the hub's JSON error shape.
+            "--worker-class", "a1111hub.webworker.JsonErrorWorker", "--threads", str(WEB_THREADS),
             "--timeout", "120", "--graceful-timeout", "3",
             # The largest request line gunicorn takes (its default is 4094): a query of a
-            # few filters of non-Latin text, percent-encoded, fits.
-            "--limit-request-line", "8190",
+            # few filters of non-Latin text, percent-encoded, fits. Longer: a JSON 414.
+            "--limit-request-line", str(MAX_REQUEST_LINE),
             # Idle keep-alive connections stay open 30 s (gunicorn's default is 2 s): a client
             # polling every 2 s on one session would otherwise race the server's close.
             "--keep-alive", "30",

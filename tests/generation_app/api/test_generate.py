@@ -303,3 +303,10 @@ def test_a_multipart_prompt_that_looks_like_a_list_stays_text(api, backend):
     response = api.post("/generate/img2img", body, format="multipart")
     assert response.status_code == 202, response.json()
     assert Job.objects.get().payload["prompt"] == "[masterpiece], {best quality}"
+
+
+@pytest.mark.parametrize("path", ["/generate/txt2img", "/generate/sweep", "/generate/regional"])
+def test_a_user_id_sent_as_a_number_is_a_400_not_coerced_to_text(api, backend, path):
+    response = submit(api, {"user_id": 0, "prompt": "x"}, path=path)
+    assert response.status_code == 400, response.json()
+    assert "user_id" in response.json()["fields"]

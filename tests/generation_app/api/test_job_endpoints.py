@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from jobhelpers import submit
@@ -166,3 +167,35 @@ def test_a_finished_jobs_status_is_served_from_memory_to_whoever_may_see_it(
     # Links are absolute on the host the client used, whichever host asked first.
     other = api.get(f"/jobs/{job_id}", HTTP_HOST="hub.example").json()
     assert other["links"]["self"].startswith("http://hub.example/")
+
+
+def _bad_query(response, parameter: str) -> None:
+    """A bad query value is a 400 in the hub's shape, naming the parameter."""
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"] == "invalid_request" and parameter in body["fields"], body
+    assert parameter in body["detail"]
+
+
+def test_an_unknown_result_format_is_a_400_naming_it(api, backend):
+    job_id = submit(api, {"user_id": "u", "prompt": "x"}).json()["job_id"]
+    response = api.get(f"/jobs/{job_id}/result?format=AAA")
+    _bad_query(response, "format")
+    assert "base64, url" in response.json()["fields"]["format"][0]
+
+
+@pytest.mark.parametrize(
+    "query, parameter",
+    [("offset=null", "offset"), ("limit=0", "limit"), ("status=done", "status"),
+     ("kind=", "kind"), ("user_id=", "user_id")],
+)  # fmt: skip
+def test_a_malformed_job_list_query_is_a_400_naming_it(api, db, query, parameter):
+    _bad_query(api.get(f"/jobs?{query}"), parameter)
+
+
+def test_a_signed_link_with_a_malformed_expiry_is_a_400_even_with_a_key(api, backend, cluster):
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
+    cluster.drain()
+    _bad_query(api.get(f"/images/{job_id}/0.png?expires=soon"), "expires")

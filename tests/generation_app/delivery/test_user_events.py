@@ -167,3 +167,12 @@ def test_a_job_stream_resumed_with_last_event_id_sends_what_was_missed(
     assert events[-1] == "done" and f"id: {ids[-1]}" in text
     bad = api.get(f"/jobs/{job_id}/events", HTTP_LAST_EVENT_ID="soon")
     assert bad.status_code == 400 and bad.json()["error"] == "bad_last_event_id"
+
+
+def test_a_bad_last_event_id_in_the_query_is_a_400_even_beside_a_good_header(
+    user_api, transactional_db
+):
+    alice = user_api("alice")
+    response = alice.get("/users/alice/events?last_event_id=null", HTTP_LAST_EVENT_ID="0")
+    assert response.status_code == 400
+    assert "last_event_id" in response.json()["fields"]

@@ -92,7 +92,8 @@ def test_another_users_key_cannot_see_or_touch_the_images(made, user_api):
 
 
 @pytest.mark.parametrize("query", ["?favorite=maybe", "?kind=painting", "?since=yesterday",
-                                   "?page_size=0", "?q=" + "x" * 201, "?cursor=0"])  # fmt: skip
+                                   "?page_size=0", "?q=" + "x" * 201, "?cursor=0",
+                                   "?until=", "?favorite=null", "?tag="])  # fmt: skip
 def test_bad_filters_are_a_400_naming_the_parameter(api, made, query):
     response = api.get(f"/users/alice/images{query}")
     assert response.status_code == 400
