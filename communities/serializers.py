@@ -92,6 +92,17 @@ class PolicyQuerySerializer(serializers.Serializer):
     )
 
 
+class MeQuerySerializer(serializers.Serializer):
+    """The query of GET /me: where the limits are to apply."""
+
+    community_id = QueryCharField(
+        required=False, max_length=100, help_text="Resolve the limits in this community."
+    )
+    channel_id = QueryCharField(
+        required=False, max_length=100, help_text="And in this channel of it."
+    )
+
+
 class UsageQuerySerializer(serializers.Serializer):
     """The query of GET /users/{user_id}/usage."""
 

@@ -20,6 +20,7 @@ from communities.serializers import (
     ChannelSerializer,
     CommunitySerializer,
     CommunityUpdateSerializer,
+    MeQuerySerializer,
     MeSerializer,
     PolicyQuerySerializer,
     ResolvedPolicySerializer,
@@ -228,16 +229,14 @@ class MeView(APIView):
         "the policy that applies (global < community < channel < key), with who set it. "
         "Clients show these as bounds; a create request past one is still refused with the "
         "rule that refused it. Read-only.",
-        parameters=[
-            OpenApiParameter("community_id", str, required=False),
-            OpenApiParameter("channel_id", str, required=False),
-        ],
+        parameters=[MeQuerySerializer],
         responses={200: MeSerializer, **errors(READ, 400, 404)},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
-        community_id = request.query_params.get("community_id") or None
-        channel_id = request.query_params.get("channel_id") or None
+        query = read_query(request, MeQuerySerializer)
+        community_id = query.get("community_id") or None
+        channel_id = query.get("channel_id") or None
         room = enter(request.user, request.user.user_id, community_id, channel_id)
         return Response(
             {
