@@ -191,6 +191,10 @@ def running_hub(tmp_path_factory):
         HUB_PREPROCESS_TIMEOUT="5",
         # An event stream the fuzzer opens ends after a second, with what it sent.
         HUB_EVENT_STREAM_SECONDS="1",
+        # The fuzzer's requests must not use up the rate limits of the tests that share
+        # this hub (in one xdist worker they may run after it).
+        HUB_RATE_LIMIT="1000000/min",
+        HUB_GENERATION_RATE_LIMIT="1000000/min",
     )
     yield hub
     _stop_runhub(hub)
