@@ -38,4 +38,7 @@ class WakingORM(ORM):
             time.sleep(Conf.POLL)
             return None
         self._seen, self._looked_at = seen, time.monotonic()
-        return super().dequeue()
+        tasks = super().dequeue()
+        if tasks:  # it takes Conf.BULK at a time: more may wait under the same signal
+            self._seen = object()
+        return tasks

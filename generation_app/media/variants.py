@@ -127,7 +127,9 @@ def ensure_variant(image: JobImage, name: str) -> None:
     (its size is then in ``variants`` and counted in the image's bytes). Anything else,
     or a variant already made, is left alone."""
     kind = {image.thumbnail: "thumbnail", image.compressed: "compressed"}.get(name)
-    if not name or kind is None or kind in (image.variants or {}):
+    known = image.variants or {}
+    # Rows stored before sizes were recorded (no "original") had every copy made then.
+    if not name or kind is None or kind in known or "original" not in known:
         return
     source = Image.open(io.BytesIO(read_bytes(image.file)))
     source.load()

@@ -25,6 +25,8 @@ from generation_app.scheduling.rule import (
     unrunnable_reason,
 )
 
+# The wake signal (core.wake) of running dispatchers: a new job, a backend given back.
+DISPATCH_SIGNAL = "dispatch"
 # How many of the oldest queued jobs one decision looks at (bounded work per claim).
 CANDIDATE_LIMIT = 2000
 

@@ -94,7 +94,7 @@ class _ThreadConnections:
                 wrapper.dec_thread_sharing()
 
 
-WAKE_SIGNAL = "dispatch"
+WAKE_SIGNAL = claims.DISPATCH_SIGNAL
 
 
 def signal_new_work() -> None:

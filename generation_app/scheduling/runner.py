@@ -40,8 +40,8 @@ from generation_app.scheduling.rule import Claim
 logger = logging.getLogger(__name__)
 
 # A running job looks for a cancel when one is signalled (core.wake), and at least this
-# often (a cancel from a machine the signal does not reach). Its lease's heartbeat is
-# renewed this often, or at a quarter of HUB_JOB_STALE_SECONDS (what declares it dead).
+# often (a cancel from a machine the signal does not reach). The job's own heartbeat is
+# written on every poll (the sweep reads it); its lease's, shown in the admin, this often.
 CANCEL_RECHECK_SECONDS = 5.0
 LEASE_RENEW_SECONDS = 5.0
 
@@ -58,6 +58,7 @@ def run_claim(claim: Claim, on_release: Callable[[], None] | None = None) -> Non
         if not released:
             released = True
             claims.release(backend, job)
+            wake.send(claims.DISPATCH_SIGNAL)  # other dispatchers may have a job for it
             if on_release is not None:
                 on_release()
 

@@ -61,3 +61,18 @@ def test_a_task_no_signal_announced_is_found_by_the_recheck(transactional_db, se
         if found:
             break
     assert found and SignedPackage.loads(found[0][1])["id"] == "silent"
+
+
+def test_tasks_enqueued_under_one_signal_are_each_taken_at_the_next_polls(
+    transactional_db, settings
+):
+    settings.HUB_QUEUE_RECHECK = 600
+    pusher_side = WakingORM(list_key="test-two")
+    pusher_side.purge_queue()
+    assert pusher_side.dequeue() is None
+    web_side = WakingORM(list_key="test-two")
+    web_side.enqueue(_package("one"))
+    web_side.enqueue(_package("two"))
+    taken = [pusher_side.dequeue(), pusher_side.dequeue()]  # one each (django-q2's BULK)
+    ids = sorted(SignedPackage.loads(t[1])["id"] for batch in taken for t in batch or [])
+    assert ids == ["one", "two"]

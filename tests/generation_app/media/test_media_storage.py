@@ -190,6 +190,19 @@ def test_thumbnails_and_compressed_copies_are_made_on_first_request(api, backend
     assert again == data and image.bytes == before + len(data)  # made once
 
 
+def test_an_image_stored_before_sizes_were_recorded_keeps_its_copies(api, backend, cluster):
+    job_id = run(api, cluster, SMALL)
+    image = JobImage.objects.get(job_id=job_id, index=0)
+    default_storage.save(image.thumbnail, io.BytesIO(b"made when it was stored"))
+    JobImage.objects.filter(pk=image.pk).update(variants={}, bytes=0)  # as such rows are
+    image.refresh_from_db()
+    variants.ensure_variant(image, image.thumbnail)
+    image.refresh_from_db()
+    assert image.bytes == 0 and image.variants == {}  # left for the prune to measure
+    with default_storage.open(image.thumbnail) as handle:
+        assert handle.read() == b"made when it was stored"
+
+
 def test_the_compressed_copy_stays_under_the_byte_limit(settings):
     noise = Image.effect_noise((768, 768), 90).convert("RGB")  # incompressible
     data, size = variants.compress(noise, 60_000)
