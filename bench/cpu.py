@@ -21,22 +21,22 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import requests
+
 from bench.harness import (
     Hub,
     Sims,
     free_port,
+    job_vs_minimal,
     log,
     parser,
-    ratio,
     report,
-    requests_per_second,
     setup_django,
     stack_from_env,
     stop_groups,
@@ -123,7 +123,7 @@ class CpuBench:
 
         def client(index: int) -> None:
             """One user: submit, poll once a second, fetch the result once."""
-            with hub.session.__class__() as session:
+            with requests.Session() as session:
                 session.headers.update(hub.headers)
                 job_id = hub.submit(f"cpu-u{index % 10}", session=session, **JOB)
                 while True:
@@ -174,27 +174,11 @@ class CpuBench:
         minimal = MinimalServer(hub.env)
         try:
             minimal.start()
-            urls = {
-                "jobs": f"{hub.base}/jobs/{job_id}",
-                "minimal": f"{minimal.base}/jobs/{job_id}",
-            }
-            measured: dict[str, list[int]] = {"jobs": [], "minimal": []}
-            tool = ""
-            for _ in range(2):
-                for name in ("minimal", "jobs"):
-                    rps, tool = requests_per_second(urls[name], hub.headers, seconds)
-                    measured[name].append(rps)
+            return job_vs_minimal(
+                f"{hub.base}/jobs/{job_id}", f"{minimal.base}/jobs/{job_id}", hub.headers, seconds
+            )
         finally:
             minimal.stop()
-        jobs_rps, minimal_rps = (statistics.mean(measured[n]) for n in ("jobs", "minimal"))
-        return {
-            "jobs_rps": round(jobs_rps),
-            "minimal_rps": round(minimal_rps),
-            "runs": measured,
-            "ratio": ratio(jobs_rps, minimal_rps),
-            "load_tool": tool,
-            "seconds_each": seconds,
-        }
 
 
 class Profiler:
@@ -250,8 +234,6 @@ class MinimalServer:
             )
         )  # fmt: skip
         self.base = f"http://127.0.0.1:{port}"
-        import requests
-
         wait_until(
             lambda: requests.get(f"{self.base}/jobs/x", timeout=2).status_code == 401,
             60,

@@ -129,6 +129,27 @@ def requests_per_second(url: str, headers: dict, seconds: float) -> tuple[int, s
     return round(sum(counts) / seconds), "4 python processes"
 
 
+def job_vs_minimal(job_url: str, minimal_url: str, headers: dict, seconds: float) -> dict:
+    """GET /jobs/{id} against a baseline view, interleaved, two rounds of `seconds` each:
+    the mean requests per second of both, their ratio and every run."""
+    urls = {"jobs": job_url, "minimal": minimal_url}
+    measured: dict[str, list[int]] = {"jobs": [], "minimal": []}
+    tool = ""
+    for _ in range(2):
+        for name in ("minimal", "jobs"):
+            rps, tool = requests_per_second(urls[name], headers, seconds)
+            measured[name].append(rps)
+    jobs_rps, minimal_rps = (sum(measured[n]) / len(measured[n]) for n in ("jobs", "minimal"))
+    return {
+        "jobs_rps": round(jobs_rps),
+        "minimal_rps": round(minimal_rps),
+        "runs": measured,
+        "ratio": ratio(jobs_rps, minimal_rps),
+        "load_tool": tool,
+        "seconds_each": seconds,
+    }
+
+
 # --- processes ------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:

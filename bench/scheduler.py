@@ -53,11 +53,11 @@ from bench.harness import (
     SCENARIO_TIMEOUT,
     Hub,
     Sims,
+    job_vs_minimal,
     log,
     parser,
     ratio,
     report,
-    requests_per_second,
     setup_django,
     stack_from_env,
     ts,
@@ -393,34 +393,17 @@ class SchedulerBench:
             target = queued[4]
             body = hub.job(target)
             position = body["queue_position"]
-            urls = {
-                "jobs": f"{hub.base}/jobs/{target}",
-                "minimal": f"{hub.base}/bench/minimal/{target}",
-            }
-            measured: dict[str, list[int]] = {"jobs": [], "minimal": []}
-            tool = ""
-            for _ in range(2):
-                for name in ("minimal", "jobs"):
-                    rps, tool = requests_per_second(urls[name], hub.headers, seconds)
-                    measured[name].append(rps)
+            measured = job_vs_minimal(
+                f"{hub.base}/jobs/{target}",
+                f"{hub.base}/bench/minimal/{target}",
+                hub.headers,
+                seconds,
+            )
             still_queued = hub.job(target)["status"] == "queued"
             for job_id in [*queued, blocker]:
                 hub.session.delete(f"{hub.base}/jobs/{job_id}")
             hub.wait_idle()
-        jobs_rps, minimal_rps = (
-            statistics.mean(measured["jobs"]),
-            statistics.mean(measured["minimal"]),
-        )
-        return {
-            "queue_position": position,
-            "stayed_queued": still_queued,
-            "jobs_rps": round(jobs_rps),
-            "minimal_rps": round(minimal_rps),
-            "runs": measured,
-            "ratio": ratio(jobs_rps, minimal_rps),
-            "load_tool": tool,
-            "seconds_each": seconds,
-        }
+        return {"queue_position": position, "stayed_queued": still_queued, **measured}
 
     # --- report -------------------------------------------------------------------------
     @staticmethod

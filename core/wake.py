@@ -36,8 +36,11 @@ def _send_now(name: str) -> None:
         cache = _redis()
         if cache is not None:
             key = f"wake:{name}"
-            cache.get_or_set(key, 0, timeout=None)
-            cache.incr(key)
+            try:
+                cache.incr(key)
+            except ValueError:  # never sent yet (or evicted): start it, unless a racer did
+                if not cache.add(key, 1, timeout=None):
+                    cache.incr(key)
             return
         with open(settings.HUB_DATA_DIR / f"{name}.wake", "ab") as handle:
             if handle.tell() >= FILE_MAX_BYTES:

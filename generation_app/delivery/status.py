@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
 
 from backends.models import Backend
 
@@ -41,6 +40,7 @@ def final_body(job_id: str, base: str) -> tuple[str, dict] | None:
 
 
 def keep_final_body(job_id: str, base: str, user_id: str, body: dict) -> None:
+    """Remember a finished job's body as served from ``base`` (the oldest go first)."""
     with _lock:
         _final[(job_id, base)] = (time.monotonic() + FINAL_BODY_SECONDS, user_id, body)
         while len(_final) > FINAL_BODIES_MAX:
@@ -48,6 +48,7 @@ def keep_final_body(job_id: str, base: str, user_id: str, body: dict) -> None:
 
 
 def backend_url(backend_id: int | None) -> str | None:
+    """A backend's URL as a job's body shows it; a changed URL shows within 30 s."""
     if backend_id is None:
         return None
     now = time.monotonic()
@@ -61,7 +62,7 @@ def backend_url(backend_id: int | None) -> str | None:
     return url
 
 
-def forget(**kwargs: Any) -> None:
+def forget() -> None:
     """For tests: what this process remembers."""
     with _lock:
         _final.clear()

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "generation_app.tasks.dispatch"
 MAX_THREADS = 256  # an upper bound on backends one dispatcher drives
+WAKE_SIGNAL = claims.DISPATCH_SIGNAL  # core.wake: a new job, a backend given back
 
 
 def enqueue_dispatch() -> bool:
@@ -92,9 +93,6 @@ class _ThreadConnections:
                 logger.exception("Closing a job thread's database connection failed")
             finally:
                 wrapper.dec_thread_sharing()
-
-
-WAKE_SIGNAL = claims.DISPATCH_SIGNAL
 
 
 def signal_new_work() -> None:
