@@ -5,11 +5,18 @@ tenth of a second.
 The counter is a Redis key when the cache is Redis (processes on several machines), else
 the size of a file in HUB_DATA_DIR, one byte appended per signal: reading it is a stat(),
 and every process of a hub without Redis shares that folder (its media are there too).
+
+A duty (:func:`hold`, :func:`on_duty`, :func:`release`) says that some poller is running
+and will see the next signal: a sender can then skip starting one. It expires on its own, so
+a poller that died holds nothing for long; a reading that fails says "nobody", the answer
+that costs at worst a poller too many.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from django.conf import settings
@@ -64,3 +71,46 @@ def read(name: str) -> Any:
     except Exception:
         logger.exception("Could not read the wake signal %s", name)
         return None
+
+
+def hold(name: str, seconds: float) -> None:
+    """Say that a poller is on duty ``name`` for the next ``seconds``. Never raises."""
+    until = time.time() + seconds
+    try:
+        cache = _redis()
+        if cache is not None:
+            # Redis keeps whole seconds (0.3 would be 0: deleted); ``until`` is exact.
+            cache.set(f"duty:{name}", until, timeout=math.ceil(seconds))
+            return
+        (settings.HUB_DATA_DIR / f"{name}.duty").write_text(repr(until))
+    except Exception:  # then nobody seems on duty: senders start pollers, as before
+        logger.exception("Could not hold the duty %s", name)
+
+
+def on_duty(name: str) -> bool:
+    """Whether a poller holds duty ``name`` now. False when it cannot be read."""
+    try:
+        cache = _redis()
+        if cache is not None:
+            until = cache.get(f"duty:{name}")
+        else:
+            until = float((settings.HUB_DATA_DIR / f"{name}.duty").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    except Exception:
+        logger.exception("Could not read the duty %s", name)
+        return False
+    return until is not None and until > time.time()
+
+
+def release(name: str) -> None:
+    """Nobody holds duty ``name`` any more (another poller that still does holds it again
+    at its next renewal). Never raises."""
+    try:
+        cache = _redis()
+        if cache is not None:
+            cache.delete(f"duty:{name}")
+            return
+        (settings.HUB_DATA_DIR / f"{name}.duty").unlink(missing_ok=True)
+    except Exception:
+        logger.exception("Could not release the duty %s", name)

@@ -13,6 +13,29 @@ from generation_app.delivery import status
 
 prepare_data_dir()  # what manage.py does at start-up: the SQLite test database lives there
 
+# The longest tests, started first so pytest-xdist's workers do not wait on one of them at
+# the end (the schemathesis operations that upload take over a minute each). Plain `load`
+# scheduling: schemathesis gives every operation the same node id, which `loadscope` and
+# `loadgroup` would fold into one test.
+RUN_FIRST = (
+    "tests/test_schemathesis.py",
+    "tests/webui/",
+    "tests/test_system.py",
+    "tests/test_system_clusters.py",
+    "tests/bench/",
+    "tests/test_generated_client.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        path = item.nodeid
+        return next(
+            (i for i, first in enumerate(RUN_FIRST) if path.startswith(first)), len(RUN_FIRST)
+        )
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
 
 @pytest.fixture(scope="session")
 def sim_lora_dir(tmp_path_factory):

@@ -42,25 +42,26 @@ _last_progress: dict[str, float] = {}
 _lock = threading.Lock()
 
 
-def job_changed(job: Job | Any, event_type: str) -> JobEvent | None:
-    """Record ``event_type`` for the job (a Job or its id) as it now is, and push it."""
+def job_changed(job: Job | Any, event_type: str, row: Job | None = None) -> JobEvent | None:
+    """Record ``event_type`` for the job (a Job or its id) as it now is, and push it.
+    ``row``: the job as just written by the sender (else it is read)."""
     job_id = job.pk if isinstance(job, Job) else job
     try:
         if event_type != PROGRESS:
             with _lock:
                 _last_progress.pop(str(job_id), None)
-        return _record(job_id, event_type)
+        return _record(job_id, event_type, row)
     except Exception:
         logger.exception("Could not record the %s event of job %s", event_type, job_id)
         return None
 
 
 @receiver(signals.job_changed, dispatch_uid="generation_app.delivery.events")
-def on_job_changed(sender, job_id, event_type: str, **kwargs) -> None:
+def on_job_changed(sender, job_id, event_type: str, job: Job | None = None, **kwargs) -> None:
     if event_type == PROGRESS:
-        job_progressed(job_id)
+        job_progressed(job_id, job)
     else:
-        job_changed(job_id, event_type)
+        job_changed(job_id, event_type, job)
 
 
 def job_finished(job: Job) -> JobEvent | None:
@@ -68,7 +69,7 @@ def job_finished(job: Job) -> JobEvent | None:
     return job_changed(job, FINAL[job.status]) if job.status in FINAL else None
 
 
-def job_progressed(job_id) -> JobEvent | None:
+def job_progressed(job_id, row: Job | None = None) -> JobEvent | None:
     """A progress event, at most one per HUB_WEBHOOK_PROGRESS_SECONDS per job."""
     key, now = str(job_id), time.monotonic()
     with _lock:
@@ -79,14 +80,15 @@ def job_progressed(job_id) -> JobEvent | None:
             _last_progress.clear()
         _last_progress[key] = now
     try:
-        return _record(job_id, PROGRESS)
+        return _record(job_id, PROGRESS, row)
     except Exception:
         logger.exception("Could not record a progress event of job %s", job_id)
         return None
 
 
-def _record(job_id, event_type: str) -> JobEvent:
-    job = Job.objects.defer("payload", "request").get(pk=job_id)  # backend: status.backend_url
+def _record(job_id, event_type: str, job: Job | None = None) -> JobEvent:
+    if job is None:
+        job = Job.objects.defer("payload", "request").get(pk=job_id)  # backend: backend_url
     data = job_body(job)
     if event_type in (COMPLETED, CANCELLED):
         result = result_body(job, None, as_urls=True)

@@ -11,7 +11,8 @@ from django.dispatch import Signal
 
 from generation_app.models import Job, JobEvent
 
-# Sent with ``job_id`` and ``event_type`` (a JobEvent.Type).
+# Sent with ``job_id``, ``event_type`` (a JobEvent.Type) and ``job``: the row as written, or
+# None (then read it).
 job_changed = Signal()
 
 FINAL_EVENTS = {
@@ -21,14 +22,16 @@ FINAL_EVENTS = {
 }
 
 
-def announce(job: Job | Any, event_type: str) -> None:
-    """Tell the receivers that the job (a Job or its id) changed. Never raises: a
-    receiver that fails must not fail a generation (``send_robust``)."""
+def announce(job: Job | Any, event_type: str, current: bool = False) -> None:
+    """Tell the receivers that the job (a Job or its id) changed. ``current``: the Job
+    given is the row as just written, so receivers need not read it again (``job``).
+    Never raises: a receiver that fails must not fail a generation (``send_robust``)."""
     job_id = job.pk if isinstance(job, Job) else job
-    job_changed.send_robust(sender=Job, job_id=job_id, event_type=event_type)
+    row = job if current and isinstance(job, Job) else None
+    job_changed.send_robust(sender=Job, job_id=job_id, event_type=event_type, job=row)
 
 
-def announce_final(job: Job) -> None:
+def announce_final(job: Job, current: bool = False) -> None:
     """The final event for the job's (final) status."""
     if job.status in FINAL_EVENTS:
-        announce(job, FINAL_EVENTS[job.status])
+        announce(job, FINAL_EVENTS[job.status], current=current)

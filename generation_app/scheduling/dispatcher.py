@@ -2,16 +2,18 @@
 
 It claims (backend, job) pairs from the scheduler and runs each in a thread of its own,
 so one task drives as many backends as are free, whatever the number of queue workers.
-Every new job enqueues a dispatch (unless one waits in the broker already); one that
-finds nothing to claim ends at once. A running dispatcher looks again whenever one of
-its jobs gives its backend back (as soon as A1111 answers, before the images are stored),
-when a new job signals it (core.wake, checked every ``HUB_DISPATCH_POLL`` seconds, at the
-cost of a stat() or a Redis GET), and every ``HUB_DISPATCH_RECHECK`` seconds: while it holds a queue
-worker, the dispatch tasks of newer jobs may wait behind it, so it must find their jobs
-itself. A backend
-that comes back or is added in the admin is used the same way, without a restart. After ``HUB_DISPATCH_SECONDS`` it takes
-no new jobs, hands over to a fresh task, and ends when its own jobs do, so no task
-outlives django-q2's timeout.
+It looks again whenever one of its jobs gives its backend back (as soon as A1111 answers,
+before the images are stored), when a new job signals it (core.wake, read every
+``HUB_DISPATCH_POLL`` seconds: a stat() or a Redis GET), and every
+``HUB_DISPATCH_RECHECK`` seconds (a backend back in service or added in the admin, a job
+on a machine the signal does not reach). It ends when nothing is left to claim or to run.
+
+While it takes new jobs it holds the duty (core.wake): a new job then only signals it;
+otherwise the job enqueues a dispatch (unless one waits in the broker already). It gives
+the duty up before it stops taking jobs, then looks at the signal once more, so a job that
+saw the duty held is never missed. After ``HUB_DISPATCH_SECONDS`` it takes no new jobs,
+hands over to a fresh task, and ends when its own jobs do, so no task outlives django-q2's
+timeout.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from core import wake
+from core.threads import ThreadConnections
 from generation_app.models import Job
 from generation_app.scheduling import claims, rule, runner
 
@@ -36,16 +40,28 @@ logger = logging.getLogger(__name__)
 DISPATCH_TASK = "generation_app.tasks.dispatch"
 MAX_THREADS = 256  # an upper bound on backends one dispatcher drives
 WAKE_SIGNAL = claims.DISPATCH_SIGNAL  # core.wake: a new job, a backend given back
+DUTY_RENEW_SECONDS = 1.0
+DUTY_SECONDS = 5.0  # a dispatcher that died holds it no longer than this
 
 
-def enqueue_dispatch() -> bool:
+def _duty() -> str:
+    """core.wake's duty of this queue's dispatchers: they take new jobs and watch WAKE_SIGNAL
+    (named for the queue: hubs, or test workers, may share HUB_DATA_DIR)."""
+    return f"dispatcher-{settings.HUB_QUEUE_NAME}"
+
+
+def enqueue_dispatch(force: bool = False) -> bool:
     """Ask the generation queue for a dispatcher, and wake the running ones. False
     (logged) if the broker is down.
 
-    None is added while one waits in the broker: it has not claimed yet, so it will see
-    every job committed before this call. A burst of requests then costs one task, not one
-    each (a task is a few database writes on the ORM broker, in three processes)."""
-    signal_new_work()
+    None is added while a running dispatcher holds the duty (it sees the signal, sent
+    first), nor while one waits in the broker: it has not claimed yet, so it will see every
+    job committed before this call. A burst of requests then costs one task, or none, not
+    one each (a task is a few database writes on the ORM broker, in three processes).
+    ``force``: add one unless one waits (a start, a handover, the sweep)."""
+    signal_new_work()  # before looking at the duty: see dispatch()'s way out
+    if not force and wake.on_duty(_duty()):
+        return True
     try:
         if _broker().queue_size():
             return True
@@ -67,34 +83,6 @@ def _broker() -> Broker:
     return get_broker(settings.HUB_QUEUE_NAME)  # only dispatch tasks go there
 
 
-class _ThreadConnections:
-    """The database connections of one dispatcher's job threads.
-
-    A thread keeps its connection from job to job (on PostgreSQL opening one costs more
-    CPU than a one-second job's own queries); once the threads have ended, the dispatcher
-    closes them all. Django allows that from another thread only when the connection was
-    marked as shared, which each thread does for its own on start."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._opened: list = []
-
-    def adopt(self) -> None:  # the pool's initializer, in each new thread
-        wrapper = connections[DEFAULT_DB_ALIAS]
-        wrapper.inc_thread_sharing()
-        with self._lock:
-            self._opened.append(wrapper)
-
-    def close_all(self) -> None:  # after the pool has shut down
-        for wrapper in self._opened:
-            try:
-                wrapper.close()
-            except Exception:  # a broken connection: nothing left to close
-                logger.exception("Closing a job thread's database connection failed")
-            finally:
-                wrapper.dec_thread_sharing()
-
-
 def signal_new_work() -> None:
     """Tell running dispatchers that a job may be claimable now (core.wake)."""
     wake.send(WAKE_SIGNAL)
@@ -105,9 +93,9 @@ def work_signals() -> object:
     return wake.read(WAKE_SIGNAL)
 
 
-def _run(claim: rule.Claim, freed: threading.Event) -> None:
+def _run(claim: rule.Claim, on_release: Callable[[], None]) -> None:
     try:
-        runner.run_claim(claim, on_release=freed.set)
+        runner.run_claim(claim, on_release=on_release)
     finally:
         connection.close_if_unusable_or_obsolete()  # kept for this thread's next job
 
@@ -119,9 +107,17 @@ def dispatch(max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + max_seconds
     started = 0
     running: set[Future] = set()
-    # Set when one of this dispatcher's jobs gives its backend back, and when it ends:
-    # claim again at once rather than at the next poll.
-    freed = threading.Event()
+    # ``wakeup`` is set when one of this dispatcher's jobs gives its backend back (claim
+    # again at once, not at the next poll: ``freed`` says so), and when one ends (nothing
+    # to claim, but a dispatcher with nothing left ends at once).
+    wakeup, freed = threading.Event(), threading.Event()
+
+    def on_release() -> None:
+        freed.set()
+        wakeup.set()
+
+    wake.hold(_duty(), DUTY_SECONDS)
+    held = time.monotonic()
     signals = work_signals()  # read before claiming: a job signalled later is claimed later
     rechecked = time.monotonic()
     claims = _claim()
@@ -129,34 +125,53 @@ def dispatch(max_seconds: float | None = None) -> int:
         _mend()
         claims = _claim()
     handed_over = False
-    threads = _ThreadConnections()
+    threads = ThreadConnections()
     pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="job", initializer=threads.adopt)
     try:
         while True:
             for claim in claims:
-                future = pool.submit(_run, claim, freed)
+                future = pool.submit(_run, claim, on_release)
                 # Once the future is done (not before, or this loop would see it running
-                # and wait out a poll), so a dispatcher with nothing left ends at once.
-                future.add_done_callback(lambda _: freed.set())
+                # and wait out a poll).
+                future.add_done_callback(lambda _: wakeup.set())
                 running.add(future)
                 started += 1
             running = {future for future in running if not future.done()}
             if not running:
-                break
-            woken = freed.wait(timeout=settings.HUB_DISPATCH_POLL)
+                if handed_over:
+                    break
+                # The way out: give the duty up, then look at the signal once more. A job
+                # whose sender saw the duty held signalled before this, so it is seen here.
+                wake.release(_duty())
+                latest = work_signals()
+                if latest == signals:
+                    break
+                wake.hold(_duty(), DUTY_SECONDS)  # take it again, and look (then the way out)
+                signals, held = latest, time.monotonic()
+                claims = _claim()
+                continue
+            wakeup.wait(timeout=settings.HUB_DISPATCH_POLL)
+            wakeup.clear()
+            woken = freed.is_set()  # read after the clear: a later release wakes it again
             freed.clear()
             claims = []
             now = time.monotonic()
             if now < deadline:
+                if now - held >= DUTY_RENEW_SECONDS:
+                    wake.hold(_duty(), DUTY_SECONDS)
+                    held = now
                 latest = work_signals()
                 if woken or latest != signals or now - rechecked >= settings.HUB_DISPATCH_RECHECK:
                     signals, rechecked = latest, now
                     claims = _claim()
             elif not handed_over:
                 handed_over = True
+                wake.release(_duty())  # before looking: a job sent from now on queues a task
                 if Job.objects.filter(status=Job.Status.QUEUED).exists():
-                    enqueue_dispatch()
+                    enqueue_dispatch(force=True)
     finally:
+        if not handed_over:
+            wake.release(_duty())
         pool.shutdown(wait=True)
         threads.close_all()
     return started

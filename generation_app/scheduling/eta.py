@@ -20,20 +20,14 @@ class QueueState:
 
 
 SNAPSHOT_KEY = "generation:queue-snapshot:2"  # (computed at, snapshot)
-
-
 SNAPSHOT_SECONDS = 1.0  # every poller shares one computation per second
-
-
 # While one poll recomputes an old snapshot, the others answer from it rather than all
 # recomputing at once (with many clients polling, that stampede cost half the throughput).
 SNAPSHOT_REFRESH_KEY = "generation:queue-snapshot-refresh"
-
-
 SNAPSHOT_KEEP_SECONDS = 30.0
-
-
 RECENT_JOBS = 50  # completed jobs that step times are learned from
+RATES_KEY = "generation:step-rates"
+RATES_SECONDS = 5.0  # step times change slowly: learned again at most this often
 
 
 def queue_state(job: Job) -> QueueState:
@@ -111,6 +105,16 @@ class StepRates:
 
     @classmethod
     def recent(cls) -> StepRates:
+        """Kept RATES_SECONDS: a new job's answer needs them, and reading the rows cost
+        about a third of a POST's queue snapshot (bench.cpu's profile)."""
+        rates = cache.get(RATES_KEY)
+        if rates is None:
+            rates = cls._learn()
+            cache.set(RATES_KEY, rates, RATES_SECONDS)
+        return rates
+
+    @classmethod
+    def _learn(cls) -> StepRates:
         rows = (
             Job.objects.filter(
                 status=Job.Status.COMPLETED, started_at__isnull=False, total_steps__gt=0

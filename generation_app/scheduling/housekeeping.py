@@ -22,7 +22,7 @@ def mend_queue() -> int:
     release_shared_inputs()  # sweeps whose last cell ended outside the runner (a lease broken)
     expire_paused()  # jobs paused longer than HUB_PAUSE_MAX_HOURS
     if Job.objects.filter(status=Job.Status.QUEUED).exists():
-        dispatcher.enqueue_dispatch()
+        dispatcher.enqueue_dispatch(force=True)
     return count
 
 

@@ -83,10 +83,8 @@ def _refused(job: Job, backend: Backend, exc: A1111Error) -> None:
     mark_unhealthy(backend, exc.message)
     message = f"Backend unreachable: {actionable_message(exc)}"
     others = list(claims.usable_backends().exclude(pk=backend.pk))
-    job_view = rule.QueuedJob(
-        job.pk, job.user_id, job.kind, job.checkpoint, job.priority, job.created_at,
-        tuple(job.needs or ()),
-    )  # fmt: skip
+    job_view = rule.QueuedJob(job.pk, job.user_id, job.kind, job.checkpoint, job.priority,
+                              job.created_at, tuple(job.needs or ()))  # fmt: skip
     titles = rule.checkpoint_titles(others)
     if any(rule.can_run(job_view, other, titles) for other in others):
         Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
@@ -106,7 +104,7 @@ def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
     call = a1111_call(job.kind, job.img2img, client)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a1111-{job.pk}")
     future: Future = pool.submit(call, a1111_payload(job))
-    announce(job, JobEvent.Type.STARTED)  # while the request is on its way
+    announce(job, JobEvent.Type.STARTED, current=True)  # as claimed; the request is on its way
     try:
         cancelled = _follow(job, backend, future)
         result = future.result()
@@ -205,8 +203,10 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             )
             update["heartbeat_at"] = timezone.now()
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
+            for name, value in update.items():  # the row as written, for the event
+                setattr(job, name, value)
             if moved and "progress" in update:
-                announce(job, JobEvent.Type.PROGRESS)
+                announce(job, JobEvent.Type.PROGRESS, current=True)
             if now - lease_renewed >= min(LEASE_RENEW_SECONDS, settings.HUB_JOB_STALE_SECONDS / 4):
                 lease_renewed = now
                 BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
@@ -395,6 +395,6 @@ def finish(job: Job, status: str, message: str, progress: float | None = None) -
     moved = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
     job.refresh_from_db()
     if moved:
-        announce_final(job)
+        announce_final(job, current=True)
         if job.group_id:
             release_shared_inputs(job.group_id)

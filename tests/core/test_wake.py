@@ -3,6 +3,8 @@ seen at the next poll, a slow recheck finds what no signal announced."""
 
 from __future__ import annotations
 
+import time
+
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_q.signing import SignedPackage
@@ -76,3 +78,14 @@ def test_tasks_enqueued_under_one_signal_are_each_taken_at_the_next_polls(
     taken = [pusher_side.dequeue(), pusher_side.dequeue()]  # one each (django-q2's BULK)
     ids = sorted(SignedPackage.loads(t[1])["id"] for batch in taken for t in batch or [])
     assert ids == ["one", "two"]
+
+
+def test_a_duty_is_held_until_it_is_given_up_or_expires(transactional_db):
+    assert not wake.on_duty("test-duty")  # never held
+    wake.hold("test-duty", 30)
+    assert wake.on_duty("test-duty")
+    wake.release("test-duty")
+    assert not wake.on_duty("test-duty")
+    wake.hold("test-duty", 0.1)
+    time.sleep(0.2)
+    assert not wake.on_duty("test-duty")

@@ -81,12 +81,20 @@ def visible(browser, by, what) -> list:
 def test_the_lora_search_finds_a_lora_despite_a_typo(admin_browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
 
     for row in CATALOG:
         make_lora(*row)
     admin_browser.get(f"{admin_browser.base}/admin/loras_app/lora/")
     assert fits_the_screen(admin_browser)
     admin_browser.find_element(By.ID, "searchbar").send_keys("watercolr" + Keys.ENTER)
+    # The search is a new page: read its rows, not the old page's (gone under our feet).
+    WebDriverWait(admin_browser, 10).until(
+        lambda b: (
+            "q=watercolr" in b.current_url
+            and b.execute_script("return document.readyState") == "complete"
+        )
+    )
     rows = admin_browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     names = [row.find_element(By.CSS_SELECTOR, "th").text for row in rows]
     assert len(names) == 2 and all("Watercolor" in name for name in names), names

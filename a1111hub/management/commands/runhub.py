@@ -82,7 +82,7 @@ class Command(BaseCommand):
             self._first_key()
             ensure_schedules()
             startup_scan()  # the catalog fills itself: from LORA_DIR, else from the backends
-            enqueue_dispatch()  # jobs left queued by an earlier run (a crash) run now
+            enqueue_dispatch(force=True)  # jobs left queued by an earlier run (a crash) run now
             manage = [sys.executable, "manage.py"]
             housekeeping = {**env, "Q_CLUSTER_NAME": settings.HUB_HOUSEKEEPING_QUEUE}
             supervisor.children += [

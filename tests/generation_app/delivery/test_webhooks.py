@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
@@ -24,6 +26,7 @@ from core.models import ApiKey
 from core.webhook_targets import refusal
 from generation_app import tasks
 from generation_app.delivery import events, webhooks
+from generation_app.jobs.signals import announce
 from generation_app.models import Job, JobEvent, WebhookDelivery
 
 SMALL = {"user_id": "alice", "prompt": "a lighthouse", "width": 64, "height": 64, "steps": 4}
@@ -287,6 +290,25 @@ def test_progress_events_are_throttled(transactional_db, settings):
     events.job_changed(job, events.FAILED)  # a final event resets the throttle
     settings.HUB_WEBHOOK_PROGRESS_SECONDS = 0
     assert events.job_progressed(job.pk) is not None
+
+
+def test_an_event_of_the_row_as_written_reads_no_job_and_says_the_same(transactional_db, settings):
+    """The runner hands over the row it just wrote: the event is recorded from it (one
+    query fewer, the INSERT) and carries what a fresh read of the job would."""
+    settings.HUB_WEBHOOK_PROGRESS_SECONDS = 0
+    job = Job.objects.create(
+        user_id="alice", kind="txt2img", status=Job.Status.RUNNING, total_steps=20
+    )
+    Job.objects.filter(pk=job.pk).update(progress=0.5, step=10)
+    job.progress, job.step = 0.5, 10
+    with CaptureQueriesContext(connection) as given:
+        announce(job, JobEvent.Type.PROGRESS, current=True)
+    with CaptureQueriesContext(connection) as read:
+        announce(job.pk, JobEvent.Type.PROGRESS)
+    assert len(given.captured_queries) == len(read.captured_queries) - 1
+    first, second = JobEvent.objects.order_by("id")
+    assert first.payload["data"] == second.payload["data"]
+    assert first.payload["data"]["progress"] == 0.5
 
 
 def test_old_events_are_pruned(transactional_db, settings):

@@ -13,6 +13,7 @@ from schedhelpers import ANIME, submit
 
 from a1111sim.server import SimConfig, start_in_thread
 from backends.models import Backend
+from core import wake
 from generation_app.models import BackendLease, Job, JobEvent
 from generation_app.scheduling import claims, dispatcher, runner
 
@@ -25,9 +26,9 @@ def test_a_burst_of_jobs_costs_one_dispatch_task(api, backend, cluster):
 
 
 def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluster, settings):
-    """The running dispatcher holds the only queue worker; the new job's own task waits
-    behind it, so the dispatcher itself must find the job: the job's signal wakes it (its
-    periodic recheck is set far beyond the test)."""
+    """The running dispatcher holds the duty, so the new job queues no task of its own: the
+    dispatcher itself must find the job, woken by the job's signal (its periodic recheck is
+    set far beyond the test)."""
     settings.HUB_DISPATCH_RECHECK = 600
     slow = [start_in_thread(SimConfig(port=0, step_ms=50, swap_ms=0)) for _ in range(2)]
     try:
@@ -40,6 +41,7 @@ def test_a_job_sent_while_a_dispatcher_runs_starts_on_a_free_backend(api, cluste
             assert timezone.now() < deadline, "the first job never started"
             time.sleep(0.02)
         second = submit(api, "u2", steps=1)
+        assert cluster.broker.queue_size() == 0  # a task would only have found nothing
         worker.join(timeout=60)
         a, b = Job.objects.get(pk=first), Job.objects.get(pk=second)
         assert a.status == b.status == "completed"
@@ -140,4 +142,44 @@ def test_a_dispatcher_ends_when_its_last_job_does_not_at_its_next_poll(
     begun = time.monotonic()
     assert dispatcher.dispatch() == 1
     assert time.monotonic() - begun < 15  # a 4-step job; a missed wake-up waits 30 s
+    assert Job.objects.get(pk=job_id).status == "completed"
+
+
+def test_a_dispatcher_holds_its_duty_while_it_runs_and_gives_it_up_when_it_ends(
+    api, cluster, monkeypatch
+):
+    """Renewed while its job runs (far longer than a duty lasts); given up at the end, so
+    the next job queues a task again."""
+    monkeypatch.setattr(dispatcher, "DUTY_SECONDS", 0.3)
+    monkeypatch.setattr(dispatcher, "DUTY_RENEW_SECONDS", 0.05)
+    slow = start_in_thread(SimConfig(port=0, step_ms=50, swap_ms=0))
+    try:
+        Backend.objects.create(url=slow.url)
+        first = submit(api, "u1", steps=30)  # 1.5 s
+        worker = cluster.drain_in_thread()
+        deadline = time.monotonic() + 30
+        while Job.objects.get(pk=first).status != "running":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.02)
+        time.sleep(0.6)  # two lifetimes of a duty
+        assert wake.on_duty(dispatcher._duty())
+        worker.join(timeout=60)
+        assert Job.objects.get(pk=first).status == "completed"
+        assert not wake.on_duty(dispatcher._duty())
+        submit(api, "u2", steps=1)
+        assert cluster.broker.queue_size() == 1
+    finally:
+        slow.shutdown()
+
+
+def test_a_dispatcher_that_died_holds_its_duty_no_longer_than_it_lasts(api, backend, cluster):
+    held = time.monotonic()
+    wake.hold(dispatcher._duty(), 2.0)  # as a dispatcher killed before it gave it up
+    submit(api, "u1")
+    assert time.monotonic() - held < 2.0, "too slow to see the duty held"
+    assert cluster.broker.queue_size() == 0  # it would have been woken
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - held)))
+    job_id = submit(api, "u2")
+    assert cluster.broker.queue_size() == 1
+    cluster.drain()
     assert Job.objects.get(pk=job_id).status == "completed"

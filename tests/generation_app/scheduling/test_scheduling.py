@@ -65,6 +65,21 @@ def test_while_one_poll_recomputes_the_queue_others_use_the_last_snapshot(api, b
     assert len(reads) > 0
 
 
+def test_step_times_are_learned_again_only_when_the_last_lesson_is_old(db, backend):
+    """A new job's answer needs the step times: they are read at most every RATES_SECONDS."""
+    assert eta.StepRates.recent().overall is None  # nothing finished yet
+    now = timezone.now()
+    Job.objects.create(
+        user_id="u", kind="txt2img", status="completed", backend=backend, total_steps=10,
+        started_at=now - timedelta(seconds=5), finished_at=now,
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as reads:
+        assert eta.StepRates.recent().overall is None  # the lesson kept
+    assert len(reads) == 0
+    cache.delete(eta.RATES_KEY)  # as when RATES_SECONDS have passed
+    assert eta.StepRates.recent().overall == 0.5
+
+
 def test_the_queue_view_counts_jobs_not_busy_backends(api, backend):
     for user in ("a", "b"):  # running, no backend recorded: counted all the same
         Job.objects.create(user_id=user, kind="txt2img", status="running")
