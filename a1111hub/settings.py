@@ -313,6 +313,9 @@ Q_CLUSTER = {
             "workers": env_int("HUB_HOUSEKEEPING_WORKERS", 1),
             "timeout": HOUSEKEEPING_TIMEOUT,
             "retry": HOUSEKEEPING_TIMEOUT + 600,
+            # Its tasks (webhook tries, scans, Discord edits) can start half a second late;
+            # an idle pusher's looks are most of an idle cluster's CPU.
+            "poll": env_float("HUB_HOUSEKEEPING_POLL", 0.5),
         }
     },
 }
