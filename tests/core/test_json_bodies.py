@@ -15,12 +15,14 @@ def post_raw(api, path: str, body: str):
 @pytest.mark.parametrize("path", ["/png-info", "/generate/txt2img", "/presets/u1"])
 def test_a_60_mb_array_in_an_unknown_field_is_refused_in_well_under_a_second(api, db, path):
     body = '{"junk": [' + ",".join(["1"] * 20_000_000) + "]}"  # about 40 MB
-    started = time.perf_counter()
+    # CPU time of this thread (the request is handled in it): the suite's parallel workers
+    # share two cores, so wall time also counts the others' turns.
+    started = time.thread_time()
     response = post_raw(api, path, body)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert response.status_code == 400, response.content
     assert "HUB_MAX_JSON_ITEMS" in response.json()["detail"]
-    assert elapsed < 1.5, f"{elapsed:.2f} s"
+    assert elapsed < 1.5, f"{elapsed:.2f} s of CPU"
 
 
 def test_deep_nesting_is_refused_before_parsing(api, db):
