@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import uuid
 
@@ -23,7 +24,7 @@ from generation_app.media.links import (
     preview_signed_name,
     require_key_or_signature,
 )
-from generation_app.media.previews import preview_name, preview_version
+from generation_app.media.previews import read_preview
 from generation_app.media.storage import open_stored
 from generation_app.media.variants import ensure_variant
 from generation_app.models import Job, JobImage
@@ -128,23 +129,14 @@ class JobPreviewView(APIView):
                 f"No job {job_id}. Job ids come from POST /generate/*.", code="job_not_found"
             )
         authorize(request, preview_signed_name(job.pk), job.user_id, job.pk)
-        handle = None
-        for _ in range(2):  # a preview replaced between listing and opening: take the new one
-            version = preview_version(str(job.pk)) if job.status == Job.Status.RUNNING else None
-            if version is None:
-                break
-            try:
-                handle = open_stored(preview_name(str(job.pk), version))
-                break
-            except FileNotFoundError:
-                continue
-        if handle is None:
+        data = read_preview(str(job.pk)) if job.status == Job.Status.RUNNING else None
+        if data is None:
             raise NotFound(
                 f"Job {job.pk} has no live preview ({job.status}). Previews exist only while a "
                 "job runs; GET /jobs/{id} gives preview_url when there is one.",
                 code="preview_not_found",
             )
-        response = FileResponse(handle, content_type="image/webp")
+        response = FileResponse(io.BytesIO(data), content_type="image/webp")
         response["Cache-Control"] = "no-store"
         return response
 

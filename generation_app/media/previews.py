@@ -12,13 +12,14 @@ import warnings
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from generation_app.media.storage import delete_stored, job_dir, put
+from generation_app.media.storage import delete_stored, job_dir, put, read_bytes
 
 # --- live previews -----------------------------------------------------------------------
 # One small WebP per running job, replaced as A1111's live preview changes (never one file
 # per step), served by GET /jobs/{id}/preview and removed when the job ends. Each preview
-# is a new name (preview-<version>.webp) and the older one is deleted after it, so a reader
-# sees the old preview or the new one, never half of one, on any storage.
+# is a new name (preview-<version>.webp) and the older one is deleted after it; a storage
+# may list a file before it is fully written, so a reader takes the newest *whole* one
+# (read_preview: a WebP says its own length), never half of one.
 PREVIEW_PREFIX = "preview-"
 
 
@@ -59,6 +60,19 @@ def preview_version(job_id: str) -> str | None:
     """The latest stored preview's version (it changes with each one), or None."""
     versions = _preview_versions(job_id)
     return versions[-1] if versions else None
+
+
+def read_preview(job_id: str) -> bytes | None:
+    """The newest preview that is whole (not one still being written), or None."""
+    for version in reversed(_preview_versions(job_id)):
+        try:
+            data = read_bytes(preview_name(job_id, version))
+        except FileNotFoundError:  # replaced meanwhile: an older one, or none
+            continue
+        # RIFF: "RIFF", then the length of what follows (little-endian), then "WEBP".
+        if data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data):
+            return data
+    return None
 
 
 def store_preview(job_id: str, data: str) -> bool:

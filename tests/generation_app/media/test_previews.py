@@ -165,6 +165,25 @@ def test_a_big_preview_is_stored_small(settings, tmp_path):
     assert files == [f"preview-{previews.preview_version('j1')}.webp"]
 
 
+def test_a_preview_still_being_written_is_never_served_half(api):
+    """A storage may list a new file before all its bytes are there (FileSystemStorage
+    creates it, then writes): a client got a 200 with half a WebP while the suite ran on
+    loaded cores. The newest whole preview is served, or none."""
+    job = Job.objects.create(user_id="u1", kind="txt2img", status=Job.Status.RUNNING)
+    job_id = str(job.pk)
+    assert previews.store_preview(job_id, _png_b64((64, 64)))
+    whole_name = previews.preview_name(job_id, previews.preview_version(job_id))
+    whole = storage.read_bytes(whole_name)
+    newer = format(int(previews.preview_version(job_id), 16) + 1, "x")
+    storage.put(previews.preview_name(job_id, newer), whole[: len(whole) // 2])  # mid-write
+    response = api.get(f"/jobs/{job_id}/preview")
+    assert response.status_code == 200
+    assert b"".join(response) == whole
+    storage.delete_stored(whole_name)  # only the half-written one is left
+    response = api.get(f"/jobs/{job_id}/preview")
+    assert response.status_code == 404 and response.json()["error"] == "preview_not_found"
+
+
 @pytest.mark.parametrize("data", ["", "data:image/png;base64,!!!", "aGVsbG8=", "x" * (13 << 20)])
 def test_a_preview_that_does_not_decode_or_is_too_big_is_not_stored(settings, tmp_path, data):
     settings.MEDIA_ROOT = tmp_path
