@@ -8,9 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 A1111_URL ?=
 PYTEST_ARGS ?=
-# pytest-xdist workers: most tests wait on HTTP, the simulator or the queue, so eight
+# pytest-xdist workers: most tests wait on HTTP, the simulator or the queue, so six
 # share the two cores of the development machine well (docs/testing.md).
-TEST_WORKERS ?= 8
+TEST_WORKERS ?= 6
 # The real-A1111 kit (setup.sh, start.sh); built once into A1111_REAL_HOME (~/.cache/a1111-real).
 A1111_REAL_DIR ?= /work/shared/a1111-real
 

@@ -339,8 +339,11 @@ def test_presets_save_load_and_share_and_controlnet_previews_then_runs(
     # Someone else copies the preset by its share code.
     css(browser, "#signout").click()
     sign_in(browser, make_key(f"friend-{uuid.uuid4().hex[:6]}"))
+    # The page loads the presets list after sign-in: act once it has.
+    wait(browser, lambda b: all_css(b, "#preset-select option"), what="presets not loaded")
     css(browser, "#presets summary").click()
     css(browser, "#preset-code").send_keys(code)
+    assert css(browser, "#preset-code").get_attribute("value") == code
     css(browser, "#preset-copy").click()
     wait(browser, lambda b: "Copied “castle”" in css(b, "#preset-status").text)
 
