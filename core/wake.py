@@ -114,3 +114,27 @@ def release(name: str) -> None:
         (settings.HUB_DATA_DIR / f"{name}.duty").unlink(missing_ok=True)
     except Exception:
         logger.exception("Could not release the duty %s", name)
+
+
+class Duty:
+    """One poller's hold on duty ``name``: taken, renewed every ``renew_every`` seconds
+    while held (each hold lasts ``seconds``), and given up once, so a poller never drops a
+    duty it gave up and another has taken since."""
+
+    def __init__(self, name: str, seconds: float, renew_every: float) -> None:
+        self.name, self.seconds, self.renew_every = name, seconds, renew_every
+        self._held_at: float | None = None
+
+    def hold(self) -> None:
+        hold(self.name, self.seconds)
+        self._held_at = time.monotonic()
+
+    def renew(self) -> None:
+        """Hold it again if it is held and its last hold is ``renew_every`` old."""
+        if self._held_at is not None and time.monotonic() - self._held_at >= self.renew_every:
+            self.hold()
+
+    def release(self) -> None:
+        if self._held_at is not None:
+            self._held_at = None
+            release(self.name)

@@ -116,8 +116,8 @@ def dispatch(max_seconds: float | None = None) -> int:
         freed.set()
         wakeup.set()
 
-    wake.hold(_duty(), DUTY_SECONDS)
-    held = time.monotonic()
+    duty = wake.Duty(_duty(), DUTY_SECONDS, DUTY_RENEW_SECONDS)
+    duty.hold()
     signals = work_signals()  # read before claiming: a job signalled later is claimed later
     rechecked = time.monotonic()
     claims = _claim()
@@ -142,13 +142,12 @@ def dispatch(max_seconds: float | None = None) -> int:
                     break
                 # The way out: give the duty up, then look at the signal once more. A job
                 # whose sender saw the duty held signalled before this, so it is seen here.
-                wake.release(_duty())
+                duty.release()
                 latest = work_signals()
                 if latest == signals:
                     break
-                wake.hold(_duty(), DUTY_SECONDS)  # take it again, and look (then the way out)
-                signals, held = latest, time.monotonic()
-                claims = _claim()
+                duty.hold()  # take it again, and look (then the way out)
+                signals, claims = latest, _claim()
                 continue
             wakeup.wait(timeout=settings.HUB_DISPATCH_POLL)
             wakeup.clear()
@@ -157,21 +156,18 @@ def dispatch(max_seconds: float | None = None) -> int:
             claims = []
             now = time.monotonic()
             if now < deadline:
-                if now - held >= DUTY_RENEW_SECONDS:
-                    wake.hold(_duty(), DUTY_SECONDS)
-                    held = now
+                duty.renew()
                 latest = work_signals()
                 if woken or latest != signals or now - rechecked >= settings.HUB_DISPATCH_RECHECK:
                     signals, rechecked = latest, now
                     claims = _claim()
             elif not handed_over:
                 handed_over = True
-                wake.release(_duty())  # before looking: a job sent from now on queues a task
+                duty.release()  # before looking: a job sent from now on queues a task
                 if Job.objects.filter(status=Job.Status.QUEUED).exists():
                     enqueue_dispatch(force=True)
     finally:
-        if not handed_over:
-            wake.release(_duty())
+        duty.release()  # unless given up already (another may hold it by now)
         pool.shutdown(wait=True)
         threads.close_all()
     return started

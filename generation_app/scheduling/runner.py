@@ -203,7 +203,7 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             )
             update["heartbeat_at"] = timezone.now()
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
-            for name, value in update.items():  # the row as written, for the event
+            for name, value in update.items():  # the row as written (if moved), for the event
                 setattr(job, name, value)
             if moved and "progress" in update:
                 announce(job, JobEvent.Type.PROGRESS, current=True)

@@ -89,3 +89,12 @@ def test_a_duty_is_held_until_it_is_given_up_or_expires(transactional_db):
     wake.hold("test-duty", 0.1)
     time.sleep(0.2)
     assert not wake.on_duty("test-duty")
+
+
+def test_a_duty_given_up_is_not_dropped_again_from_under_its_next_holder(transactional_db):
+    mine = wake.Duty("test-duty-twice", 30, 1)
+    mine.hold()
+    mine.release()
+    wake.Duty("test-duty-twice", 30, 1).hold()  # another dispatcher takes it
+    mine.release()  # as in mine's `finally`
+    assert wake.on_duty("test-duty-twice")

@@ -174,11 +174,11 @@ def test_a_dispatcher_holds_its_duty_while_it_runs_and_gives_it_up_when_it_ends(
 
 def test_a_dispatcher_that_died_holds_its_duty_no_longer_than_it_lasts(api, backend, cluster):
     held = time.monotonic()
-    wake.hold(dispatcher._duty(), 2.0)  # as a dispatcher killed before it gave it up
+    wake.hold(dispatcher._duty(), 4.0)  # as a dispatcher killed before it gave it up
     submit(api, "u1")
-    assert time.monotonic() - held < 2.0, "too slow to see the duty held"
+    assert time.monotonic() - held < 4.0, "too slow to see the duty held"
     assert cluster.broker.queue_size() == 0  # it would have been woken
-    time.sleep(max(0.0, 2.1 - (time.monotonic() - held)))
+    time.sleep(max(0.0, 4.1 - (time.monotonic() - held)))
     job_id = submit(api, "u2")
     assert cluster.broker.queue_size() == 1
     cluster.drain()
