@@ -307,6 +307,10 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": env_float("HUB_QUEUE_POLL", 0.1),
     "recycle": 500,
+    # The sentinel's look at its processes (and the status it saves each time): every 2 s,
+    # not django-q2's 0.5 s, which was a third of an idle cluster's CPU. A stop is still
+    # seen at once; a dead worker is replaced within 2 s.
+    "guard_cycle": 2.0,
     # Started with Q_CLUSTER_NAME=<HUB_HOUSEKEEPING_QUEUE> (runhub does it).
     "ALT_CLUSTERS": {
         HUB_HOUSEKEEPING_QUEUE: {
@@ -383,10 +387,12 @@ HUB_BUDGET_PERIOD_HOURS = env_float("HUB_BUDGET_PERIOD_HOURS", 24)
 # request, not as its cells).
 HUB_MAX_SWEEP_CELLS = env_int("HUB_MAX_SWEEP_CELLS", 64)
 HUB_MAX_ACTIVE_GROUPS_PER_USER = env_int("HUB_MAX_ACTIVE_GROUPS_PER_USER", 1)
-# A running job's worker writes a heartbeat about twice a second; one silent this long is
-# taken for dead by the sweep.
+# A running job's worker writes a heartbeat with each progress read; one silent this long
+# is taken for dead by the sweep.
 HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
-HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 0.5)
+# Once a second, as A1111's own page polls by default (live_preview_refresh_period): each
+# read is an HTTP call and a write, and a client polling the hub sees no staler progress.
+HUB_PROGRESS_INTERVAL = env_float("HUB_PROGRESS_INTERVAL", 1.0)
 # A running job's live preview is fetched from A1111 at most this often (seconds).
 HUB_PREVIEW_INTERVAL = env_float("HUB_PREVIEW_INTERVAL", 1.0)
 # Server-sent event streams: at most this many open per web process (the last

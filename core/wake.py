@@ -14,8 +14,10 @@ that costs at worst a poller too many.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 import time
 from typing import Any
 
@@ -64,13 +66,19 @@ def read(name: str) -> Any:
         cache = _redis()
         if cache is not None:
             return cache.get(f"wake:{name}")
-        stat = (settings.HUB_DATA_DIR / f"{name}.wake").stat()
+        stat = os.stat(_signal_file(settings.HUB_DATA_DIR, name))
         return (stat.st_size, stat.st_mtime_ns)
     except FileNotFoundError:
         return None
     except Exception:
         logger.exception("Could not read the wake signal %s", name)
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _signal_file(data_dir, name: str) -> str:
+    """The file of signal ``name``: a queue's pusher reads it ten times a second."""
+    return os.fspath(data_dir / f"{name}.wake")
 
 
 def hold(name: str, seconds: float) -> None:

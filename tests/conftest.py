@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.cache import cache, caches
 from rest_framework.test import APIClient
@@ -25,6 +27,57 @@ RUN_FIRST = (
     "tests/bench/",
     "tests/test_generated_client.py",
 )
+
+
+def pytest_configure(config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's own process, not an xdist worker
+        from systemhelpers import prepare_shared_run
+
+        prepare_shared_run()
+
+
+def pytest_unconfigure(config) -> None:
+    if not hasattr(config, "workerinput"):
+        from dbhelpers import drop_template
+        from systemhelpers import stop_shared_running_hub
+
+        drop_template()
+        stop_shared_running_hub()  # and the shared folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_database(request):
+    """An xdist worker's database, made before its first test (from the run's template,
+    made by the first worker): the hubs that system tests start copy that template."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        request.getfixturevalue("django_db_setup")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_modify_db_settings
+):
+    """pytest-django's, but in an xdist worker the database is a copy of one migrated once
+    per run (tests/dbhelpers.py)."""
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    with django_db_blocker.unblock():
+        if worker:
+            from dbhelpers import clone_for_worker
+
+            original = clone_for_worker(connection, worker)
+        else:
+            databases = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        if worker:
+            from dbhelpers import destroy_clone
+
+            destroy_clone(connection, original)
+        else:
+            teardown_databases(databases, verbosity=0)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -197,15 +250,13 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def running_hub(tmp_path_factory):
+def running_hub():
     """One real hub (`manage.py runhub` + the simulator) for the tests that drive it from
-    outside with third-party tools: the generated client and the schemathesis run."""
-    from systemhelpers import _start_runhub, _stop_runhub, running_hub_port
+    outside with third-party tools: the generated client and the schemathesis run. One for
+    the whole run, every xdist worker's (stopped by pytest_unconfigure)."""
+    from systemhelpers import shared_running_hub
 
-    hub = _start_runhub(
-        tmp_path_factory.mktemp("running-hub"),
-        "hub_clients",
-        running_hub_port(),
+    return shared_running_hub(
         # Fuzzed requests queue real jobs: keep them small and few, and bound the direct
         # calls that wait behind them (a caption waits for A1111's queue lock).
         HUB_MAX_OUTPUT_PIXELS=str(1024 * 1024),
@@ -219,5 +270,3 @@ def running_hub(tmp_path_factory):
         HUB_RATE_LIMIT="1000000/min",
         HUB_GENERATION_RATE_LIMIT="1000000/min",
     )
-    yield hub
-    _stop_runhub(hub)

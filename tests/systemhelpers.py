@@ -3,11 +3,15 @@ database: shared by the system tests, the generated-client test and the schemath
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,16 +26,65 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# The port of the session's shared hub (tests/conftest.py running_hub), known before it starts:
-# the schemathesis run names it in the document it collects its tests from.
-RUNNING_HUB_PORT = None
+# The shared hub of a test run (tests/conftest.py running_hub): one for every pytest-xdist
+# worker, started by the first that needs it and stopped when the run ends. Its port is
+# chosen before the workers start (the schemathesis run names it in the document it
+# collects its tests from), and its state is kept in a folder of the run's.
+SHARED_DIR_ENV = "HUB_TESTS_SHARED_DIR"
+RUNNING_HUB_PORT_ENV = "HUB_TESTS_RUNNING_HUB_PORT"
+
+
+def prepare_shared_run() -> None:
+    """In the process that starts the run (the xdist controller, or the only process):
+    the shared folder and the hub's port, inherited by the workers it starts."""
+    if SHARED_DIR_ENV not in os.environ:
+        os.environ[SHARED_DIR_ENV] = tempfile.mkdtemp(prefix="hub-tests-")
+    if RUNNING_HUB_PORT_ENV not in os.environ:
+        os.environ[RUNNING_HUB_PORT_ENV] = str(free_port())
 
 
 def running_hub_port() -> int:
-    global RUNNING_HUB_PORT
-    if RUNNING_HUB_PORT is None:
-        RUNNING_HUB_PORT = free_port()
-    return RUNNING_HUB_PORT
+    prepare_shared_run()  # a process started some other way chooses for itself
+    return int(os.environ[RUNNING_HUB_PORT_ENV])
+
+
+def shared_running_hub(**extra_env: str) -> dict:
+    """The run's shared hub: started here if no worker has started it yet (a lock keeps
+    two from starting it at once). Starting one per worker cost each a migration and six
+    Django processes."""
+    prepare_shared_run()
+    shared = Path(os.environ[SHARED_DIR_ENV])
+    with (shared / "running-hub.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = shared / "running-hub.json"
+        if state.exists():
+            return json.loads(state.read_text())
+        data_dir = shared / "running-hub"
+        data_dir.mkdir()
+        hub = _start_runhub(data_dir, "hub_clients", running_hub_port(), **extra_env)
+        shared_state = {"base": hub["base"], "key": hub["key"], "log": str(hub["log"]),
+                        "pid": hub["process"].pid}  # fmt: skip
+        state.write_text(json.dumps(shared_state))
+        return shared_state
+
+
+def stop_shared_running_hub() -> None:
+    """When the run ends: stop the shared hub, if a worker started one (it is not a child
+    of this process: its worker has ended)."""
+    shared = Path(os.environ.get(SHARED_DIR_ENV, "/nonexistent"))
+    state = shared / "running-hub.json"
+    if state.exists():
+        pid = json.loads(state.read_text())["pid"]
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 40
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists():
+            os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(shared, ignore_errors=True)
 
 
 def per_worker(name: str) -> str:
@@ -47,14 +100,25 @@ def _hub_env(data_dir: Path, database: str, **extra: str) -> dict[str, str]:
     env.update(HUB_DATA_DIR=str(data_dir), SIM_STEP_MS="5", HUB_WORKERS="2", PYTHONUNBUFFERED="1")
     if "DATABASE_URL" in env:  # PostgreSQL run: its own database, not the test runner's
         env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
-        )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    fresh_database(data_dir, database if "DATABASE_URL" in env else None)
     if "REDIS_URL" in env:  # its own queues, apart from the test runner's
         env["HUB_QUEUE_NAME"] = database
     env.update(extra)
     return env
+
+
+def fresh_database(data_dir: Path, database: str | None) -> None:
+    """A new database for a hub a test starts: a copy of the run's migrated template where
+    there is one (its migrate then has nothing to do), else an empty one. ``database``: the
+    PostgreSQL database's name, None on SQLite (the hub's file in ``data_dir``)."""
+    from dbhelpers import copy_template
+
+    if database is not None:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
+        )
+    if not copy_template(data_dir, database or "") and database is not None:
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
 
 
 def _start_runhub(data_dir: Path, database: str, port: int | None = None, **extra_env: str) -> dict:

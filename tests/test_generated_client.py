@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -51,6 +52,11 @@ def _generate(base: str, out: Path):
     return client_module, modules, models
 
 
+# The brief's flow for a user of its own: the hub is shared with the schemathesis run,
+# whose generated requests use the document's examples ("user123") and its job cap.
+USER = f"client-{uuid.uuid4().hex[:8]}"
+
+
 def test_a_generated_python_client_runs_the_briefs_flow(running_hub, tmp_path):
     started = time.monotonic()
     hubclient, api, models = _generate(running_hub["base"], tmp_path)
@@ -77,7 +83,7 @@ def test_a_generated_python_client_runs_the_briefs_flow(running_hub, tmp_path):
     assert filename == "character_lora.safetensors"
 
     session = api["session_lora_add"].sync(
-        "user123", client=client,
+        USER, client=client,
         body=models.AddLoraRequest(filename="character_lora.safetensors", weight=0.8),
     )  # fmt: skip
     assert isinstance(session, models.Session), session
@@ -86,7 +92,7 @@ def test_a_generated_python_client_runs_the_briefs_flow(running_hub, tmp_path):
     job = api["generate_txt2img_create"].sync(
         client=client,
         body=models.Txt2ImgRequestRequest(
-            user_id="user123",
+            user_id=USER,
             prompt="beautiful anime girl, detailed face",
             negative_prompt="low quality, blurry",
             checkpoint="animefull_final.safetensors",
@@ -115,19 +121,19 @@ def test_a_generated_python_client_runs_the_briefs_flow(running_hub, tmp_path):
     assert picture.format == "PNG" and picture.size == (512, 768)
     assert "<lora:character_lora:0.8>" in result.info.prompt
 
-    jobs = api["jobs_list"].sync(client=client, user_id="user123")
+    jobs = api["jobs_list"].sync(client=client, user_id=USER)
     assert jobs.count >= 1 and jobs.results[0].job_id == job.job_id
 
     preset = api["preset_create"].sync(
-        "user123", client=client,
+        USER, client=client,
         body=models.PresetCreateRequest(name="anime portrait", from_session=True),
     )  # fmt: skip
     assert isinstance(preset, models.Preset), preset
     assert preset.loras["character_lora.safetensors"] == 0.8
 
-    api["session_loras_clear"].sync("user123", client=client)
-    applied = api["preset_apply"].sync("user123", preset.id, client=client)
+    api["session_loras_clear"].sync(USER, client=client)
+    applied = api["preset_apply"].sync(USER, preset.id, client=client)
     assert isinstance(applied, models.ApplyResult), applied
-    session = api["session_get"].sync("user123", client=client)
+    session = api["session_get"].sync(USER, client=client)
     assert session.active_loras["character_lora.safetensors"] == 0.8
     print(f"generated client flow: {time.monotonic() - started:.1f} s")

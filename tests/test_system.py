@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
-from systemhelpers import ROOT, _start_runhub, _stop_runhub, _wait_for, free_port, per_worker
+from systemhelpers import (
+    ROOT,
+    _start_runhub,
+    _stop_runhub,
+    _wait_for,
+    free_port,
+    fresh_database,
+    per_worker,
+)
 
 
 def _children_of(pid: int) -> dict[int, tuple[str, dict]]:
@@ -177,10 +185,7 @@ def test_a_killed_worker_leaves_no_job_running(tmp_path):
     database = per_worker("hub_sweep")
     if "DATABASE_URL" in env:
         env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{database}"
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
-        )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    fresh_database(tmp_path, database if "DATABASE_URL" in env else None)
     if "REDIS_URL" in env:
         env["HUB_QUEUE_NAME"] = database
     manage = [sys.executable, "manage.py"]

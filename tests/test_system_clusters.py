@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from systemhelpers import fresh_database
 
 from a1111sim.server import SimConfig, start_in_thread
 
@@ -58,8 +59,7 @@ def test_two_clusters_share_the_queue_and_one_dying_loses_nothing(tmp_path):
         HUB_WORKERS="1",
         DATABASE_URL=env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DATABASE}",
     )
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DATABASE])
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+    fresh_database(tmp_path, DATABASE)
     manage = [sys.executable, "manage.py"]
     processes: list[subprocess.Popen] = []
 

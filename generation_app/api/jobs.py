@@ -54,6 +54,13 @@ def get_job(request: Request, job_id, *, full: bool = False, only: tuple = ()) -
     return job
 
 
+# What a result answer reads of its job: not the payload (megabytes of base64 for an img2img).
+RESULT_FIELDS = (
+    "id", "user_id", "status", "message", "progress", "warnings", "info",
+    "images_pruned_at", "images_pruned_reason",
+)  # fmt: skip
+
+
 CANCEL_RESPONSES = {
     200: JobSerializer,
     **errors(READ, 404, 409, e409="The job already finished (completed, failed or cancelled)."),
@@ -145,7 +152,7 @@ class JobResultView(APIView):
     )
     def get(self, request: Request, job_id) -> Response:
         as_urls = read_query(request, ResultQuerySerializer)["format"] == "url"
-        job = get_job(request, job_id, full=True)
+        job = get_job(request, job_id, only=RESULT_FIELDS)
         check_result_ready(job)
         return Response(result_body(job, request, as_urls))
 

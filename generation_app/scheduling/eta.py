@@ -65,7 +65,7 @@ def queue_snapshot() -> dict[str, tuple[int, float | None]]:
             "user_id", "backend_id", "checkpoint", "total_steps", "progress", "eta_seconds"
         )
     )
-    load = claims.current_load({job.user_id for job in queued})
+    load = claims.current_load({job.user_id for job in queued}, [j["user_id"] for j in running])
     rates = StepRates.recent()
     free_in: dict[int | None, float] = dict.fromkeys(
         Backend.objects.filter(enabled=True).values_list("id", flat=True), 0.0

@@ -28,7 +28,7 @@ from core import wake
 from generation_app.jobs.cancel import CANCEL_SIGNAL
 from generation_app.jobs.groups import a1111_payload, release_shared_inputs
 from generation_app.jobs.kinds import a1111_call
-from generation_app.jobs.payloads import loras_not_applied, unparseable_lora_tags
+from generation_app.jobs.outcome import completion_warnings
 from generation_app.jobs.signals import announce, announce_final
 from generation_app.media.previews import remove_preview, store_preview
 from generation_app.media.safety import WITHHOLDING, screen
@@ -122,17 +122,21 @@ def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
         pool.shutdown(wait=True)
         client.close()
         remove_preview(str(job.pk))  # a preview is for a running job only
-    if job.checkpoint:  # A1111 keeps an overridden model loaded: the next claim prefers it
+    # A1111 keeps an overridden model loaded: the next claim prefers it.
+    if job.checkpoint and job.checkpoint != backend.loaded_checkpoint:
         Backend.objects.filter(pk=backend.pk).update(loaded_checkpoint=job.checkpoint)
     release()
-    _store_results(job, result)
+    rows = _store_results(job, result)
     if cancelled:
-        count = job.images.filter(role=JobImage.Role.IMAGE).count()
+        count = sum(1 for row in rows if row.role == JobImage.Role.IMAGE)
         finish(
-            job, Job.Status.CANCELLED, f"Cancelled while running; {count} finished image(s) kept."
+            job,
+            Job.Status.CANCELLED,
+            f"Cancelled while running; {count} finished image(s) kept.",
+            info=job.info,
         )
         return
-    _complete(job, result)
+    _complete(job, rows)
 
 
 @dataclass
@@ -294,7 +298,9 @@ def _failure_message(exc: A1111Error) -> str:
     return f"A1111 failed (HTTP {exc.status}): {exc.message}.{advice}"
 
 
-def _store_results(job: Job, result: dict[str, Any]) -> None:
+def _store_results(job: Job, result: dict[str, Any]) -> list[JobImage]:
+    """Store the images and their rows; A1111's ``info`` goes on ``job.info``, written with
+    the job's final state (:func:`finish`). Returns the rows."""
     info = result.get("info") or {}
     images = result.get("images") or []
     seeds = info.get("all_seeds") or []
@@ -318,82 +324,48 @@ def _store_results(job: Job, result: dict[str, Any]) -> None:
     with transaction.atomic():
         JobImage.objects.filter(job=job).delete()
         JobImage.objects.bulk_create(rows)
-    Job.objects.filter(pk=job.pk).update(info={**job.info, **info})
     job.info = {**job.info, **info}
+    return rows
 
 
-def _complete(job: Job, result: dict[str, Any]) -> None:
-    warnings = list(job.warnings)
-    # The names the hub wrote in the tags, compared the way A1111 keys "Lora hashes".
-    not_applied = loras_not_applied(list(job.info.get("requested_loras") or {}), job.info)
-    if not_applied:
-        bad_tags = unparseable_lora_tags(job.payload.get("prompt") or "")
-        reason = (
-            f": the prompt's {', '.join(bad_tags)} has a weight A1111 cannot parse, so it "
-            "applied no LoRA at all. Write weights as plain numbers."
-            if bad_tags
-            else ": the backend may not have the file. Rescan its LoRAs (POST /loras/scan) or "
-            "check its --lora-dir."
-        )
-        warnings.append("A1111 did not apply LoRA(s) " + ", ".join(not_applied) + reason)
-    warning = _controlnet_maps_warning(job)
-    if warning:
-        warnings.append(warning)
-    count = job.images.filter(role=JobImage.Role.IMAGE).count()
+def _complete(job: Job, rows: list[JobImage]) -> None:
+    count = sum(1 for row in rows if row.role == JobImage.Role.IMAGE)
+    maps = sum(1 for row in rows if row.role == JobImage.Role.CONTROL_MAP)
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
-    Job.objects.filter(pk=job.pk).update(warnings=warnings)
     finish(
-        job, Job.Status.COMPLETED, f"Generated {count} image(s) in {seconds:.1f} s.", progress=1.0
+        job,
+        Job.Status.COMPLETED,
+        f"Generated {count} image(s) in {seconds:.1f} s.",
+        progress=1.0,
+        info=job.info,
+        warnings=[*job.warnings, *completion_warnings(job, maps)],
     )
 
 
-def _controlnet_maps_warning(job: Job) -> str | None:
-    """A ControlNet job without the detected maps its units should have returned.
-
-    The extension raises inside ``Script.process`` on a model for another SD version, a
-    model it cannot load, or a unit without an image, and A1111's ``ScriptRunner`` swallows
-    it: the job answers 200 with *no* unit applied and no maps, while the infotext still
-    lists "ControlNet N". The missing maps are the only trace a client can see.
-    """
-    if job.kind != Job.Kind.CONTROLNET:
-        return None
-    args = ((job.payload.get("alwayson_scripts") or {}).get("controlnet") or {}).get("args")
-    expected = [
-        index
-        for index, unit in enumerate(args or [])
-        if isinstance(unit, dict)
-        and unit.get("enabled", True)
-        and unit.get("save_detected_map", True) is not False
-    ]
-    maps = job.images.filter(role=JobImage.Role.CONTROL_MAP).count()
-    if not expected or maps >= len(expected):
-        return None
-    units = ", ".join(str(i) for i in expected)
-    return (
-        f"ControlNet returned {maps} detected map(s) for {len(expected)} unit(s) ({units}) "
-        "that should each return one: the units were probably NOT applied. The ControlNet "
-        "extension swallows its runtime errors and A1111 still answers 200: an SD-version "
-        "mismatch between the ControlNet model and the checkpoint (e.g. an SD1.5 model on an "
-        "SDXL checkpoint), a model the backend cannot load, or a unit without an input image. "
-        "Check the unit's model against the checkpoint (GET /controlnet/models, GET /models) "
-        "and the backend's console; a backend with control_net_no_detectmap on never "
-        "returns maps."
-    )
-
-
-def finish(job: Job, status: str, message: str, progress: float | None = None) -> None:
-    """Move a job to a final state, once: a job that already ended keeps its state."""
+def finish(
+    job: Job, status: str, message: str, progress: float | None = None, **columns: Any
+) -> None:
+    """Move a job to a final state, once: a job that already ended keeps its state (and
+    gets ``columns``, what the run adds to the row: its ``info``, its ``warnings``). One
+    UPDATE; the event is rendered from the row as written."""
     update: dict[str, Any] = {
         "status": status,
         "message": message,
         "finished_at": timezone.now(),
         "eta_seconds": 0,
+        **columns,
     }
     if progress is not None:
         update["progress"] = progress
         update["step"] = job.total_steps
     moved = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(**update)
-    job.refresh_from_db()
+    if moved:
+        for name, value in update.items():
+            setattr(job, name, value)
+    else:
+        if columns:
+            Job.objects.filter(pk=job.pk).update(**columns)
+        job.refresh_from_db()
     if moved:
         announce_final(job, current=True)
         if job.group_id:

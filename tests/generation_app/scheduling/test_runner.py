@@ -9,7 +9,8 @@ from jobhelpers import sim_faults, sim_history, submit, wait_for
 from PIL import Image
 
 from backends.models import Backend
-from generation_app.models import BackendLease, Job, JobImage
+from generation_app.delivery import events
+from generation_app.models import BackendLease, Job, JobEvent, JobImage
 
 
 def test_cancel_while_queued_means_it_never_runs(api, backend, cluster, sim):
@@ -117,6 +118,27 @@ def test_stored_images_keep_their_infotext(api, backend, cluster, settings):
     with default_storage.open(image.file) as handle:
         stored = Image.open(io.BytesIO(handle.read()))
     assert "a lighthouse" in stored.info["parameters"]
+
+
+def test_the_final_row_carries_a1111s_info_and_its_event_says_what_a_fresh_read_does(
+    api, backend, cluster
+):
+    """The final state, A1111's info and the warnings are written in one UPDATE, and the
+    completed event is rendered from the row as written (not read again): it must say what
+    an event rendered from a fresh read of the job says."""
+    job_id = submit(
+        api, {"user_id": "u", "prompt": "two", "width": 64, "height": 64, "batch_size": 2}
+    ).json()["job_id"]
+    cluster.drain()
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "completed" and job.progress == 1.0, job.message
+    assert len(job.info["all_seeds"]) == 2 and "requested_loras" in job.info
+    written = JobEvent.objects.get(job_id=job_id, type=JobEvent.Type.COMPLETED).payload["data"]
+    read = events._record(job_id, JobEvent.Type.COMPLETED).payload["data"]
+    for key in ("status", "message", "progress", "step", "eta_seconds", "warnings"):
+        assert written[key] == read[key], key
+    assert written["finished_at"] == read["finished_at"] is not None
+    assert written["result"]["seeds"] == read["result"]["seeds"] == job.info["all_seeds"]
 
 
 def test_a_refused_connection_moves_the_job_to_another_backend(api, cluster, sim, unused_port):
