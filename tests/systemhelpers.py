@@ -107,18 +107,21 @@ def _hub_env(data_dir: Path, database: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def fresh_database(data_dir: Path, database: str | None) -> None:
+def fresh_database(data_dir: Path, database: str | None) -> bool:
     """A new database for a hub a test starts: a copy of the run's migrated template where
-    there is one (its migrate then has nothing to do), else an empty one. ``database``: the
-    PostgreSQL database's name, None on SQLite (the hub's file in ``data_dir``)."""
+    there is one (its migrate then has nothing to do: True), else an empty one. ``database``:
+    the PostgreSQL database's name, None on SQLite (the hub's file in ``data_dir``)."""
     from dbhelpers import copy_template
 
     if database is not None:
         subprocess.run(
             ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
         )
-    if not copy_template(data_dir, database or "") and database is not None:
+    if copy_template(data_dir, database or ""):
+        return True
+    if database is not None:
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    return False
 
 
 def _start_runhub(data_dir: Path, database: str, port: int | None = None, **extra_env: str) -> dict:
