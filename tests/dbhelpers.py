@@ -73,8 +73,13 @@ def destroy_clone(connection, original: str) -> None:
 def copy_template(data_dir: Path, database: str) -> bool:
     """Give a hub that a test starts (``HUB_DATA_DIR`` ``data_dir``; on PostgreSQL, the
     new, not yet existing ``database``) a migrated database: a copy of the run's template,
-    so its own migrate finds nothing to do. False when no worker has made the template."""
-    shared = _shared()
+    so its own migrate finds nothing to do. False when no worker has made the template (or
+    the run has no shared folder: another suite, such as tests_real, starting a hub)."""
+    from systemhelpers import SHARED_DIR_ENV
+
+    if SHARED_DIR_ENV not in os.environ:
+        return False
+    shared = Path(os.environ[SHARED_DIR_ENV])
     with (shared / "test-db.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = shared / TEMPLATE_STATE
