@@ -54,11 +54,10 @@ def _worker_database(request):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(
-    request, django_test_environment, django_db_blocker, django_db_modify_db_settings
-):
+def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
     """pytest-django's, but in an xdist worker the database is a copy of one migrated once
-    per run (tests/dbhelpers.py)."""
+    per run (tests/dbhelpers.py). pytest-django's --reuse-db and --no-migrations are not
+    honoured: the suite always starts from a freshly migrated database."""
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
