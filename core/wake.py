@@ -51,7 +51,7 @@ def _send_now(name: str) -> None:
                 if not cache.add(key, 1, timeout=None):
                     cache.incr(key)
             return
-        with open(settings.HUB_DATA_DIR / f"{name}.wake", "ab") as handle:
+        with open(_signal_file(settings.HUB_DATA_DIR, name), "ab") as handle:
             if handle.tell() >= FILE_MAX_BYTES:
                 handle.truncate(0)
             handle.write(b".")
@@ -77,7 +77,8 @@ def read(name: str) -> Any:
 
 @functools.lru_cache(maxsize=64)
 def _signal_file(data_dir, name: str) -> str:
-    """The file of signal ``name``: a queue's pusher reads it ten times a second."""
+    """The file of signal ``name`` (built once: a queue's pusher reads it ten times a
+    second)."""
     return os.fspath(data_dir / f"{name}.wake")
 
 

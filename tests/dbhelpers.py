@@ -1,7 +1,7 @@
 """One migrated test database per run, copied for each pytest-xdist worker.
 
-pytest-django migrates a test database in every worker; six workers migrating at once was
-half a minute of the suite's start on two cores. Here the first worker migrates a template
+pytest-django migrates a test database in every worker; with six workers migrating at once
+on two cores, each worker's first test waited about 20 s for it (pytest's --durations). Here the first worker migrates a template
 (under a lock in the run's shared folder, tests/systemhelpers.py) and every worker clones
 it the way Django's own parallel runner does (``clone_test_db``: a file copy on SQLite,
 ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL). The run's own process drops the template
@@ -9,21 +9,13 @@ at the end (:func:`drop_template`)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
+from systemhelpers import postgres, shared_folder, shared_lock
+
 TEMPLATE_STATE = "test-db-template.json"
-
-
-def _shared() -> Path:
-    from systemhelpers import SHARED_DIR_ENV, prepare_shared_run
-
-    prepare_shared_run()
-    return Path(os.environ[SHARED_DIR_ENV])
 
 
 def _template_name(connection, shared: Path) -> str:
@@ -38,9 +30,8 @@ def clone_for_worker(connection, worker: str) -> str:
     :func:`destroy_clone`."""
     creation = connection.creation
     original = connection.settings_dict["NAME"]
-    shared = _shared()
-    with (shared / "test-db.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    shared = shared_folder()
+    with shared_lock(shared, "test-db"):
         state = shared / TEMPLATE_STATE
         template = _template_name(connection, shared)
         if not state.exists():
@@ -75,13 +66,10 @@ def copy_template(data_dir: Path, database: str) -> bool:
     new, not yet existing ``database``) a migrated database: a copy of the run's template,
     so its own migrate finds nothing to do. False when no worker has made the template (or
     the run has no shared folder: another suite, such as tests_real, starting a hub)."""
-    from systemhelpers import SHARED_DIR_ENV
-
-    if SHARED_DIR_ENV not in os.environ:
+    shared = shared_folder(create=False)
+    if shared is None:
         return False
-    shared = Path(os.environ[SHARED_DIR_ENV])
-    with (shared / "test-db.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with shared_lock(shared, "test-db"):
         state = shared / TEMPLATE_STATE
         if not state.exists():
             return False
@@ -89,22 +77,17 @@ def copy_template(data_dir: Path, database: str) -> bool:
         if template["vendor"] == "sqlite":
             shutil.copy(template["name"], data_dir / "hub.sqlite3")
         else:
-            subprocess.run(
-                ["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template["name"], database],
-                check=True,
-            )  # fmt: skip
+            postgres("createdb", "-T", template["name"], database)
     return True
 
 
 def drop_template() -> None:
     """In the run's own process, when it ends: the template of a PostgreSQL run (a SQLite
     one is a file in the shared folder, removed with it)."""
-    state = _shared() / TEMPLATE_STATE
-    if not state.exists():
+    shared = shared_folder(create=False)
+    state = shared / TEMPLATE_STATE if shared else None
+    if state is None or not state.exists():
         return
     template = json.loads(state.read_text())
     if template["vendor"] == "postgresql":
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", template["name"]],
-            check=False, capture_output=True,
-        )  # fmt: skip
+        postgres("dropdb", "--if-exists", template["name"], check=False)

@@ -3,6 +3,7 @@ database: shared by the system tests, the generated-client test and the schemath
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -48,14 +50,36 @@ def running_hub_port() -> int:
     return int(os.environ[RUNNING_HUB_PORT_ENV])
 
 
+def shared_folder(create: bool = True) -> Path | None:
+    """The run's shared folder; made here if the process has none (unless not ``create``:
+    then None)."""
+    if create:
+        prepare_shared_run()
+    folder = os.environ.get(SHARED_DIR_ENV)
+    return Path(folder) if folder else None
+
+
+@contextlib.contextmanager
+def shared_lock(folder: Path, name: str) -> Iterator[None]:
+    """Held by one process of the run at a time (every worker's), released at exit even if
+    the process dies."""
+    with (folder / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def postgres(tool: str, *args: str, check: bool = True) -> None:
+    """A PostgreSQL client tool (createdb, dropdb) against the local server."""
+    subprocess.run([tool, "-h", "127.0.0.1", "-U", "postgres", *args], check=check,
+                   capture_output=True)  # fmt: skip
+
+
 def shared_running_hub(**extra_env: str) -> dict:
     """The run's shared hub: started here if no worker has started it yet (a lock keeps
-    two from starting it at once). Starting one per worker cost each a migration and six
-    Django processes."""
-    prepare_shared_run()
-    shared = Path(os.environ[SHARED_DIR_ENV])
-    with (shared / "running-hub.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    two from starting it at once). One per worker cost each a migration and a whole hub's
+    processes."""
+    shared = shared_folder()
+    with shared_lock(shared, "running-hub"):
         state = shared / "running-hub.json"
         if state.exists():
             return json.loads(state.read_text())
@@ -71,7 +95,9 @@ def shared_running_hub(**extra_env: str) -> dict:
 def stop_shared_running_hub() -> None:
     """When the run ends: stop the shared hub, if a worker started one (it is not a child
     of this process: its worker has ended)."""
-    shared = Path(os.environ.get(SHARED_DIR_ENV, "/nonexistent"))
+    shared = shared_folder(create=False)
+    if shared is None:
+        return
     state = shared / "running-hub.json"
     if state.exists():
         pid = json.loads(state.read_text())["pid"]
@@ -114,13 +140,11 @@ def fresh_database(data_dir: Path, database: str | None) -> bool:
     from dbhelpers import copy_template
 
     if database is not None:
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", database], check=False
-        )
+        postgres("dropdb", "--if-exists", database, check=False)
     if copy_template(data_dir, database or ""):
         return True
     if database is not None:
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+        postgres("createdb", database)
     return False
 
 

@@ -99,7 +99,7 @@ def claim_batch(limit: int | None = None) -> list[Claim]:
     picks: list[tuple[object, Backend]] = []
     with transaction.atomic():
         # Which candidates are still free, now that the lock is held: their ids only (the
-        # rows were read above; reading them again was a fifth of a claim's time).
+        # rows were read above; reading them again was about a sixth of a claim's time).
         still_free = usable_backends().filter(lease__isnull=True, pk__in=[b.pk for b in candidates])
         if connection.vendor == "postgresql":
             still_free = still_free.select_for_update(skip_locked=True, of=("self",))
