@@ -20,6 +20,17 @@ def put(name: str, data: bytes) -> str:
     return default_storage.save(name, ContentFile(data))
 
 
+def put_new(name: str, data: bytes) -> str:
+    """Store ``data`` under ``name`` unless a file is there already: the storage then
+    picks another name, which is returned. A file another request is serving is never
+    deleted under it, as :func:`put` would."""
+    return default_storage.save(name, ContentFile(data))
+
+
+def stored_size(name: str) -> int:
+    return default_storage.size(name)
+
+
 def read_bytes(name: str) -> bytes:
     """A stored file's bytes; FileNotFoundError when it is gone."""
     try:

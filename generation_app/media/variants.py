@@ -11,6 +11,7 @@ import base64
 import io
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -18,7 +19,15 @@ from django.db import transaction
 from django.db.models import F
 from PIL import Image
 
-from generation_app.media.storage import CONTENT_TYPES, delete_stored, job_dir, put, read_bytes
+from generation_app.media.storage import (
+    CONTENT_TYPES,
+    delete_stored,
+    job_dir,
+    put,
+    put_new,
+    read_bytes,
+    stored_size,
+)
 from generation_app.models import Job, JobImage
 
 THUMBNAIL_SIZE = (256, 256)
@@ -91,13 +100,13 @@ def compress(image: Image.Image, max_bytes: int) -> tuple[bytes, tuple[int, int]
         )
 
 
-def _thumbnail(image: Image.Image, name: str) -> Variant:
+def _thumbnail(image: Image.Image, name: str, store: Callable[[str, bytes], str] = put) -> Variant:
     thumb = image.convert("RGB")
     thumb.thumbnail(THUMBNAIL_SIZE)
     buffer = io.BytesIO()
     thumb.save(buffer, "WEBP", quality=80)
     data = buffer.getvalue()
-    return Variant(put(name, data), len(data), thumb.width, thumb.height)
+    return Variant(store(name, data), len(data), thumb.width, thumb.height)
 
 
 def store_result_image(job_id: str, index: int, b64: str) -> StoredImage:
@@ -133,13 +142,16 @@ def ensure_variant(image: JobImage, name: str) -> None:
         return
     source = Image.open(io.BytesIO(read_bytes(image.file)))
     source.load()
+    # Stored without replacing: two first requests may make it at once, and the one that
+    # comes second must not delete the file the first is already serving.
     if kind == "thumbnail":
-        made = _thumbnail(source, name)
+        made = _thumbnail(source, name, store=put_new)
     else:
         data, size = compress(source, settings.HUB_COMPRESSED_MAX_BYTES)
-        made = Variant(put(name, data), len(data), *size)
+        made = Variant(put_new(name, data), len(data), *size)
     if made.name != name:  # made at the same moment by another request: keep that one
         delete_stored(made.name)
+        made = Variant(name, stored_size(name), made.width, made.height)
     with transaction.atomic():
         row = JobImage.objects.select_for_update().filter(pk=image.pk).first()
         if row is None or kind in (row.variants or {}):

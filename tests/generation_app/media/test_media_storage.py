@@ -190,6 +190,22 @@ def test_thumbnails_and_compressed_copies_are_made_on_first_request(api, backend
     assert again == data and image.bytes == before + len(data)  # made once
 
 
+def test_a_copy_made_at_the_same_moment_by_another_request_is_never_replaced(api, backend, cluster):
+    """Two first requests for a thumbnail both make it; the second must keep the first's
+    file, which may be being served already (replacing it deleted it first: a 404)."""
+    job_id = run(api, cluster, SMALL)
+    image = JobImage.objects.get(job_id=job_id, index=0)
+    first = default_storage.save(image.thumbnail, io.BytesIO(b"the first request's copy"))
+    assert first == image.thumbnail and "thumbnail" not in image.variants  # a stale row
+    variants.ensure_variant(image, image.thumbnail)
+    with default_storage.open(image.thumbnail) as handle:
+        assert handle.read() == b"the first request's copy"
+    folder = image.thumbnail.rsplit("/", 1)[0]
+    assert [n for n in default_storage.listdir(folder)[1] if "thumb" in n] == ["0.thumb.webp"]
+    image.refresh_from_db()  # the size recorded is the kept file's
+    assert image.variants["thumbnail"]["bytes"] == len(b"the first request's copy")
+
+
 def test_an_image_stored_before_sizes_were_recorded_keeps_its_copies(api, backend, cluster):
     job_id = run(api, cluster, SMALL)
     image = JobImage.objects.get(job_id=job_id, index=0)
