@@ -4,7 +4,9 @@ all show of a job, with signed links."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from django.urls import reverse
@@ -154,10 +156,29 @@ class JobImageSerializer(serializers.ModelSerializer):
             "width", "height", "infotext", "safety",
         ]  # fmt: skip
 
+    def to_representation(self, image: JobImage) -> dict:
+        # Written out, like JobSerializer's: a result or completed event shows several, and
+        # a ModelSerializer builds its fields for each answer. The declared fields above
+        # still document it (a test keeps the two in step).
+        return {
+            "index": image.index,
+            "role": image.role,
+            "url": self.get_url(image),
+            "thumbnail_url": self.get_thumbnail_url(image),
+            "compressed_url": self.get_compressed_url(image),
+            "variants": self.get_variants(image),
+            "seed": image.seed,
+            "width": image.width,
+            "height": image.height,
+            "infotext": image.infotext,
+            "safety": image.safety,
+        }
+
     def _url(self, name: str) -> str | None:
         if not name:
             return None
-        return image_url(self.context.get("request"), name, self.context.get("expires"))
+        link = self.context.get("link") or image_link(self.context.get("request"))
+        return link(name)
 
     def get_url(self, image: JobImage) -> str:
         return self._url(image.file)
@@ -189,6 +210,13 @@ class JobImageSerializer(serializers.ModelSerializer):
                 }
             )
         return variants
+
+
+def image_link(request, expires: int | None = None) -> Callable[[str], str]:
+    """Signed links to stored files for one answer: one expiry for all, and each file
+    signed once (an image's variants repeat its url, thumbnail and compressed links)."""
+    expires = expiry() if expires is None else expires
+    return cache(lambda name: image_url(request, name, expires))
 
 
 def _content_type(name: str) -> str:
@@ -265,8 +293,9 @@ def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
     grid = next((i for i in images if i.role == JobImage.Role.GRID), None)
     extras = [i for i in images if i.role not in (JobImage.Role.IMAGE, JobImage.Role.GRID)]
     expires = expiry()  # one expiry for every link of the answer
+    link = image_link(request, expires)
     if as_urls:
-        inline = [image_url(request, i.file, expires) for i in generated]
+        inline = [link(i.file) for i in generated]
     else:
         try:
             inline = [base64.b64encode(read_bytes(i.file)).decode() for i in generated]
@@ -276,14 +305,14 @@ def result_body(job: Job, request: Request, as_urls: bool) -> dict[str, Any]:
                 "to see which ones remain.",
                 code="image_not_found",
             ) from None
-    context = {"request": request, "expires": expires}
+    context = {"request": request, "link": link}
     return {
         "job_id": str(job.pk),
         "status": job.status,
         "images": inline,
         "items": JobImageSerializer(generated, many=True, context=context).data,
         "extras": JobImageSerializer(extras, many=True, context=context).data,
-        "grid_url": image_url(request, grid.file, expires) if grid else None,
+        "grid_url": link(grid.file) if grid else None,
         "expires_at": _datetime(datetime.fromtimestamp(expires, tz=UTC)),
         "seeds": [i.seed for i in generated],
         "warnings": job.warnings,

@@ -46,6 +46,10 @@ class GalleryImageSerializer(JobImageSerializer):
             "compressed_url", "safety", "infotext", "parent_job_id", "parent_image_index",
         ]  # fmt: skip
 
+    def to_representation(self, image: JobImage) -> dict:
+        # Its own fields, the declared way: the job document's written-out shape is not this.
+        return serializers.ModelSerializer.to_representation(self, image)
+
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, image: JobImage) -> list[str]:
         return sorted(tag.name for tag in image.tags.all())

@@ -40,10 +40,11 @@ from generation_app.scheduling.rule import Claim
 logger = logging.getLogger(__name__)
 
 # A running job looks for a cancel when one is signalled (core.wake), and at least this
-# often (a cancel from a machine the signal does not reach). The job's own heartbeat is
-# written on every poll (the sweep reads it); its lease's, shown in the admin, this often.
+# often (a cancel from a machine the signal does not reach). Its heartbeat (the sweep reads
+# it) is written with each progress, and at least this often (at most a quarter of
+# HUB_JOB_STALE_SECONDS), as is its lease's, shown in the admin.
 CANCEL_RECHECK_SECONDS = 5.0
-LEASE_RENEW_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0
 
 
 def run_claim(claim: Claim, on_release: Callable[[], None] | None = None) -> None:
@@ -185,7 +186,8 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
     interrupted = False
     preview = _preview_poll(job)
     cancels, cancels_checked = object(), -math.inf  # the first poll looks
-    lease_renewed = time.monotonic()  # by the claim
+    lease_renewed = beaten = time.monotonic()  # both written by the claim
+    beat_every = min(HEARTBEAT_SECONDS, settings.HUB_JOB_STALE_SECONDS / 4)
     try:
         while True:
             # Wakes the moment A1111 answers: polling must not add latency to a fast job.
@@ -205,13 +207,16 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             update, use_task_progress = _read_progress(
                 progress_client, job, use_task_progress, preview
             )
+            if not update and now - beaten < beat_every:
+                continue  # nothing new to write, and the heartbeat is recent
+            beaten = now
             update["heartbeat_at"] = timezone.now()
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
             for name, value in update.items():  # the row as written (if moved), for the event
                 setattr(job, name, value)
             if moved and "progress" in update:
                 announce(job, JobEvent.Type.PROGRESS, current=True)
-            if now - lease_renewed >= min(LEASE_RENEW_SECONDS, settings.HUB_JOB_STALE_SECONDS / 4):
+            if now - lease_renewed >= beat_every:
                 lease_renewed = now
                 BackendLease.objects.filter(job=job).update(heartbeat_at=update["heartbeat_at"])
     finally:

@@ -137,6 +137,20 @@ def test_an_unreachable_backend_raises_with_no_status(unused_port):
     assert caught.value.status is None and caught.value.unreachable
 
 
+def test_the_proxy_settings_of_the_environment_still_apply(sim, unused_port, monkeypatch):
+    """requests reads them once per client now, not per call: a proxy named in the
+    environment is still used (here one that is down, so the call fails) unless NO_PROXY
+    names the backend's host."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{unused_port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(A1111Error) as caught:
+        A1111Client(sim.url, connect_timeout=0.5, connect_retries=0).sd_models()
+    assert caught.value.unreachable
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert A1111Client(sim.url).sd_models()
+
+
 def test_basic_auth_is_sent(sim_lora_dir):
     from a1111sim.server import SimConfig, start_in_thread
 

@@ -21,6 +21,23 @@ def test_result_as_urls_leaves_the_base64_out(api, backend, cluster):
     assert result["images"][0].startswith("http://testserver/images/")
 
 
+def test_a_result_item_has_exactly_the_documented_fields(api, backend, cluster):
+    from generation_app.delivery.documents import ImageVariantSerializer, JobImageSerializer
+
+    job_id = submit(api, {"user_id": "u", "prompt": "x", "width": 64, "height": 64}).json()[
+        "job_id"
+    ]
+    cluster.drain()
+    item = api.get(f"/jobs/{job_id}/result").json()["items"][0]
+    assert list(item) == list(JobImageSerializer().fields)
+    assert item["role"] == "image" and (item["width"], item["height"]) == (64, 64)
+    assert isinstance(item["seed"], int) and "Steps:" in item["infotext"]
+    assert [v["name"] for v in item["variants"]] == ["original", "compressed", "thumbnail"]
+    assert all(list(v) == list(ImageVariantSerializer().fields) for v in item["variants"])
+    assert item["variants"][0]["url"] == item["url"]
+    assert item["variants"][2]["url"] == item["thumbnail_url"]
+
+
 def test_queue_positions_follow_arrival_order(api, backend):
     ids = [submit(api, {"user_id": f"u{i}", "prompt": "x"}).json()["job_id"] for i in range(3)]
     assert [api.get(f"/jobs/{i}").json()["queue_position"] for i in ids] == [1, 2, 3]
