@@ -371,6 +371,8 @@ HUB_SAFETY_LABEL_ALLOWED = env_bool("HUB_SAFETY_LABEL_ALLOWED", False)
 # --- The web app (/app) ---------------------------------------------------------------
 # A sign-in link (manage.py app_link) works once, within this many minutes.
 HUB_APP_LINK_MINUTES = env_float("HUB_APP_LINK_MINUTES", 15)
+# The key a sign-in link gives (kept in the browser) expires after this many days.
+HUB_APP_KEY_DAYS = env_float("HUB_APP_KEY_DAYS", 30)
 # --- Discord (the hub as a bot over HTTP interactions) --------------------------------
 DISCORD_APPLICATION_ID = env_str("DISCORD_APPLICATION_ID", "")
 DISCORD_PUBLIC_KEY = env_str("DISCORD_PUBLIC_KEY", "")  # hex, from the developer portal

@@ -15,6 +15,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "is_active",
         "created_at",
         "last_used_at",
+        "expires_at",
     ]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "user_id", "prefix"]
@@ -25,6 +26,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "priority",
         "is_admin",
         "is_active",
+        "expires_at",
         "webhook_url",
         "prefix",
         "created_at",

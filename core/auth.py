@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +29,7 @@ class Principal:
     webhook_url: str = ""  # the key's default webhook
     community_id: str = ""  # bound to one community: it may act only there
     policy: dict = field(default_factory=dict, hash=False, compare=False)
+    expires_at: datetime | None = None
 
     is_authenticated = True
 
@@ -85,6 +86,7 @@ def _principal_for(raw: str) -> Principal | None:
         webhook_url=key.webhook_url,
         community_id=key.community_id,
         policy=key.policy or {},
+        expires_at=key.expires_at,
     )
     if len(_principals) > 10_000:
         _principals.clear()
@@ -106,6 +108,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This API key is not valid (unknown or revoked). Create one with "
                 "`.venv/bin/python manage.py create_api_key NAME` or in the admin."
+            )
+        if principal.expires_at is not None and principal.expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                f"This API key expired at {principal.expires_at.isoformat()}. A web app key: "
+                "ask for a new sign-in link; any other: create a new key (or clear its "
+                "expiry in the admin)."
             )
         return principal, principal.key_id
 

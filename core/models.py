@@ -84,6 +84,12 @@ class ApiKey(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="From then on the key is refused (401). Empty: it never expires. A web "
+        "app sign-in link's key expires after HUB_APP_KEY_DAYS.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -27,8 +27,8 @@ from core.serializers import ErrorSerializer
 MEANINGS = {
     400: "The request is invalid: `fields` names each field and what is wrong with it "
     "(malformed_request when the body is not valid JSON).",
-    401: "No API key, or an unknown or revoked one (not_authenticated, invalid_api_key). "
-    "Send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+    401: "No API key, or an unknown, revoked or expired one (not_authenticated, "
+    "invalid_api_key). Send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
     403: "The key may not act for this user, or lacks the scope (forbidden).",
     404: "No such resource (the code says which: job_not_found, lora_not_found...).",
     409: "The resource is not in a state that allows this (the detail says what to do).",

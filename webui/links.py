@@ -4,17 +4,20 @@ The link carries a signed token in its fragment (``/app#token=...``): a fragment
 sent to a server, so the token stays out of access logs and Referer headers. It names a
 user, expires after HUB_APP_LINK_MINUTES and works once; the page trades it for a new user
 key (``ApiKey.generate``, the one way keys are made), which then lives in the browser tab
-like a pasted one. Revoking that key in the admin signs the person out.
+like a pasted one until it expires (HUB_APP_KEY_DAYS). Revoking that key in the admin signs
+the person out.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.cache import caches
+from django.utils import timezone
 
 from core.models import ApiKey
 
@@ -50,5 +53,9 @@ def redeem(token: str) -> tuple[str, str]:
     if not caches["shared"].add(f"webui:link:{claims['n']}", 1, timeout=int(remaining) + 1):
         raise LinkError("This sign-in link was already used: ask for a new one.")
     user_id = claims["u"]
-    _, raw = ApiKey.generate(f"web app link for {user_id}"[:100], user_id=user_id)
+    _, raw = ApiKey.generate(
+        f"web app link for {user_id}"[:100],
+        user_id=user_id,
+        expires_at=timezone.now() + timedelta(days=settings.HUB_APP_KEY_DAYS),
+    )
     return user_id, raw

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import io
+import time
+from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.models import ApiKey
@@ -33,6 +36,26 @@ def test_it_refuses_a_revoked_key(backend):
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=raw)
     assert client.get("/models").status_code == 401
+
+
+def test_it_refuses_a_key_once_it_expires_even_while_it_is_remembered(backend):
+    _, raw = ApiKey.generate("short-lived", expires_at=timezone.now() + timedelta(seconds=1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/models").status_code == 200  # now this process remembers the key
+    time.sleep(1.1)
+    response = client.get("/models")
+    assert response.status_code == 401 and response.json()["error"] == "invalid_api_key"
+    assert "expired at" in response.json()["detail"]
+
+
+def test_create_api_key_can_make_a_key_that_expires():
+    call_command("create_api_key", "trial", "--expires-in-days", "2", stdout=io.StringIO())
+    left = ApiKey.objects.get(name="trial").expires_at - timezone.now()
+    assert timedelta(days=2) - timedelta(minutes=1) < left <= timedelta(days=2)
+    with pytest.raises(CommandError, match="positive"):
+        call_command("create_api_key", "never", "--expires-in-days", "0")
+    assert ApiKey.objects.get(name="trial") and not ApiKey.objects.filter(name="never").exists()
 
 
 def test_it_accepts_bearer_and_x_api_key_headers(backend, service_key):

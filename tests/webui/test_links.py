@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import signing
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -45,6 +47,8 @@ def test_a_link_signs_its_user_in_once(browser_client):
     assert answer.json()["user_id"] == "alice" and answer["Cache-Control"] == "no-store"
     key = ApiKey.objects.get(user_id="alice")
     assert key.kind == ApiKey.Kind.USER and key.name == "web app link for alice"
+    lasts = key.expires_at - key.created_at  # a key kept in a browser does not live forever
+    assert abs(lasts - timedelta(days=settings.HUB_APP_KEY_DAYS)) < timedelta(minutes=1)
     me = Client().get("/me", HTTP_AUTHORIZATION=f"Bearer {answer.json()['key']}")
     assert me.json()["user_id"] == "alice"
     again = trade(browser_client, token_of(link))

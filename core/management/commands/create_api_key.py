@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from core.models import ApiKey
 
@@ -22,14 +25,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rate", default="", help='Requests per minute for this key, e.g. "600/min".'
         )
+        parser.add_argument(
+            "--expires-in-days",
+            type=float,
+            default=None,
+            help="Refuse the key after this many days (default: it never expires).",
+        )
 
     def handle(self, *args, name: str, user: str, admin: bool, priority: int, rate: str, **opts):
         if admin and user:
             raise CommandError("--admin is for service keys; leave out --user.")
-        key, raw = ApiKey.generate(name, user_id=user)
-        ApiKey.objects.filter(pk=key.pk).update(is_admin=admin, priority=priority, rate_limit=rate)
+        days = opts["expires_in_days"]
+        if days is not None and days <= 0:
+            raise CommandError("--expires-in-days takes a positive number of days.")
+        expires_at = timezone.now() + timedelta(days=days) if days is not None else None
+        key, raw = ApiKey.generate(
+            name,
+            user_id=user,
+            is_admin=admin,
+            priority=priority,
+            rate_limit=rate,
+            expires_at=expires_at,
+        )
         scope = f"user {user!r} only" if user else "any user (service key)"
         extra = ", admin scope" if admin else ""
+        if expires_at is not None:
+            extra += f", expires {expires_at:%Y-%m-%d %H:%M} UTC"
         self.stdout.write(
             f"Webhook signing secret (verifies this key's webhooks): {key.webhook_secret}"
         )

@@ -69,7 +69,7 @@ async function route() {
     if (err instanceof ApiError && err.status === 401) {
       auth.clear();
       show("signin");
-      $("#signin-error").textContent = "Your key is no longer valid: sign in again.";
+      $("#signin-error").textContent = "Your key is no longer valid (expired or revoked): sign in again.";
       return;
     }
     throw err;
@@ -109,7 +109,7 @@ async function signIn(event) {
   } catch (err) {
     auth.clear();
     error.textContent = err instanceof ApiError && err.status === 401
-      ? "The hub does not know this key (or it was revoked)."
+      ? "The hub does not know this key (or it was revoked, or it expired)."
       : err.message;
   }
 }
