@@ -107,7 +107,6 @@ def submit(submission: Submission, plan: Planner) -> Admitted:
         img2img=submission.img2img,
         allowed=submission.takes_scripts,
     )
-    _check_active_limit(submission, room)  # early, before the work of planning; again at insert
     context = (
         read_context(submission.user_id, submission.preset_id) if submission.needs_context else None
     )
@@ -125,7 +124,7 @@ def submit(submission: Submission, plan: Planner) -> Admitted:
             first = _replay(submission)  # a retry that won the lock first
             if first is not None:
                 return first
-            _check_active_limit(submission, room)
+            _check_active_limit(submission, room)  # under the user's lock: exact
             _save(planned)
             for job in planned.jobs:
                 budgets.charge(room, submission.user_id, str(job.pk), job.cost)
