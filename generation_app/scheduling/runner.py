@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from a1111.client import A1111Client, A1111Error
@@ -326,9 +325,7 @@ def _store_results(job: Job, result: dict[str, Any]) -> list[JobImage]:
     grid = grid_row(job, rows)  # a batch also comes as one image
     if grid is not None:
         rows.append(grid)
-    with transaction.atomic():
-        JobImage.objects.filter(job=job).delete()
-        JobImage.objects.bulk_create(rows)
+    JobImage.objects.bulk_create(rows)  # a job runs once: it has no rows to replace
     job.info = {**job.info, **info}
     return rows
 
