@@ -12,7 +12,10 @@ PostgreSQL + Redis when DATABASE_URL is set.
   once a second until it ends, then fetches its result once (the brief's client: base64
   images). The hub's CPU over the whole run, divided by the jobs;
 - hot read: wrk on GET /jobs/{id} of a completed job and on bench.minimal's view (a raw SQL
-  key check and one row, no middleware, the same gunicorn settings), interleaved.
+  key check and one row, no middleware, the same gunicorn settings), interleaved;
+- calibration: the minimal view's CPU per request, asked 50 times a second while the jobs
+  run; the CPU per job is also given in those units, which stay put when the machine's
+  speed drifts.
 
     python -m bench.cpu [--jobs 100] [--idle-seconds 30] [--seconds 5] [--json FILE]
 """
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -94,15 +98,36 @@ class CpuBench:
                 hub.start()
                 hub.use_backends(sims.urls)
                 leaders = [proc.pid for proc in hub.procs]
-                time.sleep(3)  # let the warm-up's tail settle
-                with Profiler(self.profile_dir, "idle", leaders):
-                    idle = self.idle(leaders, idle_seconds)
-                with Profiler(self.profile_dir, "jobs", leaders):
-                    per_job = self.per_job(hub, leaders, jobs)
-                hot = self.hot_read(hub, per_job.pop("done_job"), seconds)
+                minimal = MinimalServer(hub.env)
+                minimal.start()
+                try:
+                    time.sleep(3)  # let the warm-up's tail settle
+                    with Profiler(self.profile_dir, "idle", leaders):
+                        idle = self.idle(leaders, idle_seconds)
+                    with (
+                        Profiler(self.profile_dir, "jobs", leaders),
+                        Calibration(minimal, hub.headers) as unit,
+                    ):
+                        per_job = self.per_job(hub, leaders, jobs)
+                    hot = self.hot_read(hub, minimal, per_job.pop("done_job"), seconds)
+                finally:
+                    minimal.stop()
             finally:
                 hub.stop()
-        return {"stack": stack, "idle": idle, "per_job": per_job, "hot_read": hot}
+        calibration = {
+            "minimal_cpu_ms_per_request": unit.ms_per_request,
+            "requests": unit.count,
+            "per_job_in_minimal_requests": round(
+                per_job["cpu_ms_per_job"] / unit.ms_per_request, 1
+            ),
+        }
+        return {
+            "stack": stack,
+            "idle": idle,
+            "per_job": per_job,
+            "calibration": calibration,
+            "hot_read": hot,
+        }
 
     @staticmethod
     def idle(leaders: list[int], seconds: float) -> dict:
@@ -169,16 +194,11 @@ class CpuBench:
         }
 
     @staticmethod
-    def hot_read(hub: Hub, job_id: str, seconds: float) -> dict:
+    def hot_read(hub: Hub, minimal: MinimalServer, job_id: str, seconds: float) -> dict:
         """GET /jobs/{id} of a completed job against the raw minimal view, two rounds each."""
-        minimal = MinimalServer(hub.env)
-        try:
-            minimal.start()
-            return job_vs_minimal(
-                f"{hub.base}/jobs/{job_id}", f"{minimal.base}/jobs/{job_id}", hub.headers, seconds
-            )
-        finally:
-            minimal.stop()
+        return job_vs_minimal(
+            f"{hub.base}/jobs/{job_id}", f"{minimal.base}/jobs/{job_id}", hub.headers, seconds
+        )
 
 
 class Profiler:
@@ -209,6 +229,42 @@ class Profiler:
             proc.send_signal(signal.SIGINT)
         for proc in self.procs:
             proc.wait(timeout=60)
+
+
+class Calibration:
+    """The minimal view's CPU per request, measured while the jobs run: one client asks
+    it ``rate`` times a second on a kept-alive connection (any job id: the same key check
+    and row read). This machine's speed drifts, within minutes, by up to two times, so a
+    job's CPU is also given in these units, taken over the same seconds."""
+
+    def __init__(self, minimal: MinimalServer, headers: dict, rate: float = 50.0):
+        self.minimal, self.headers, self.rate = minimal, headers, rate
+        self.url = f"{minimal.base}/jobs/{uuid.uuid4()}"
+        self.leaders = [proc.pid for proc in minimal.procs]
+        self.stopping = threading.Event()
+        self.count = 0
+
+    def _ask(self) -> None:
+        with requests.Session() as session:
+            session.headers.update(self.headers)
+            while not self.stopping.wait(1 / self.rate):
+                session.get(self.url)
+                self.count += 1
+
+    def __enter__(self):
+        with requests.Session() as session:  # every worker process warm first
+            for _ in range(50):
+                session.get(self.url, headers=self.headers)
+        self.before = session_cpu_seconds(self.leaders)
+        self.thread = threading.Thread(target=self._ask, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        used = sum(session_cpu_seconds(self.leaders).values()) - sum(self.before.values())
+        self.ms_per_request = round(used * 1000 / max(self.count, 1), 3)
 
 
 class MinimalServer:
@@ -250,6 +306,9 @@ def _table(result: dict) -> list[str]:
         f"{'stack':<16}{result['stack']}",
         f"{'idle CPU':<16}{idle['cpu_ms_per_second']} ms/s",
         f"{'CPU per job':<16}{job['cpu_ms_per_job']} ms ({job['jobs']} jobs, {job['polls']} polls)",
+        f"{'  in units':<16}{result['calibration']['per_job_in_minimal_requests']} minimal "
+        f"requests ({result['calibration']['minimal_cpu_ms_per_request']} ms each, "
+        "measured meanwhile)",
         f"{'GET /jobs/{id}':<16}{hot['jobs_rps']} req/s vs minimal {hot['minimal_rps']} "
         f"({hot['ratio']:.0%})",
     ]
