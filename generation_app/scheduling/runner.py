@@ -185,7 +185,7 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
     interrupted = False
     preview = _preview_poll(job)
     cancels, cancels_checked = object(), -math.inf  # the first poll looks
-    lease_renewed = beaten = time.monotonic()  # both written by the claim
+    lease_renewed = beat_at = time.monotonic()  # both written by the claim
     beat_every = min(HEARTBEAT_SECONDS, settings.HUB_JOB_STALE_SECONDS / 4)
     try:
         while True:
@@ -206,9 +206,9 @@ def _follow(job: Job, backend: Backend, future: Future) -> bool:
             update, use_task_progress = _read_progress(
                 progress_client, job, use_task_progress, preview
             )
-            if not update and now - beaten < beat_every:
+            if not update and now - beat_at < beat_every:
                 continue  # nothing new to write, and the heartbeat is recent
-            beaten = now
+            beat_at = now
             update["heartbeat_at"] = timezone.now()
             moved = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**update)
             for name, value in update.items():  # the row as written (if moved), for the event
