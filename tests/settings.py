@@ -23,3 +23,8 @@ if _worker:
             os.environ[_name] = urlunsplit(_url._replace(path=f"/{(_base + 2 * _index) % 16}"))
 
 from a1111hub.settings import *  # noqa: E402, F403
+
+# Django's own advice for test suites: a fast password hasher. The admin's sign-in tests hash
+# a password for every attempt, and PBKDF2's million iterations made one of them take 24 s.
+# Only this process's users (live_server, the test client) are made with it.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
