@@ -389,8 +389,8 @@ HUB_BUDGET_PERIOD_HOURS = env_float("HUB_BUDGET_PERIOD_HOURS", 24)
 # request, not as its cells).
 HUB_MAX_SWEEP_CELLS = env_int("HUB_MAX_SWEEP_CELLS", 64)
 HUB_MAX_ACTIVE_GROUPS_PER_USER = env_int("HUB_MAX_ACTIVE_GROUPS_PER_USER", 1)
-# A running job's worker writes a heartbeat with each progress read; one silent this long
-# is taken for dead by the sweep.
+# A running job's worker writes a heartbeat with each progress, and at least every 5 s (a
+# quarter of this at most); one silent this long is taken for dead by the sweep.
 HUB_JOB_STALE_SECONDS = env_int("HUB_JOB_STALE_SECONDS", 90)
 # Once a second, as A1111's own page polls by default (live_preview_refresh_period): each
 # read is an HTTP call and a write, and a client polling the hub sees no staler progress.

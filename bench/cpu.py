@@ -234,11 +234,11 @@ class Profiler:
 class Calibration:
     """The minimal view's CPU per request, measured while the jobs run: one client asks
     it ``rate`` times a second on a kept-alive connection (any job id: the same key check
-    and row read). This machine's speed drifts, within minutes, by up to two times, so a
+    and row read). This machine's speed drifts, within minutes, by nearly two times, so a
     job's CPU is also given in these units, taken over the same seconds."""
 
     def __init__(self, minimal: MinimalServer, headers: dict, rate: float = 50.0):
-        self.minimal, self.headers, self.rate = minimal, headers, rate
+        self.headers, self.rate = headers, rate
         self.url = f"{minimal.base}/jobs/{uuid.uuid4()}"
         self.leaders = [proc.pid for proc in minimal.procs]
         self.stopping = threading.Event()

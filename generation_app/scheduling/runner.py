@@ -128,7 +128,7 @@ def _execute(job: Job, backend: Backend, release: Callable[[], None]) -> None:
     release()
     rows = _store_results(job, result)
     if cancelled:
-        count = sum(1 for row in rows if row.role == JobImage.Role.IMAGE)
+        count = _count(rows, JobImage.Role.IMAGE)
         finish(
             job,
             Job.Status.CANCELLED,
@@ -330,9 +330,12 @@ def _store_results(job: Job, result: dict[str, Any]) -> list[JobImage]:
     return rows
 
 
+def _count(rows: list[JobImage], role: str) -> int:
+    return sum(1 for row in rows if row.role == role)
+
+
 def _complete(job: Job, rows: list[JobImage]) -> None:
-    count = sum(1 for row in rows if row.role == JobImage.Role.IMAGE)
-    maps = sum(1 for row in rows if row.role == JobImage.Role.CONTROL_MAP)
+    count, maps = _count(rows, JobImage.Role.IMAGE), _count(rows, JobImage.Role.CONTROL_MAP)
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else 0
     finish(
         job,
